@@ -1,0 +1,105 @@
+"""Users and bearer tokens. Only a token's sha256 is stored; tokens are 256 random bits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tether.db.schema import tokens, users
+from tether.store import iso, utcnow
+
+LOCAL_USER = "local"
+TOKEN_PREFIX = "tt_"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+
+    def out(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def valid_user_name(name: str) -> bool:
+    return 1 <= len(name) <= 64 and all(c.isalnum() or c in "-_." for c in name)
+
+
+class Accounts:
+    """Users and their tokens."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ensure_user(self, name: str) -> User:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users.c.id).where(users.c.name == name))).first()
+        if row is not None:
+            return User(row.id, name)
+        try:
+            async with self.engine.begin() as conn:
+                user_id = str(uuid.uuid4())
+                await conn.execute(users.insert().values(id=user_id, name=name, created_at=utcnow()))
+            return User(user_id, name)
+        except IntegrityError:
+            return await self.ensure_user(name)
+
+    async def create_token(self, name: str) -> str:
+        """A new token for user ``name`` (created when missing); only its hash is stored."""
+        user = await self.ensure_user(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tokens.insert().values(
+                    id=str(uuid.uuid4()),
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    created_at=utcnow(),
+                )
+            )
+        return token
+
+    async def list_tokens(self) -> list[dict[str, object]]:
+        """Per user with tokens: name, how many tokens, when the newest was made."""
+        query = (
+            select(users.c.name, func.count(tokens.c.id), func.max(tokens.c.created_at))
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .group_by(users.c.name)
+            .order_by(users.c.name)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [{"user": r[0], "tokens": r[1], "newest": iso(r[2])} for r in rows]
+
+    async def revoke(self, name: str) -> int:
+        """Delete every token of user ``name``; how many there were."""
+        async with self.engine.begin() as conn:
+            user_id = (await conn.execute(select(users.c.id).where(users.c.name == name))).scalar()
+            if user_id is None:
+                return 0
+            result = await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
+        return int(result.rowcount)
+
+    async def has_tokens(self) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None
+
+    async def user_for_token(self, token: str) -> User | None:
+        query = (
+            select(users.c.id, users.c.name)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(tokens.c.token_hash == hash_token(token))
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else User(row.id, row.name)

@@ -1,0 +1,92 @@
+"""Wiring: one Tether server = store + runs + service + Socket.IO gateway + HTTP routes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from starlette.applications import Starlette
+
+from tether import jsoncodec
+from tether.accounts import Accounts
+from tether.agents.config import load_agents
+from tether.db.engine import create_engine
+from tether.gateway import Gateway, SocketBus
+from tether.http import probe, routes
+from tether.metrics import Metrics
+from tether.runs import RunManager
+from tether.service import ChatService
+from tether.settings import Settings
+from tether.store import Store
+from tether.streams import LocalStreams
+
+
+def new_server_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Tether:
+    """One server process's parts, built from settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server_id = new_server_id()
+        self.metrics = Metrics()
+        self.engine = create_engine(
+            settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
+        )
+        self.store = Store(self.engine)
+        self.accounts = Accounts(self.engine)
+        self.agents = load_agents(
+            settings.data_dir, settings.agent, settings.echo_delay, dict(os.environ)
+        )
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            cors_allowed_origins=settings.cors_origins or None,
+            json=jsoncodec,
+        )
+        self.streams = LocalStreams()
+        bus = SocketBus(self.sio)
+        self.runs = RunManager(
+            self.store,
+            self.streams,
+            bus,
+            self.agents,
+            self.metrics,
+            delta_interval=settings.delta_interval,
+            checkpoint_interval=settings.checkpoint_interval,
+        )
+        self.service = ChatService(
+            self.store, self.runs, self.streams, bus, self.agents, self.metrics, settings
+        )
+        self.gateway = Gateway(
+            self.sio, self.service, self.accounts, self.agents, self.metrics, settings,
+            self.server_id,
+        )
+        self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
+        self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.runs.recover()
+        try:
+            yield
+        finally:
+            await self.runs.shutdown()
+            await self.store.close()
+
+    async def readiness_problems(self, timeout: float) -> list[str]:
+        problem = await probe("database", self.store.ping, timeout)
+        return [problem] if problem else []
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    """The ASGI application (for uvicorn and tests)."""
+    return Tether(settings or Settings()).asgi

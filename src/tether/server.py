@@ -1,0 +1,116 @@
+"""``tether serve``: check the data dir and database, migrate, then run uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from tether.accounts import Accounts
+from tether.app import Tether
+from tether.db.engine import create_engine
+from tether.db.migrate import upgrade
+from tether.settings import Settings
+
+log = logging.getLogger("tether.server")
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+def check_data_dir(settings: Settings) -> None:
+    try:
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+
+
+async def prepare_database(settings: Settings) -> bool:
+    """Apply migrations; whether any token exists."""
+    engine = create_engine(
+        settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
+    )
+    try:
+        await upgrade(engine)
+        return await Accounts(engine).has_tokens()
+    except Exception as exc:
+        raise StartupError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+    finally:
+        await engine.dispose()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def public_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::"):
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+async def serve(settings: Settings) -> None:
+    check_data_dir(settings)
+    has_tokens = await prepare_database(settings)
+    if not settings.is_loopback and not has_tokens:
+        raise StartupError(
+            f"refusing to serve on {settings.host}, reachable from other machines, while no "
+            "token exists: create one with `tether token create NAME` first"
+        )
+    sock = bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    tether = Tether(settings)
+    config = uvicorn.Config(
+        tether.asgi,
+        log_level="warning",
+        access_log=False,
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    url = public_url(settings.host, port)
+    mode = "tokens required" if has_tokens or not settings.is_loopback else "local mode, no token"
+    print(f"Tether {tether.server_id} listening on {url} ({mode})", flush=True)
+    if not settings.is_loopback:
+        print(
+            "Sign a browser in with a link from `tether token create NAME --url "
+            f"{url}` (it prints a QR code too).",
+            flush=True,
+        )
+    log.info("serving on %s, database %s", url, settings.resolved_database_url.split("@")[-1])
+    await server.serve(sockets=[sock])
+
+
+def run(settings: Settings) -> int:
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"tether: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
