@@ -77,7 +77,8 @@ def describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         name = ".".join(str(p) for p in error["loc"])
-        parts.append(f"TETHER_{name.upper()} / --{name.replace('_', '-')}: {error['msg']}")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"TETHER_{name.upper()} / --{name.replace('_', '-')}: {message}")
     return "bad setting: " + "; ".join(parts)
 
 
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_storage(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
     """Run ``action(engine)`` after migrating; storage problems become one line and exit 1."""
-    from tether.db.engine import BadDatabaseURL, create_engine
+    from tether.db.engine import BadDatabaseURL, create_engine, describe_error
     from tether.db.migrate import upgrade
     from tether.server import StartupError, check_data_dir
 
@@ -131,7 +132,7 @@ def run_storage(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> 
     except (BadDatabaseURL, StartupError) as exc:
         return fail(str(exc))
     except Exception as exc:
-        return fail(f"cannot use the database: {type(exc).__name__}: {exc}")
+        return fail(f"cannot use the database: {describe_error(exc)}")
 
 
 async def token_command(args: argparse.Namespace, engine: Any) -> int:

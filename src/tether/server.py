@@ -11,7 +11,7 @@ import uvicorn
 
 from tether.accounts import Accounts
 from tether.app import Tether
-from tether.db.engine import create_engine
+from tether.db.engine import create_engine, describe_error
 from tether.db.migrate import upgrade
 from tether.settings import Settings
 
@@ -41,7 +41,7 @@ async def prepare_database(settings: Settings) -> bool:
         await upgrade(engine)
         return await Accounts(engine).has_tokens()
     except Exception as exc:
-        raise StartupError(f"cannot open the database: {type(exc).__name__}: {exc}") from None
+        raise StartupError(f"cannot open the database: {describe_error(exc)}") from None
     finally:
         await engine.dispose()
 

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:
+            from tether.db.engine import async_url
+
+            async_url(value)  # raises BadDatabaseURL (a ValueError) with the reason
+        return value or None
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``tether.db`` in the data dir."""

@@ -34,6 +34,15 @@ def async_url(url: str) -> str:
     raise BadDatabaseURL(f"unsupported database {backend!r}: use sqlite:///path or postgresql://")
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for a database error (SQLAlchemy's own text spans several)."""
+    original = getattr(exc, "orig", None)
+    if original is not None:
+        exc = original
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 

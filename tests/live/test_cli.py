@@ -1,0 +1,84 @@
+"""The command line: clear one-line errors and a non-zero exit for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tether(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tether", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_bad_flag() -> None:
+    one_line_error(tether("serve", "--nope"), "unrecognized arguments: --nope")
+    one_line_error(tether("serve", "--port", "many"), "--port", "invalid int")
+    one_line_error(tether("serve", "--port", "70000"), "port")
+
+
+def test_bad_environment_setting() -> None:
+    one_line_error(tether("serve", env={"TETHER_ECHO_DELAY": "soon"}), "TETHER_ECHO_DELAY")
+
+
+def test_unusable_data_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    one_line_error(tether("serve", "--data-dir", str(blocker / "sub")), "cannot use data dir")
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("mysql://x/y", ("unsupported database",)),
+        ("sqlite://", ("needs a file path",)),
+        ("::::", ("cannot parse database URL",)),
+        ("sqlite:////nonexistent-dir/sub/x.db", ("cannot",)),
+    ],
+)
+def test_bad_database_url(tmp_path: Path, url: str, words: tuple[str, ...]) -> None:
+    one_line_error(
+        tether("serve", "--data-dir", str(tmp_path), "--database-url", url, "--port", "0"), *words
+    )
+    one_line_error(tether("db", "upgrade", "--data-dir", str(tmp_path), "--database-url", url))
+
+
+def test_refuses_public_address_without_tokens(tmp_path: Path) -> None:
+    result = tether("serve", "--data-dir", str(tmp_path), "--host", "0.0.0.0", "--port", "0")
+    one_line_error(result, "refusing to serve on 0.0.0.0", "tether token create NAME")
+
+
+def test_token_commands(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert "no tokens" in tether("token", "list", *data).stdout
+    made = tether("token", "create", "alice", "--url", "http://192.0.2.1:8000/", *data)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("tt_") and len(token) > 40
+    assert f"http://192.0.2.1:8000/?token={token}" in made.stdout
+    assert token not in (tmp_path / "tether.db").read_bytes().decode("latin-1")  # hash only
+    listed = tether("token", "list", *data).stdout
+    assert "alice\t1 token(s)" in listed
+    one_line_error(tether("token", "create", "bad name!", *data), "NAME must be")
+    one_line_error(tether("token", "revoke", "nobody", *data), "has no tokens")
+    assert tether("token", "revoke", "alice", *data).returncode == 0
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = tether("db", "upgrade", "--data-dir", str(tmp_path))
+        assert result.returncode == 0 and "up to date" in result.stdout

@@ -1,0 +1,140 @@
+"""Runs belong to the session: they outlive clients, can be cancelled, survive a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.client import Client
+from tests.support.server import start_server
+
+
+async def test_run_finishes_with_no_client_connected(clients: Callable[..., Client]) -> None:
+    c = clients()
+    await c.connect()
+    sid = await c.new_session()
+    await c.send(sid, "answer me while I am away please")
+    await c.close()
+    await asyncio.sleep(1.5)
+    back = clients()
+    await back.connect()
+    ack = await back.ok("subscribe", {"session_id": sid, "after_seq": 1})
+    [answer] = ack["messages"]
+    assert answer["status"] == "complete"
+    assert answer["content"] == "Echo: answer me while I am away please"
+
+
+async def test_messages_sent_during_a_run_wait_their_turn(client: Client) -> None:
+    sid = await client.new_session()
+    await client.ok("subscribe", {"session_id": sid})
+    await client.send(sid, "first question here")
+    await client.send(sid, "second")
+    answers = await client.wait_status(sid, "complete", count=2)
+    ordered = sorted(answers, key=lambda m: m["position"])
+    assert [m["content"] for m in ordered] == ["Echo: first question here", "Echo: second"]
+    # The second answer only starts once the first has ended.
+    first_end = ordered[0]["seq"]
+    [second_start] = [
+        m["seq"] for m in client.messages(sid)
+        if m["id"] == ordered[1]["id"] and m["status"] == "streaming"
+    ]
+    assert second_start > first_end
+    running = [s["session"]["running"] for s in client.of("session") if s["session"]["id"] == sid]
+    assert True in running and running[-1] is False
+
+
+async def test_cancel_keeps_the_text_so_far(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    slow = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.1"})
+    try:
+        c = clients(url=slow.url)
+        await c.connect()
+        sid = await c.new_session()
+        await c.ok("subscribe", {"session_id": sid})
+        await c.send(sid, " ".join(["word"] * 50))
+        await c.wait_for(lambda: len(c.of("delta", sid)) >= 3, what="deltas")
+        assert (await c.ok("cancel", {"session_id": sid}))["cancelled"] is True
+        [cancelled] = await c.wait_status(sid, "cancelled")
+        assert cancelled["content"].startswith("Echo: word")
+        assert len(cancelled["content"]) < len("Echo: " + " ".join(["word"] * 50))
+        assert cancelled["content"] == "".join(d["text"] for d in c.of("delta", sid))
+        assert (await c.ok("cancel", {"session_id": sid}))["cancelled"] is False
+        await c.send(sid, "still answering")
+        done = await c.wait_status(sid, "complete")
+        assert done[0]["content"] == "Echo: still answering"
+    finally:
+        slow.stop()
+
+
+async def test_sigkill_mid_stream_leaves_the_message_interrupted(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    env = {"TETHER_ECHO_DELAY": "0.1", "TETHER_CHECKPOINT_INTERVAL": "0.3"}
+    first = start_server(tmp_path / "data", env)
+    c = clients(url=first.url)
+    await c.connect()
+    sid = await c.new_session()
+    await c.ok("subscribe", {"session_id": sid})
+    await c.send(sid, " ".join(f"w{i}" for i in range(100)))
+    await c.wait_for(lambda: len(c.of("delta", sid)) >= 10, what="deltas")
+    await asyncio.sleep(0.5)  # at least one checkpoint
+    streamed = "".join(d["text"] for d in c.of("delta", sid))
+    first.kill()
+    await c.close()
+    with sqlite3.connect(tmp_path / "data" / "tether.db") as db:
+        [(status, kept)] = db.execute(
+            "SELECT status, content FROM messages WHERE role = 'assistant'"
+        ).fetchall()
+    assert status == "streaming" and kept and streamed.startswith(kept)
+
+    second = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.01"})
+    try:
+        back = clients(url=second.url)
+        await back.connect()
+        ack = await back.ok("subscribe", {"session_id": sid, "after_seq": 2})
+        [interrupted] = ack["messages"]
+        assert interrupted["status"] == "interrupted" and interrupted["content"] == kept
+        assert interrupted["error"]
+        await back.send(sid, "are you back")
+        done = await back.wait_status(sid, "complete")
+        assert done[0]["content"] == "Echo: are you back"
+    finally:
+        second.stop()
+
+
+async def test_a_message_sent_just_before_a_crash_is_answered_after_restart(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    first = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.2"})
+    c = clients(url=first.url)
+    await c.connect()
+    sid = await c.new_session()
+    await c.ok("subscribe", {"session_id": sid})
+    await c.send(sid, "one two three four five six")
+    await c.send(sid, "queued behind")
+    await c.wait_for(lambda: c.of("delta", sid), what="the first answer streaming")
+    first.kill()
+    await c.close()
+    second = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.01"})
+    try:
+        back = clients(url=second.url)
+        await back.connect()
+
+        async def statuses() -> list[tuple[str, str]]:
+            ack = await back.ok("subscribe", {"session_id": sid})
+            return [(m["role"], m["status"]) for m in ack["messages"]]
+
+        for _ in range(100):
+            found = await statuses()
+            if ("assistant", "complete") in found:
+                break
+            await asyncio.sleep(0.05)
+        ack = await back.ok("subscribe", {"session_id": sid})
+        answers = [m for m in ack["messages"] if m["role"] == "assistant"]
+        assert [m["status"] for m in answers] == ["interrupted", "complete"]
+        assert answers[1]["content"] == "Echo: queued behind"
+    finally:
+        second.stop()

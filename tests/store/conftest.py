@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tether.accounts import Accounts, User
+from tether.db.engine import create_engine
+from tether.db.migrate import upgrade
+from tether.store import Store
+from tests.support.services import fresh_pg_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tether.db'}"
+        return
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    engine = create_engine(database_url, sqlite_busy_timeout=5)
+    await upgrade(engine)
+    store = Store(engine)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def user(store: Store) -> User:
+    return await Accounts(store.engine).ensure_user("alice")

@@ -1,0 +1,139 @@
+"""The store's contract, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tether.accounts import Accounts, User
+from tether.store import ContentMismatch, SessionTaken, Store
+
+
+async def new_session(store: Store, user: User) -> str:
+    session, created = await store.create_session(user.id, None, "t", "echo")
+    assert created
+    return str(session["id"])
+
+
+async def test_create_session_is_idempotent_by_id_and_owned(store: Store, user: User) -> None:
+    sid = str(uuid.uuid4())
+    first, created = await store.create_session(user.id, sid, "one", "echo")
+    again, created_again = await store.create_session(user.id, sid, "other", "echo")
+    assert created and not created_again
+    assert again == first and again["title"] == "one"
+    bob = await Accounts(store.engine).ensure_user("bob")
+    with pytest.raises(SessionTaken):
+        await store.create_session(bob.id, sid, "mine", "echo")
+    assert await store.get_session(bob.id, sid) is None
+
+
+async def test_seq_is_gap_free_under_concurrent_writers(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    writers = 40
+
+    async def user_message(i: int) -> None:
+        stored = await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+        assert stored is not None and not stored[1]
+
+    async def assistant_message() -> None:
+        created = await store.create_assistant_message(sid, None)
+        assert created is not None
+        await store.finish_message(sid, created["id"], "complete", "done", 1)
+
+    await asyncio.gather(
+        *(user_message(i) for i in range(writers)), *(assistant_message() for _ in range(10))
+    )
+    head = await store.head_seq(sid)
+    # 40 user messages + 10 assistant messages created + 10 finished: 60 changes.
+    assert head == writers + 20
+    rows = await store.changed_since(sid, 0)
+    assert len(rows) == writers + 10
+    positions = sorted(r["position"] for r in rows)
+    assert positions == list(range(1, writers + 11))
+    seqs = [r["seq"] for r in rows]
+    assert len(set(seqs)) == len(seqs) and max(seqs) == head
+
+
+async def test_client_msg_id_is_stored_once(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    results = await asyncio.gather(
+        *(store.add_user_message(user.id, sid, "same", "hello") for _ in range(8))
+    )
+    assert all(r is not None for r in results)
+    fresh = [r for r in results if r is not None and not r[1]]
+    assert len(fresh) == 1
+    ids = {r[0]["id"] for r in results if r is not None}
+    assert len(ids) == 1
+    assert await store.count_messages(sid) == 1
+    assert await store.head_seq(sid) == 1
+    with pytest.raises(ContentMismatch):
+        await store.add_user_message(user.id, sid, "same", "different")
+    assert await store.head_seq(sid) == 1
+
+
+async def test_other_users_session_is_not_found(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    bob = await Accounts(store.engine).ensure_user("bob")
+    assert await store.add_user_message(bob.id, sid, "c", "x") is None
+    assert await store.update_session(bob.id, sid, "stolen", None) is None
+    assert await store.head_seq(sid) == 0
+
+
+async def test_checkpoint_keeps_text_without_a_seq_and_interrupt_takes_one(
+    store: Store, user: User
+) -> None:
+    sid = await new_session(store, user)
+    assistant = await store.create_assistant_message(sid, None)
+    assert assistant is not None and assistant["status"] == "streaming"
+    assert await store.checkpoint(assistant["id"], "Echo: partial", 2)
+    assert await store.head_seq(sid) == 1
+    [left] = await store.streaming_messages()
+    assert (left["content"], left["chunks"], left["seq"]) == ("Echo: partial", 2, 1)
+    ended = await store.interrupt(left)
+    assert ended is not None
+    assert (ended["status"], ended["content"], ended["seq"]) == ("interrupted", "Echo: partial", 2)
+    assert await store.streaming_messages() == []
+    # Fenced: a stale writer can neither checkpoint nor finish an ended message.
+    assert not await store.checkpoint(assistant["id"], "late", 9)
+    assert await store.finish_message(sid, assistant["id"], "complete", "late", 9) is None
+    assert await store.head_seq(sid) == 2
+    [row] = await store.changed_since(sid, 0)
+    assert row["content"] == "Echo: partial"
+
+
+async def test_changed_since_recent_and_history(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    for i in range(1, 8):
+        await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+    streaming = await store.create_assistant_message(sid, None)
+    assert streaming is not None
+    since = await store.changed_since(sid, 5)
+    assert [m["content"] for m in since] == ["m6", "m7", ""]
+    # A streaming message comes back whatever its seq.
+    await store.add_user_message(user.id, sid, "c9", "m9")
+    assert [m["seq"] for m in await store.changed_since(sid, 8)] == [8, 9]
+    assert [m["position"] for m in await store.recent(sid, 3)] == [7, 8, 9]
+    page, more = await store.history(sid, 7, 4)
+    assert [m["position"] for m in page] == [3, 4, 5, 6] and more
+    page, more = await store.history(sid, 3, 4)
+    assert [m["position"] for m in page] == [1, 2] and not more
+
+
+async def test_list_sessions_pages_by_activity(store: Store, user: User) -> None:
+    ids = [await new_session(store, user) for _ in range(5)]
+    await store.add_user_message(user.id, ids[0], "c", "bump")  # most recent activity now
+    first, more = await store.list_sessions(user.id, 2, None)
+    assert [s["id"] for s in first] == [ids[0], ids[4]] and more
+    rest, more = await store.list_sessions(user.id, 10, first[-1]["updated_at"])
+    assert [s["id"] for s in rest] == [ids[3], ids[2], ids[1]] and not more
+
+
+async def test_unanswered_user_messages(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    answered = await store.add_user_message(user.id, sid, "a", "answered")
+    waiting = await store.add_user_message(user.id, sid, "b", "waiting")
+    assert answered is not None and waiting is not None
+    await store.create_assistant_message(sid, answered[0]["id"])
+    assert [m["id"] for m in await store.unanswered()] == [waiting[0]["id"]]

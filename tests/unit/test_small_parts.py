@@ -1,0 +1,38 @@
+from tether import jsoncodec
+from tether.ratelimit import TokenBucket
+from tether.settings import Settings
+from tether.streams import LiveStream
+
+
+def test_token_bucket_allows_burst_then_refills() -> None:
+    bucket = TokenBucket(rate=2, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.49) is False  # 0.98 tokens refilled
+    assert bucket.take(0.5) is True
+    assert bucket.take(100.0) and bucket.take(100.0) and bucket.take(100.0)
+    assert bucket.take(100.0) is False  # never more than the burst
+
+
+def test_live_stream_chunks_take_pending_text_in_order() -> None:
+    stream = LiveStream("s", "m")
+    assert stream.take_chunk() is None
+    stream.pending += ["Echo: ", "a "]
+    assert stream.take_chunk() == (0, "Echo: a ")
+    stream.pending.append("b")
+    assert stream.take_chunk() == (1, "b")
+    assert (stream.text, stream.chunks, stream.pending) == ("Echo: a b", 2, [])
+
+
+def test_json_codec_round_trip_is_compact_text() -> None:
+    data = {"a": [1, "é", None], "b": {"c": True}}
+    encoded = jsoncodec.dumps(data, separators=(",", ":"))
+    assert isinstance(encoded, str) and " " not in encoded
+    assert jsoncodec.loads(encoded) == data
+
+
+def test_loopback_detection() -> None:
+    assert Settings(host="127.0.0.1").is_loopback
+    assert Settings(host="::1").is_loopback
+    assert Settings(host="localhost").is_loopback
+    assert not Settings(host="0.0.0.0").is_loopback
+    assert not Settings(host="192.0.2.1").is_loopback
