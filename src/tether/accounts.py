@@ -49,7 +49,9 @@ class Accounts:
         try:
             async with self.engine.begin() as conn:
                 user_id = str(uuid.uuid4())
-                await conn.execute(users.insert().values(id=user_id, name=name, created_at=utcnow()))
+                await conn.execute(
+                    users.insert().values(id=user_id, name=name, created_at=utcnow())
+                )
             return User(user_id, name)
         except IntegrityError:
             return await self.ensure_user(name)

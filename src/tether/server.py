@@ -29,7 +29,8 @@ def check_data_dir(settings: Settings) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise StartupError(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}") from None
+        reason = exc.strerror or exc
+        raise StartupError(f"cannot use data dir {settings.data_dir}: {reason}") from None
 
 
 async def prepare_database(settings: Settings) -> bool:

@@ -61,7 +61,9 @@ class LocalStreams:
         return out
 
 
-async def overlay_live_text(streams: LocalStreams, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def overlay_live_text(
+    streams: LocalStreams, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Replace the checkpointed text of streaming messages with their live text."""
     ids = [r["id"] for r in rows if r["status"] == "streaming"]
     if not ids:

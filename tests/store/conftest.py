@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.services import fresh_pg_database
 from tether.accounts import Accounts, User
 from tether.db.engine import create_engine
 from tether.db.migrate import upgrade
 from tether.store import Store
-from tests.support.services import fresh_pg_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

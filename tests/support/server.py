@@ -62,7 +62,7 @@ def start_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **FAST, "TETHER_DATA_DIR": str(data_dir), **(env or {})}
     full_env.setdefault("PYTHONUNBUFFERED", "1")
-    stderr = open(data_dir / "server.stderr", "a")  # noqa: SIM115 - owned by the process
+    stderr = open(data_dir / "server.stderr", "a")
     proc = subprocess.Popen(
         [*TETHER, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.PIPE,
