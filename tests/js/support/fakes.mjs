@@ -214,3 +214,37 @@ export class MemoryStorage {
     this.map.clear();
   }
 }
+
+/** A Connection as the followers and the outbox see it: `connected` and `push()`. */
+export class FakeConnection {
+  constructor(clock, PushClass) {
+    this.clock = clock;
+    this.Push = PushClass;
+    this.connected = true;
+    this.pushes = [];
+  }
+
+  push(event, payload, { timeout = 10000 } = {}) {
+    const record = { event, payload, ack: null };
+    const push = new this.Push((name, body, ack) => { record.ack = ack; }, event, payload, { timeout, timers: this.clock });
+    record.push = push;
+    if (!this.connected) {
+      push.settle("error", { code: "unavailable", message: "not connected" });
+      return push;
+    }
+    this.pushes.push(record);
+    return push.send();
+  }
+
+  requests(event) {
+    return this.pushes.filter((p) => p.event === event);
+  }
+
+  /** Answer the oldest unanswered request of `event`. */
+  answer(event, reply) {
+    const record = this.requests(event).find((p) => !p.push.outcome);
+    if (!record) throw new Error(`no pending ${event}`);
+    record.ack(reply);
+    return record;
+  }
+}
