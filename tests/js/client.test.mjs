@@ -1,0 +1,111 @@
+// TetherClient over a fake socket: the pieces together, as the app uses them.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { TetherClient } from "../../src/tether/static/js/client/client.js";
+import { Logbook } from "../../src/tether/static/js/client/logbook.js";
+import { FakeClock, FakeEnv, fakeIo, MemoryStorage } from "./support/fakes.mjs";
+import { ack, msg } from "./support/messages.mjs";
+
+function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemoryStorage() } = {}) {
+  const clock = new FakeClock();
+  const env = new FakeEnv();
+  const io = fakeIo();
+  let n = 0;
+  const client = new TetherClient({
+    url: "http://127.0.0.1:9", io, env, tabStorage, sharedStorage, timers: clock,
+    random: () => 0.5, uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
+    fetch: async () => ({ ok: true, status: 204 }),
+    logbook: new Logbook({ timers: clock, console: null }),
+  });
+  client.start();
+  const socket = io.sockets[0];
+  return { clock, env, client, socket, tabStorage, sharedStorage };
+}
+
+function connect(t) {
+  t.socket.accept();
+  t.clock.advance(2);
+  t.socket.answer("heartbeat", { ok: true, server_time: 1 });
+  t.socket.answer("list_sessions", { ok: true, sessions: [], has_more: false });
+}
+
+test("client_id is per tab, valid, and kept across a reload", () => {
+  const t = setup();
+  assert.match(t.client.clientId, /^[A-Za-z0-9_-]{1,64}$/);
+  const again = setup({ tabStorage: t.tabStorage });
+  assert.equal(again.client.clientId, t.client.clientId);
+  let auth;
+  t.socket.options.auth((a) => { auth = a; });
+  assert.deepEqual(auth, { client_id: t.client.clientId });
+});
+
+test("a token is sent in auth once set", () => {
+  const t = setup();
+  t.client.setToken("secret");
+  let auth;
+  t.socket.options.auth((a) => { auth = a; });
+  assert.equal(auth.token, "secret");
+  assert.equal(JSON.parse(t.sharedStorage.getItem("tether.token")), "secret");
+});
+
+test("after a zombie is dropped, followed sessions resume from last_seq and the outbox is re-sent", () => {
+  const t = setup();
+  connect(t);
+  t.client.follow("s1");
+  t.socket.answer("subscribe", ack("recent", 2, [msg("m1", 1), msg("m2", 2)]));
+  t.env.hide();
+  t.client.send("s1", "typed before the tunnel"); // emitted into the soon-dead socket
+  t.clock.advance(5000);
+  t.env.show();
+  t.clock.advance(400); // the heartbeat probe times out
+  assert.equal(t.client.state, "connecting");
+  const [local] = t.client.messagesFor("s1").filter((m) => m.local);
+  assert.equal(local.displayStatus, "pending");
+  t.clock.advance(30);
+  t.socket.accept();
+  const resubscribe = t.socket.requests("subscribe").at(-1);
+  assert.deepEqual(resubscribe.payload, { session_id: "s1", after_seq: 2, limit: 15 });
+  const sends = t.socket.requests("send");
+  assert.equal(sends.length, 2);
+  assert.equal(sends[0].payload.client_msg_id, sends[1].payload.client_msg_id);
+  const mine = msg("m3", 3, { client_msg_id: sends[1].payload.client_msg_id, content: "typed before the tunnel" });
+  t.socket.fire("message", { session_id: "s1", message: mine });
+  t.clock.advance(20);
+  t.socket.answer("subscribe", ack("resume", 3, [mine]));
+  t.socket.answer("send", { ok: true, message: mine, duplicate: true });
+  const shown = t.client.messagesFor("s1");
+  assert.deepEqual(shown.map((m) => m.id), ["m1", "m2", "m3"]);
+  assert.equal(shown[2].displayStatus, "sent");
+  assert.equal(t.client.diagnostics().lastRecoveryMs, 450, "from visible again to re-synced");
+  assert.equal(t.client.diagnostics().reconnects, 1);
+});
+
+test("a reload resumes: followed sessions, their views and pending messages come back", () => {
+  const t = setup();
+  connect(t);
+  t.client.follow("s1");
+  t.socket.answer("subscribe", ack("recent", 1, [msg("m1", 1)]));
+  t.socket.close();
+  t.client.send("s1", "pending across the reload");
+  t.clock.advance(300);
+  t.client.stop();
+  const again = setup({ tabStorage: t.tabStorage, sharedStorage: t.sharedStorage });
+  assert.deepEqual(again.client.messagesFor("s1").map((m) => m.content), ["text of m1", "pending across the reload"]);
+  connect(again);
+  assert.equal(again.socket.requests("subscribe")[0].payload.after_seq, 1);
+  assert.equal(again.socket.requests("send")[0].payload.content, "pending across the reload");
+});
+
+test("session events update the list live; a kicked tab takes a new client_id", () => {
+  const t = setup();
+  connect(t);
+  const session = { id: "s9", title: "Plans", agent: "echo", head_seq: 0, running: false, archived: false, created_at: "2024", updated_at: "2024-01-02" };
+  t.socket.fire("session", { session });
+  assert.equal(t.client.sessions.ordered()[0].title, "Plans");
+  t.socket.fire("session", { session: { ...session, title: "Renamed", updated_at: "2024-01-03" } });
+  assert.equal(t.client.sessions.get("s9").title, "Renamed");
+  const before = t.client.clientId;
+  t.socket.close("io server disconnect");
+  assert.notEqual(t.client.clientId, before);
+});
