@@ -199,7 +199,9 @@ async def test_timeout_fails_the_turn_and_ends_the_process_tree() -> None:
 
 @pytest.mark.parametrize("stubborn", [False, True], ids=["obedient", "ignores-sigterm"])
 async def test_cancel_ends_the_process_and_its_children(stubborn: bool) -> None:
-    cli = agent("tree.py", *(["stubborn"] if stubborn else []), kill_grace=0.5)
+    # An obedient tree ends at SIGTERM, well within the grace; a stubborn one waits it out.
+    grace = 0.5 if stubborn else 3.0
+    cli = agent("tree.py", *(["stubborn"] if stubborn else []), kill_grace=grace)
     pids: list[int] = []
     reported = asyncio.Event()
 
@@ -217,4 +219,4 @@ async def test_cancel_ends_the_process_and_its_children(stubborn: bool) -> None:
         await asyncio.wait_for(task, 5)
     # Cleanup finished inside the cancelled task: nothing is left when it returns.
     assert not [pid for pid in pids if alive(pid)]
-    assert time.monotonic() - started < (1.5 if stubborn else 0.5)
+    assert time.monotonic() - started < 2.0

@@ -247,6 +247,10 @@ async def stop_process_group(proc: asyncio.subprocess.Process, grace: float) -> 
         # Also on a second cancellation while waiting: nothing of the group may survive.
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
+            # SIGKILL is delivered asynchronously: give the kernel a moment to end them all.
+            deadline = loop.time() + 1.0
+            while loop.time() < deadline and _group_alive(pgid):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         if proc.returncode is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 1.0)
