@@ -60,8 +60,10 @@ class Tether:
             bus,
             self.agents,
             self.metrics,
+            runner_id=self.server_id,
             delta_interval=settings.delta_interval,
             checkpoint_interval=settings.checkpoint_interval,
+            lease=settings.lease_seconds,
         )
         self.service = ChatService(
             self.store, self.runs, self.streams, bus, self.agents, self.metrics, settings
@@ -75,7 +77,7 @@ class Tether:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        await self.runs.recover()
+        await self.runs.start(single_process=self.settings.redis_url is None)
         try:
             yield
         finally:

@@ -1,7 +1,13 @@
 """Runs: one assistant answer each, owned by the session, never by a connection.
 
-Each session with work to do has one worker task that answers its queued user messages one at a
-time. A run streams the agent's text as coalesced ``delta`` events (at most one per stream per
+The queue of a session is in the database: its user messages that no assistant message answers
+yet. To answer them a server process *claims* the session (``sessions.runner``) with a lease it
+renews every ``lease/3`` seconds, so one run at a time per session holds across processes and
+nodes. A process that loses its claim (it stalled, or was presumed dead) is fenced: it can no
+longer create, checkpoint or end messages there. Every process sweeps for expired claims and ends
+their streaming messages ``interrupted`` (text so far kept), then answers what is still queued.
+
+A run streams the agent's text as coalesced ``delta`` events (at most one per stream per
 ``delta_interval``), checkpoints the text so far to the message row about once a
 ``checkpoint_interval``, and ends the message with one change: ``complete``, ``cancelled``,
 ``failed`` or, when this process stops under it, ``interrupted``.
@@ -12,18 +18,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from tether.agents import AgentError, AgentRegistry, ChatMessage, Turn, UnknownAgent
 from tether.bus import Bus, Row
 from tether.metrics import Metrics
-from tether.store import Store
+from tether.store import Store, utcnow
 from tether.streams import LiveStream, LocalStreams
 
 log = logging.getLogger("tether.runs")
 
 CANCEL_WAIT = 5.0
+INTERRUPTED = "the server stopped while this answer was being written"
+
+
+class CancelRelay(Protocol):
+    """Carries a cancel to the process running the session (see tether.cluster)."""
+
+    async def request_cancel(self, session_id: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -33,11 +48,18 @@ class ActiveRun:
     stream: LiveStream
     producer: asyncio.Task[None] | None = None
     cancel_requested: bool = False
+    fenced: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     last_flush: float = 0.0
     last_checkpoint: float = 0.0
     checkpointing: asyncio.Task[None] | None = None
+
+    def stop(self, *, cancel: bool = False, fenced: bool = False) -> None:
+        self.cancel_requested |= cancel
+        self.fenced |= fenced
+        if self.producer is not None:
+            self.producer.cancel()
 
 
 class RunManager:
@@ -49,109 +71,191 @@ class RunManager:
         agents: AgentRegistry,
         metrics: Metrics,
         *,
+        runner_id: str,
         delta_interval: float = 0.03,
         checkpoint_interval: float = 1.0,
+        lease: float = 10.0,
+        relay: CancelRelay | None = None,
     ) -> None:
         self.store = store
         self.streams = streams
         self.bus = bus
         self.agents = agents
         self.metrics = metrics
+        self.runner_id = runner_id
         self.delta_interval = delta_interval
         self.checkpoint_interval = checkpoint_interval
-        self._queues: dict[str, deque[Row]] = {}
+        self.lease = lease
+        self.relay = relay
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
         self._active: dict[str, ActiveRun] = {}
+        self._maintenance: asyncio.Task[None] | None = None
         self._closing = False
 
     # -- public -----------------------------------------------------------------------------
 
-    def enqueue(self, session_id: str, user_message: Row) -> None:
-        """Answer ``user_message`` after whatever the session is answering now."""
+    def wake(self, session_id: str) -> None:
+        """The session has (or may have) a user message to answer."""
         if self._closing:
             return
-        self._queues.setdefault(session_id, deque()).append(user_message)
-        if session_id not in self._workers:
-            self._workers[session_id] = asyncio.create_task(
-                self._work(session_id), name=f"run-worker:{session_id}"
-            )
-
-    def is_running(self, session_id: str) -> bool:
-        return session_id in self._workers
+        if session_id in self._workers:
+            self._again.add(session_id)
+            return
+        self._workers[session_id] = asyncio.create_task(
+            self._work(session_id), name=f"run-worker:{session_id}"
+        )
 
     async def cancel(self, session_id: str) -> bool:
         """Stop the session's current run (its text is kept); True when one was stopped.
         Returns once the message has ended ``cancelled``. Queued messages are still answered."""
         run = self._active.get(session_id)
-        if run is None or run.producer is None or run.producer.done():
+        if run is not None and run.producer is not None and not run.producer.done():
+            run.stop(cancel=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.done.wait(), CANCEL_WAIT)
+            return True
+        if self.relay is None or not await self.store.streaming_in(session_id):
             return False
-        run.cancel_requested = True
-        run.producer.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(run.done.wait(), CANCEL_WAIT)
+        await self.relay.request_cancel(session_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT
+        while await self.store.streaming_in(session_id) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
         return True
 
-    async def recover(self) -> None:
-        """At start (single node): end what a dead process left ``streaming`` as
-        ``interrupted`` (text kept), and answer user messages it never got to."""
+    async def cancel_local(self, session_id: str) -> None:
+        """A cancel relayed from another process: stop the run if it is ours."""
+        run = self._active.get(session_id)
+        if run is not None:
+            run.stop(cancel=True)
+
+    async def start(self, *, single_process: bool) -> None:
+        """Recover what a dead process left, then keep claims alive and sweep for dead ones.
+
+        A single process (no other node shares the database) knows every claim it finds is
+        stale and ends them at once; with several nodes, a claim is stale once its lease
+        expires."""
+        if single_process:
+            for session_id in await self.store.claimed_sessions():
+                await self._recover(session_id, force=True)
         for message in await self.store.streaming_messages():
-            ended = await self.store.interrupt(message)
-            if ended is not None:
-                log.warning(
-                    "interrupted message %s of session %s left streaming by a stopped process",
-                    ended["id"],
-                    ended["session_id"],
-                )
-                await self.bus.message(ended["session_id"], ended)
-        await self.store.clear_running()
+            # Streaming without a claim: left by a process older than claims, or a crash
+            # between the two writes. Nobody can be writing it.
+            if single_process:
+                await self._interrupt(message)
         for message in await self.store.unanswered():
-            self.enqueue(message["session_id"], message)
+            self.wake(message["session_id"])
+        self._maintenance = asyncio.create_task(self._maintain(), name="run-leases")
 
     async def shutdown(self) -> None:
-        """Stop every worker; running answers end ``interrupted`` with their text."""
+        """Stop every worker; running answers end ``interrupted`` with their text, and this
+        process's claims are released so another node can go on at once."""
         self._closing = True
+        if self._maintenance is not None:
+            self._maintenance.cancel()
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
 
+    # -- leases -----------------------------------------------------------------------------
+
+    def _until(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.lease)
+
+    async def _maintain(self) -> None:
+        interval = max(self.lease / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._renew()
+                for session_id in await self.store.expired_claims():
+                    await self._recover(session_id, force=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("run lease upkeep failed: %s", exc)
+
+    async def _renew(self) -> None:
+        held = await self.store.renew_claims(self.runner_id, self._until())
+        for session_id, run in list(self._active.items()):
+            if session_id not in held:
+                log.warning("lost the claim on session %s; stopping its run", session_id)
+                run.stop(fenced=True)
+
+    async def _recover(self, session_id: str, *, force: bool) -> None:
+        """End a dead runner's claim: its streaming answers become interrupted; what is still
+        queued gets answered here."""
+        session = await self.store.break_claim(session_id, force=force)
+        if session is None:
+            return
+        log.warning("took over session %s from a runner that stopped", session_id)
+        for message in await self.store.streaming_in(session_id):
+            await self._interrupt(message)
+        owner = await self.store.session_owner(session_id)
+        if owner is not None:
+            fresh = await self.store.session_by_id(session_id)
+            await self.bus.session(owner, fresh or session)
+        self.wake(session_id)
+
+    async def _interrupt(self, message: Row) -> None:
+        ended = await self.store.interrupt(message)
+        if ended is not None:
+            log.warning(
+                "interrupted message %s of session %s: its process stopped",
+                ended["id"], ended["session_id"],
+            )
+            await self.bus.message(ended["session_id"], ended)
+
     # -- the worker -------------------------------------------------------------------------
 
     async def _work(self, session_id: str) -> None:
         owner = await self.store.session_owner(session_id)
         try:
-            await self._set_running(session_id, owner, True)
             while True:
-                queue = self._queues.get(session_id)
-                while queue:
-                    await self._run(session_id, queue.popleft())
-                await self._set_running(session_id, owner, False)
-                if self._queues.get(session_id):
-                    await self._set_running(session_id, owner, True)
-                    continue
-                return
+                self._again.discard(session_id)
+                if await self.store.next_unanswered(session_id) is not None:
+                    await self._answer_queue(session_id, owner)
+                if session_id not in self._again:
+                    return  # nothing arrived meanwhile: no await between here and the pop
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("run worker of session %s failed", session_id)
         finally:
-            if not self._queues.get(session_id):
-                self._queues.pop(session_id, None)
             self._workers.pop(session_id, None)
+            self._again.discard(session_id)
 
-    async def _set_running(self, session_id: str, owner: str | None, running: bool) -> None:
-        session = await self.store.set_running(session_id, running)
-        if session is not None and owner is not None:
+    async def _answer_queue(self, session_id: str, owner: str | None) -> None:
+        session = await self.store.claim_session(session_id, self.runner_id, self._until())
+        if session is None:
+            return  # another process answers this session; it will see the message
+        if owner is not None:
             await self.bus.session(owner, session)
+        try:
+            while (question := await self.store.next_unanswered(session_id)) is not None:
+                if not await self._run(session_id, question):
+                    return  # fenced: the claim is gone
+        finally:
+            released = await asyncio.shield(
+                self.store.release_session(session_id, self.runner_id)
+            )
+            if released is not None and owner is not None:
+                await self.bus.session(owner, released)
 
-    async def _run(self, session_id: str, user_message: Row) -> None:
+    async def _run(self, session_id: str, question: Row) -> bool:
+        """Answer one user message; False when this process turned out not to hold the
+        session's claim any more."""
         session = await self.store.session_by_id(session_id)
         if session is None:
-            return
-        assistant = await self.store.create_assistant_message(session_id, user_message["id"])
+            return False
+        assistant = await self.store.create_assistant_message(
+            session_id, question["id"], self.runner_id
+        )
         if assistant is None:
-            return
+            return False
         await self.bus.message(session_id, assistant)
         run = ActiveRun(self.streams.open(session_id, assistant["id"]))
         run.last_checkpoint = asyncio.get_running_loop().time()
@@ -165,7 +269,7 @@ class RunManager:
                 agent = self.agents.get(session["agent"])
             except UnknownAgent:
                 raise AgentError(f"agent {session['agent']!r} is not configured") from None
-            history = await self.store.conversation(session_id, user_message["position"])
+            history = await self.store.conversation(session_id, question["position"])
             turn = Turn(
                 session_id=session_id,
                 messages=[ChatMessage(role, content) for role, content in history],  # type: ignore[arg-type]
@@ -181,18 +285,17 @@ class RunManager:
             # This process is stopping: end the answer as interrupted, then stop.
             if run.producer is not None:
                 run.producer.cancel()
-            status, error = "interrupted", "the server stopped while this answer was being written"
-            await self._finish(run, flusher, turn, status, error)
+            await asyncio.shield(self._finish(run, flusher, turn, "interrupted", INTERRUPTED))
             raise
         except AgentError as exc:
             status, error = "failed", str(exc) or "the agent failed"
         except Exception as exc:
             log.exception("agent of session %s failed", session_id)
             status, error = "failed", f"the agent failed unexpectedly ({type(exc).__name__})"
-        await self._finish(run, flusher, turn, status, error)
+        return await self._finish(run, flusher, turn, status, error)
 
-    async def _produce(self, chunks: object, run: ActiveRun) -> None:
-        async for piece in chunks:  # type: ignore[attr-defined]
+    async def _produce(self, chunks: AsyncIterator[str], run: ActiveRun) -> None:
+        async for piece in chunks:
             if piece:
                 run.stream.pending.append(piece)
                 run.wake.set()
@@ -204,30 +307,35 @@ class RunManager:
         turn: Turn | None,
         status: str,
         error: str | None,
-    ) -> None:
+    ) -> bool:
         stream = run.stream
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
+        final: Row | None = None
         try:
-            await self._flush(run)
-            if run.checkpointing is not None:
-                with contextlib.suppress(Exception):
-                    await run.checkpointing
-            final = await self.store.finish_message(
-                stream.session_id, stream.message_id, status, stream.text, stream.chunks, error
-            )
-            if turn is not None and turn.state_changed:
-                await self.store.set_agent_state(stream.session_id, turn.new_state)
+            if not run.fenced:
+                await self._flush(run)
+                if run.checkpointing is not None:
+                    with contextlib.suppress(Exception):
+                        await run.checkpointing
+                final = await self.store.finish_message(
+                    stream.session_id, stream.message_id, status, stream.text, stream.chunks,
+                    error,
+                )
+                if final is not None and turn is not None and turn.state_changed:
+                    await self.store.set_agent_state(stream.session_id, turn.new_state)
         finally:
             self.streams.close(stream.message_id)
             self._active.pop(stream.session_id, None)
             self.metrics.runs_active.dec()
             run.done.set()
         if final is None:
-            log.warning("message %s was ended elsewhere; result dropped", stream.message_id)
-            return
+            log.warning("message %s was ended elsewhere; this run's result is dropped",
+                        stream.message_id)
+            return False
         await self.bus.message(stream.session_id, final)
+        return True
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -255,10 +363,13 @@ class RunManager:
             run.checkpointing is None or run.checkpointing.done()
         ):
             run.last_checkpoint = now
-            run.checkpointing = asyncio.create_task(self._checkpoint(stream))
+            run.checkpointing = asyncio.create_task(self._checkpoint(run))
 
-    async def _checkpoint(self, stream: LiveStream) -> None:
+    async def _checkpoint(self, run: ActiveRun) -> None:
+        stream = run.stream
         try:
-            await self.store.checkpoint(stream.message_id, stream.text, stream.chunks)
+            if not await self.store.checkpoint(stream.message_id, stream.text, stream.chunks):
+                log.warning("message %s was ended elsewhere; stopping its run", stream.message_id)
+                run.stop(fenced=True)
         except Exception:
             log.warning("checkpoint of message %s failed", stream.message_id, exc_info=True)

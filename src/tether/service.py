@@ -128,7 +128,7 @@ class ChatService:
         message, duplicate = stored
         if not duplicate:
             await self.bus.message(req.session_id, message)
-            self.runs.enqueue(req.session_id, message)
+            self.runs.wake(req.session_id)
         return {"message": message, "duplicate": duplicate}
 
     async def cancel(self, user: User, req: p.Cancel) -> Ack:

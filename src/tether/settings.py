@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(1.0, gt=0)
     #: At most one ``delta`` per stream per this many seconds.
     delta_interval: float = Field(0.03, ge=0)
+    #: How long a process's claim on a session's runs holds without renewal (renewed every
+    #: third of it); a node that died is noticed within about this long.
+    lease_seconds: float = Field(10.0, gt=0)
     #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
     sqlite_busy_timeout: float = Field(5.0, ge=0)
     cors_origins: list[str] = Field(default_factory=list)

@@ -41,6 +41,10 @@ class ContentMismatch(Exception):
     """A resend reused a client_msg_id with different content."""
 
 
+class _NothingToDo(Exception):
+    """Raised inside a write transaction to roll it back: there was nothing to change."""
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is down or busy (as opposed to a bug or bad data)."""
     if isinstance(exc, IntegrityError):
@@ -167,16 +171,24 @@ class Store:
 
     @staticmethod
     async def _next_seq(
-        conn: AsyncConnection, session_id: str, *, user_id: str | None = None, new_message: bool
+        conn: AsyncConnection,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        runner: str | None = None,
+        new_message: bool,
     ) -> tuple[int, int] | None:
         """Take the session's next seq (and next position for a new message) in ``conn``'s
-        transaction; None when there is no such session (of that user)."""
+        transaction; None when there is no such session (of that user, claimed by that
+        runner)."""
         values: dict[str, Any] = {"head_seq": sessions.c.head_seq + 1, "updated_at": utcnow()}
         if new_message:
             values["message_count"] = sessions.c.message_count + 1
         condition = sessions.c.id == session_id
         if user_id is not None:
             condition = and_(condition, sessions.c.user_id == user_id)
+        if runner is not None:
+            condition = and_(condition, sessions.c.runner == runner)
         row = (
             await conn.execute(
                 update(sessions)
@@ -382,10 +394,13 @@ class Store:
         ).one()
         return message_out(row)
 
-    async def create_assistant_message(self, session_id: str, reply_to: str | None) -> Row | None:
-        """A new, empty ``streaming`` assistant message (a change: it takes a seq)."""
+    async def create_assistant_message(
+        self, session_id: str, reply_to: str | None, runner: str | None = None
+    ) -> Row | None:
+        """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
+        ``runner``, only while that runner holds the session's claim (else None)."""
         async with self._write() as conn:
-            taken = await self._next_seq(conn, session_id, new_message=True)
+            taken = await self._next_seq(conn, session_id, runner=runner, new_message=True)
             if taken is None:
                 return None
             seq, position = taken
@@ -422,10 +437,24 @@ class Store:
     ) -> Row | None:
         """End a streaming message (a change: it takes a seq). None when it was not streaming
         any more (someone else ended it): nothing is written then."""
+        try:
+            return await self._finish(session_id, message_id, status, content, chunks, error)
+        except _NothingToDo:
+            return None
+
+    async def _finish(
+        self,
+        session_id: str,
+        message_id: str,
+        status: str,
+        content: str,
+        chunks: int,
+        error: str | None,
+    ) -> Row:
         async with self._write() as conn:
             taken = await self._next_seq(conn, session_id, new_message=False)
             if taken is None:
-                return None
+                raise _NothingToDo
             row = (
                 await conn.execute(
                     update(messages)
@@ -442,8 +471,7 @@ class Store:
                 )
             ).first()
             if row is None:
-                await conn.rollback()
-                return None
+                raise _NothingToDo  # rolls the seq back
             return message_out(row)
 
     async def streaming_messages(self) -> list[Row]:
@@ -468,11 +496,119 @@ class Store:
             "the server stopped while this answer was being written",
         )
 
-    async def clear_running(self) -> None:
+    # -- run claims ---------------------------------------------------------------------------
+
+    async def claim_session(self, session_id: str, runner: str, until: datetime) -> Row | None:
+        """Make ``runner`` the session's runner until ``until``, unless another runner holds a
+        live claim. The session (now ``running``) on success, else None."""
+        now = utcnow()
         async with self._write() as conn:
-            await conn.execute(
-                update(sessions).where(sessions.c.running.is_(True)).values(running=False)
-            )
+            row = (
+                await conn.execute(
+                    update(sessions)
+                    .where(
+                        sessions.c.id == session_id,
+                        or_(
+                            sessions.c.runner.is_(None),
+                            sessions.c.runner == runner,
+                            sessions.c.runner_lease < now,
+                        ),
+                    )
+                    .values(runner=runner, runner_lease=until, running=True)
+                    .returning(*_SESSION_COLUMNS)
+                )
+            ).first()
+        return None if row is None else session_out(row)
+
+    async def renew_claims(self, runner: str, until: datetime) -> set[str]:
+        """Extend every claim ``runner`` still holds; the ids of those sessions."""
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.runner == runner)
+                    .values(runner_lease=until)
+                    .returning(sessions.c.id)
+                )
+            ).all()
+        return {r[0] for r in rows}
+
+    async def release_session(self, session_id: str, runner: str) -> Row | None:
+        """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == session_id, sessions.c.runner == runner)
+                    .values(runner=None, runner_lease=None, running=False)
+                    .returning(*_SESSION_COLUMNS)
+                )
+            ).first()
+        return None if row is None else session_out(row)
+
+    async def expired_claims(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(sessions.c.id).where(
+                        sessions.c.runner.is_not(None), sessions.c.runner_lease < utcnow()
+                    )
+                )
+            ).all()
+        return [r[0] for r in rows]
+
+    async def break_claim(self, session_id: str, *, force: bool = False) -> Row | None:
+        """Clear a session's claim if it has expired (or, with ``force``, whatever it is);
+        the session, or None when the claim was live (or there was none)."""
+        condition = and_(sessions.c.id == session_id, sessions.c.runner.is_not(None))
+        if not force:
+            condition = and_(condition, sessions.c.runner_lease < utcnow())
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(sessions)
+                    .where(condition)
+                    .values(runner=None, runner_lease=None, running=False)
+                    .returning(*_SESSION_COLUMNS)
+                )
+            ).first()
+        return None if row is None else session_out(row)
+
+    async def claimed_sessions(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(sessions.c.id).where(sessions.c.runner.is_not(None)))
+            ).all()
+        return [r[0] for r in rows]
+
+    async def streaming_in(self, session_id: str) -> list[Row]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS).where(
+                        messages.c.session_id == session_id, messages.c.status == STREAMING
+                    )
+                )
+            ).all()
+        return [message_out(r) for r in rows]
+
+    async def next_unanswered(self, session_id: str) -> Row | None:
+        """The oldest user message of the session that no assistant message answers yet."""
+        answers = messages.alias("answers")
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS)
+                    .where(
+                        messages.c.session_id == session_id,
+                        messages.c.role == "user",
+                        ~exists().where(answers.c.reply_to == messages.c.id),
+                    )
+                    .order_by(messages.c.position)
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else message_out(row)
 
     async def unanswered(self) -> list[Row]:
         """User messages that no assistant message answers yet (queued when a process died)."""

@@ -53,7 +53,12 @@ sessions = Table(
     Column("agent_state", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The server process answering this session now, and until when its claim holds unless
+    # renewed. A run may only write while its process holds the claim (see tether.runs).
+    Column("runner", String(64), nullable=True),
+    Column("runner_lease", DateTime(timezone=True), nullable=True),
     Index("ix_sessions_user_updated", "user_id", "updated_at"),
+    Index("ix_sessions_runner", "runner"),
 )
 
 messages = Table(
@@ -79,4 +84,5 @@ messages = Table(
     UniqueConstraint("session_id", "client_msg_id", name="uq_messages_session_client_msg"),
     Index("ix_messages_session_seq", "session_id", "seq"),
     Index("ix_messages_status", "status"),
+    Index("ix_messages_reply_to", "reply_to"),
 )
