@@ -200,6 +200,7 @@ class App {
     this.el.input.addEventListener("input", () => { this.resizeInput(); this.render(); });
     this.el.send.addEventListener("click", () => this.sendComposer());
     this.el.stop.addEventListener("click", () => this.sessionId && this.guard(this.client.cancel(this.sessionId)));
+    $("#empty-new").addEventListener("click", () => this.newSession(this.sidebar.agentSelect.value || undefined));
     $("#menu").addEventListener("click", () => this.el.app.classList.toggle("sidebar-open"));
     $("#scrim").addEventListener("click", () => this.el.app.classList.remove("sidebar-open"));
     $("[data-testid=debug-toggle]").addEventListener("click", () => this.debug.toggle());

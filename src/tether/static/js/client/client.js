@@ -219,7 +219,10 @@ export class TetherClient extends Emitter {
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
     c.on("state", () => this.emit("change", { what: "connection" }));
     c.on("stats", () => this.emit("change", { what: "debug" }));
-    c.on("wake", (wake) => { this.lastWake = wake; });
+    c.on("wake", (wake) => {
+      // Coming back fires several signals at once; the first one names the recovery.
+      if (!this.lastWake || wake.at - this.lastWake.at > 1000) this.lastWake = wake;
+    });
     c.on("connect", ({ reconnect, recoveryStartedAt, at }) => {
       // Recovery is measured from the moment the user came back, if they did since the drop.
       let startedAt = recoveryStartedAt ?? at;

@@ -1,0 +1,115 @@
+"""Fixtures of the end-to-end tests: real ``tether serve`` processes, the silent-drop proxy,
+real Chromium through Playwright, and a protocol client playing "another device"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.client import Client
+from tests.support.proxy import SilentDropProxy
+from tests.support.server import ServerProcess, start_server
+
+CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+CI = os.environ.get("CI") == "true"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Chromium; a missing browser skips locally and fails under CI=true."""
+    problem = _missing_browser()
+    if problem:
+        if CI:
+            pytest.fail(f"CI=true and {problem}")
+        pytest.skip(problem)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``tether serve`` processes with extra environment; all stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> ServerProcess:
+        server = start_server(tmp_path / f"server{len(started)}", env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(servers: Callable[..., ServerProcess]) -> ServerProcess:
+    return servers()
+
+
+@pytest.fixture
+async def proxy(server: ServerProcess) -> AsyncIterator[SilentDropProxy]:
+    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def other() -> AsyncIterator[Callable[[str], Any]]:
+    """Connected protocol clients ("another device"), closed after the test."""
+    made: list[Client] = []
+
+    async def connect(url: str) -> Client:
+        client = Client(url)
+        await client.connect()
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

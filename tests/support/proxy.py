@@ -1,0 +1,117 @@
+"""A loopback TCP proxy that can drop its connections *silently*, the way a phone's suspended
+network does: it stops relaying in both directions and sends no FIN and no RST, so neither end
+learns anything, while new connections are still accepted and relayed normally.
+
+    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+    page.goto(proxy.url)
+    proxy.drop_all()      # every carried connection goes quiet, forever
+    ...
+    await proxy.close()   # finally aborts everything it held
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class Link:
+    """One carried connection: the browser side, the server side, and their two pumps."""
+
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    dropped: bool = False
+    #: The first line the client sent, e.g. ``GET /socket.io/?EIO=4&transport=websocket HTTP/1.1``.
+    first_line: str = ""
+
+
+class SilentDropProxy:
+    def __init__(self, target_host: str, target_port: int, host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.host = host
+        self.port = 0
+        self.links: list[Link] = []
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def live(self) -> list[Link]:
+        return [link for link in self.links if not link.dropped]
+
+    async def start(self) -> SilentDropProxy:
+        self._server = await asyncio.start_server(self._accept, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def drop_all(self, upstream: bool = True, only: str | None = None) -> int:
+        """Stop relaying on every current connection without closing it; returns how many.
+
+        The sockets stay open (the kernel still acknowledges what arrives), so the peers see a
+        connection that is up but silent: no FIN, no RST, no data. With ``upstream=False`` only
+        the server-to-client direction goes quiet: requests still reach the server but their
+        acknowledgements are lost, the case the client's idempotent re-send exists for.
+        ``only`` limits the drop to links whose first request line contains it (e.g.
+        ``"/socket.io/"``), leaving idle keep-alive HTTP connections working.
+        """
+        count = 0
+        for link in self.live:
+            if only is not None and only not in link.first_line:
+                continue
+            link.dropped = True
+            for pump in link.pumps if upstream else link.pumps[1:]:
+                pump.cancel()
+            count += 1
+        return count
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for link in self.links:
+            for pump in link.pumps:
+                pump.cancel()
+            for writer in (link.client, link.upstream):
+                with contextlib.suppress(Exception):
+                    writer.transport.abort()
+        self.links.clear()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+        link = Link(writer, up_writer)
+        self.links.append(link)
+        loop = asyncio.get_running_loop()
+        link.pumps = [
+            loop.create_task(self._pump(link, reader, up_writer)),
+            loop.create_task(self._pump(link, up_reader, writer)),
+        ]
+
+    @staticmethod
+    async def _pump(link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if not link.first_line and writer is link.upstream:
+                    link.first_line = data.split(b"\r\n", 1)[0].decode("latin-1")
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            return  # dropped: leave both sockets open and silent
+        if not link.dropped:
+            # A real end of stream: pass the FIN on, like a transparent proxy.
+            with contextlib.suppress(Exception):
+                writer.write_eof()
