@@ -21,6 +21,7 @@ import socketio
 from tether import protocol as p
 from tether.accounts import LOCAL_USER, Accounts, User
 from tether.agents import AgentRegistry
+from tether.cluster import LocalClients, RedisClients
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
@@ -86,6 +87,7 @@ class Gateway:
         metrics: Metrics,
         settings: Settings,
         server_id: str,
+        clients: LocalClients | RedisClients | None = None,
     ) -> None:
         self.sio = sio
         self.service = service
@@ -95,7 +97,7 @@ class Gateway:
         self.settings = settings
         self.server_id = server_id
         self.connections: dict[str, Connection] = {}
-        self._by_client: dict[tuple[str, str], str] = {}
+        self.clients = clients or LocalClients()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._local_user: User | None = None
         sio.on("connect", self.on_connect)
@@ -152,9 +154,8 @@ class Gateway:
         )
         self.connections[sid] = conn
         key = (user.id, client_id)
-        previous = self._by_client.get(key)
-        self._by_client[key] = sid
-        returning = key in self._seen
+        previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        returning = key in self._seen or previous is not None
         self._seen[key] = None
         self._seen.move_to_end(key)
         if len(self._seen) > RECENT_CLIENT_IDS:
@@ -187,7 +188,10 @@ class Gateway:
             },
             to=conn.sid,
         )
-        if previous is not None and previous in self.connections:
+        shared = isinstance(self.clients, RedisClients)
+        if previous is not None and previous != conn.sid and (
+            shared or previous in self.connections
+        ):
             self.metrics.takeovers.inc()
             log.info(
                 "[SocketIO] takeover user=%s client_id=%s sid=%s replaces sid=%s",
@@ -199,10 +203,8 @@ class Gateway:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
-        key = (conn.user.id, conn.client_id)
-        # Only forget the client_id if it still points here: a takeover has already moved it.
-        if self._by_client.get(key) == sid:
-            del self._by_client[key]
+        # Forgets the client_id only if it still points here: a takeover has already moved it.
+        await self.clients.release(f"{conn.user.id}:{conn.client_id}", sid)
         self.metrics.connections.dec()
         self.metrics.subscriptions.dec(len(conn.subscriptions))
         log.info(

@@ -49,6 +49,7 @@ class ActiveRun:
     producer: asyncio.Task[None] | None = None
     cancel_requested: bool = False
     fenced: bool = False
+    closing: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     last_flush: float = 0.0
@@ -120,7 +121,8 @@ class RunManager:
         await self.relay.request_cancel(session_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CANCEL_WAIT
-        while await self.store.streaming_in(session_id) and loop.time() < deadline:
+        # Polls the database: the run ends on another node, nothing here can be awaited.
+        while await self.store.streaming_in(session_id) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         return True
 
@@ -285,6 +287,8 @@ class RunManager:
             # This process is stopping: end the answer as interrupted, then stop.
             if run.producer is not None:
                 run.producer.cancel()
+                # Let the agent clean up (a command agent kills its process group).
+                await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
             await asyncio.shield(self._finish(run, flusher, turn, "interrupted", INTERRUPTED))
             raise
         except AgentError as exc:
@@ -309,8 +313,11 @@ class RunManager:
         error: str | None,
     ) -> bool:
         stream = run.stream
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # Not flusher.cancel(): a cancel landing inside a Redis call can be swallowed there,
+        # and the flusher would wait for ever. It ends by itself after at most one flush.
+        run.closing = True
+        run.wake.set()
+        with contextlib.suppress(Exception):
             await flusher
         final: Row | None = None
         try:
@@ -341,8 +348,10 @@ class RunManager:
 
     async def _flush_loop(self, run: ActiveRun) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not run.closing:
             await run.wake.wait()
+            if run.closing:
+                return
             delay = run.last_flush + self.delta_interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 
@@ -72,6 +73,18 @@ def public_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
+def dump_tasks() -> None:
+    """Log the stack of every asyncio task (``kill -USR1 <pid>``), to see what a stuck server
+    is waiting for."""
+    import io
+
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        out.write(f"--- {task.get_name()}\n")
+        task.print_stack(limit=12, file=out)
+    log.warning("asyncio tasks on SIGUSR1:\n%s", out.getvalue())
+
+
 async def serve(settings: Settings) -> None:
     check_data_dir(settings)
     has_tokens = await prepare_database(settings)
@@ -103,6 +116,7 @@ async def serve(settings: Settings) -> None:
             flush=True,
         )
     log.info("serving on %s, database %s", url, settings.resolved_database_url.split("@")[-1])
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
     await server.serve(sockets=[sock])
 
 

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Redis URL for several nodes (fan-out, shared stream state); None for a single process.
     redis_url: str | None = None
+    #: Prefix of every Redis key and channel, so several deployments can share one Redis.
+    redis_prefix: str = Field("tether", min_length=1, max_length=64)
     #: The agent of sessions created without naming one.
     agent: str = "echo"
     echo_delay: float = Field(0.03, ge=0)

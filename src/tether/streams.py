@@ -7,9 +7,14 @@ the text and the chunk count are updated *before* the chunk is emitted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("tether.streams")
 
 
 @dataclass(slots=True)
@@ -74,3 +79,72 @@ async def overlay_live_text(
         if state is not None and row["status"] == "streaming":
             row["content"], row["chunks"] = state
     return rows
+
+
+class RedisStreams(LocalStreams):
+    """Stream state shared by every node: the owner keeps its streams in memory and mirrors
+    each chunk to Redis (text appended, chunk count set, in one MULTI), so a subscriber on
+    another node gets a snapshot that lines up with the chunks it receives next."""
+
+    def __init__(self, redis: Any, prefix: str, ttl: int = 3600) -> None:
+        super().__init__()
+        self.redis = redis
+        self.prefix = prefix
+        self.ttl = ttl
+        self._dirty: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _keys(self, message_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}:stream:{message_id}"
+        return base + ":text", base + ":chunks"
+
+    async def published(self, stream: LiveStream, chunk: int, text: str) -> None:
+        text_key, chunks_key = self._keys(stream.message_id)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if stream.message_id in self._dirty:
+                    pipe.set(text_key, stream.text)  # a write was lost: rewrite it whole
+                else:
+                    pipe.append(text_key, text)
+                pipe.set(chunks_key, chunk + 1)
+                pipe.expire(text_key, self.ttl)
+                pipe.expire(chunks_key, self.ttl)
+                await pipe.execute()
+            self._dirty.discard(stream.message_id)
+        except Exception as exc:
+            if stream.message_id not in self._dirty:
+                log.warning("stream %s not mirrored to Redis: %s", stream.message_id, exc)
+            self._dirty.add(stream.message_id)
+
+    def close(self, message_id: str) -> None:
+        super().close(message_id)
+        self._dirty.discard(message_id)
+        task = asyncio.get_running_loop().create_task(self._forget(message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forget(self, message_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.delete(*self._keys(message_id))
+
+    async def snapshot(self, message_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        ids = list(message_ids)
+        out = await super().snapshot(ids)
+        remote = [m for m in ids if m not in out]
+        if not remote:
+            return out
+        keys = [k for m in remote for k in self._keys(m)]
+        try:
+            values = await self.redis.mget(keys)
+        except Exception as exc:
+            log.warning("stream snapshot from Redis failed: %s", exc)
+            return out
+        for index, message_id in enumerate(remote):
+            text, chunks = values[2 * index], values[2 * index + 1]
+            if text is not None and chunks is not None:
+                out[message_id] = (_str(text), int(chunks))
+        return out
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -157,3 +157,92 @@ class Client:
             elif event == "delta":
                 assert view.apply_delta(data), f"delta gap: {data}"
         return view
+
+
+class Follower:
+    """Follows one session live the way PROTOCOL.md section 5 says a client must: merge by
+    seq, keep a contiguous ``last_seq``, and subscribe again on ``resync`` or a gap."""
+
+    GAP_WAIT = 1.0
+
+    def __init__(self, client: Client, session_id: str) -> None:
+        self.client = client
+        self.session_id = session_id
+        self.view = SessionView()
+        self.resubscribes = 0
+        self.resyncs = 0
+        self._held: dict[int, Row] = {}
+        self._buffer: list[tuple[str, Row]] | None = None
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        for name in ("message", "delta", "resync"):
+            client.sio.on(name, self._handler(name))
+
+    def _handler(self, name: str) -> Callable[[Any], None]:
+        def handle(data: Any) -> None:
+            self.client.events.append((name, data))
+            if data.get("session_id") != self.session_id:
+                return
+            if name == "resync":
+                self.resyncs += 1
+                self._spawn(self.subscribe())
+            elif self._buffer is not None:
+                self._buffer.append((name, data))
+            else:
+                self._live(name, data)
+
+        return handle
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def subscribe(self) -> Row:
+        self._buffer = []
+        self.resubscribes += 1
+        after = self.view.last_seq if self.view.messages or self.view.last_seq else None
+        ack = await self.client.ok(
+            "subscribe", {"session_id": self.session_id, "after_seq": after}
+        )
+        if ack["mode"] == "reset":
+            self.view = SessionView()
+        for message in ack["messages"]:
+            self.view.apply(message)
+        self.view.last_seq = max(self.view.last_seq, ack["head_seq"])
+        buffered, self._buffer = self._buffer, None
+        for name, data in buffered:
+            self._live(name, data)
+        self._advance()
+        return ack
+
+    def _live(self, name: str, data: Row) -> None:
+        if name == "delta":
+            if not self.view.apply_delta(data):
+                self._spawn(self.subscribe())
+            return
+        message = data["message"]
+        if message["seq"] <= self.view.last_seq:
+            self.view.apply(message)  # harmless: upsert keeps the higher seq
+            return
+        self._held[message["seq"]] = message
+        self._advance()
+        if self._held and self._gap_timer is None:
+            self._gap_timer = asyncio.get_running_loop().call_later(self.GAP_WAIT, self._gap)
+
+    def _advance(self) -> None:
+        while self.view.last_seq + 1 in self._held:
+            message = self._held.pop(self.view.last_seq + 1)
+            self.view.apply(message)
+            self.view.applied.append(message["seq"])
+            self.view.last_seq += 1
+        for seq in [s for s in self._held if s <= self.view.last_seq]:
+            self.view.apply(self._held.pop(seq))
+        if not self._held and self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+
+    def _gap(self) -> None:
+        self._gap_timer = None
+        if self._held:
+            self._spawn(self.subscribe())

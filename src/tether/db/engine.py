@@ -49,7 +49,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``; SQLite runs in WAL mode with our own BEGIN (see below)."""
-    engine = create_async_engine(async_url(url), **kwargs)
+    target = async_url(url)
+    if not target.startswith("sqlite"):
+        # Connections die with a PostgreSQL restart; check each one before handing it out so
+        # service resumes by itself, and fail fast while the server is away.
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
+    engine = create_async_engine(target, **kwargs)
     if is_sqlite(engine):
         _configure_sqlite(engine, sqlite_busy_timeout)
     return engine
