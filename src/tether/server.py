@@ -11,6 +11,8 @@ import sys
 import uvicorn
 
 from tether.accounts import Accounts
+from tether.agents import UnknownAgent
+from tether.agents.config import AgentConfigError
 from tether.app import Tether
 from tether.db.engine import create_engine, describe_error
 from tether.db.migrate import upgrade
@@ -93,9 +95,12 @@ async def serve(settings: Settings) -> None:
             f"refusing to serve on {settings.host}, reachable from other machines, while no "
             "token exists: create one with `tether token create NAME` first"
         )
+    try:
+        tether = Tether(settings)
+    except (AgentConfigError, UnknownAgent) as exc:
+        raise StartupError(str(exc).strip("'\"")) from None
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
-    tether = Tether(settings)
     config = uvicorn.Config(
         tether.asgi,
         log_level="warning",

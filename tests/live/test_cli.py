@@ -82,3 +82,16 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = tether("db", "upgrade", "--data-dir", str(tmp_path))
         assert result.returncode == 0 and "up to date" in result.stdout
+
+
+def test_bad_agents_file_and_unknown_default_agent(tmp_path: Path) -> None:
+    (tmp_path / "agents.toml").write_text('[agents.x]\nkind = "magic"\n')
+    one_line_error(
+        tether("serve", "--data-dir", str(tmp_path), "--port", "0"),
+        "agents.toml", "unknown kind 'magic'",
+    )
+    (tmp_path / "agents.toml").unlink()
+    one_line_error(
+        tether("serve", "--data-dir", str(tmp_path), "--port", "0", "--agent", "nope"),
+        "'nope'", "not configured",
+    )
