@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,12 +26,14 @@ from typing import Protocol
 from tether.agents import AgentError, AgentRegistry, ChatMessage, Turn, UnknownAgent
 from tether.bus import Bus, Row
 from tether.metrics import Metrics
-from tether.store import Store, utcnow
+from tether.store import Store, is_unavailable, utcnow
 from tether.streams import LiveStream, LocalStreams
 
 log = logging.getLogger("tether.runs")
 
 CANCEL_WAIT = 5.0
+#: How long a run keeps retrying its final write while the database is unreachable.
+FINAL_WRITE_PATIENCE = 120.0
 INTERRUPTED = "the server stopped while this answer was being written"
 
 
@@ -186,6 +188,10 @@ class RunManager:
             if session_id not in held:
                 log.warning("lost the claim on session %s; stopping its run", session_id)
                 run.stop(fenced=True)
+        for session_id in held - self._workers.keys():
+            # Claimed here, but no worker runs it (it died on an error): recover it like a
+            # dead node's, or its streaming answer would stay streaming for ever.
+            await self._recover(session_id, force=True)
 
     async def _recover(self, session_id: str, *, force: bool) -> None:
         """End a dead runner's claim: its streaming answers become interrupted; what is still
@@ -214,12 +220,22 @@ class RunManager:
     # -- the worker -------------------------------------------------------------------------
 
     async def _work(self, session_id: str) -> None:
-        owner = await self.store.session_owner(session_id)
+        delay = 0.2
         try:
             while True:
                 self._again.discard(session_id)
-                if await self.store.next_unanswered(session_id) is not None:
-                    await self._answer_queue(session_id, owner)
+                try:
+                    owner = await self.store.session_owner(session_id)
+                    if await self.store.next_unanswered(session_id) is not None:
+                        await self._answer_queue(session_id, owner)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # The database is away: the queue is in it, so wait and look again.
+                    log.warning("session %s waits for the database: %s", session_id, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    self._again.add(session_id)
                 if session_id not in self._again:
                     return  # nothing arrived meanwhile: no await between here and the pop
         except asyncio.CancelledError:
@@ -326,9 +342,11 @@ class RunManager:
                 if run.checkpointing is not None:
                     with contextlib.suppress(Exception):
                         await run.checkpointing
-                final = await self.store.finish_message(
-                    stream.session_id, stream.message_id, status, stream.text, stream.chunks,
-                    error,
+                final = await self._patiently(
+                    lambda: self.store.finish_message(
+                        stream.session_id, stream.message_id, status, stream.text,
+                        stream.chunks, error,
+                    )
                 )
                 if final is not None and turn is not None and turn.state_changed:
                     await self.store.set_agent_state(stream.session_id, turn.new_state)
@@ -343,6 +361,21 @@ class RunManager:
             return False
         await self.bus.message(stream.session_id, final)
         return True
+
+    async def _patiently(self, write: Callable[[], Awaitable[Row | None]]) -> Row | None:
+        """Retry a run's final write while the database is unreachable: an answer that was
+        produced must not stay ``streaming`` because the database blinked."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + FINAL_WRITE_PATIENCE, 0.2
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if not is_unavailable(exc) or loop.time() > deadline:
+                    raise
+                log.warning("final write waits for the database: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # -- streaming --------------------------------------------------------------------------
 

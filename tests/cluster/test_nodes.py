@@ -131,7 +131,9 @@ async def test_postgres_cut_under_traffic_answers_unavailable_then_recovers(
     proxy = await FaultProxy("127.0.0.1", 5432).start()
     try:
         via_proxy = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        node = await asyncio.to_thread(nodes, database=via_proxy)
+        node = await asyncio.to_thread(
+            nodes, database=via_proxy, env={"TETHER_ECHO_DELAY": "0.05"}
+        )
         c = clients(url=node.url)
         await c.connect()
         sid = await c.new_session()
@@ -154,8 +156,13 @@ async def test_postgres_cut_under_traffic_answers_unavailable_then_recovers(
                 await asyncio.sleep(0.1)
             raise AssertionError(f"message {n} never got through")
 
-        for n in range(3):
+        for n in range(2):
             await send_until_ok(n)
+        # The third answer is streaming when the database goes away: it must still end.
+        await c.ok("send", {"session_id": sid, "client_msg_id": "m2",
+                            "content": " ".join(["long"] * 40)})
+        sent.append("m2")
+        await c.wait_for(lambda: len(c.of("delta", sid)) > 15, what="the long answer streaming")
         proxy.sever()
         async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
             assert (await http.get("/readyz")).status_code == 503
