@@ -92,6 +92,15 @@ class Accounts:
             result = await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
         return int(result.rowcount)
 
+    async def authenticate(self, token: object, *, local_allowed: bool) -> User | None:
+        """The user a bearer token stands for; without a token, the local user when local
+        mode is allowed (loopback) and no token exists. None means unauthorized."""
+        if isinstance(token, str) and token:
+            return await self.user_for_token(token)
+        if local_allowed and not await self.has_tokens():
+            return await self.ensure_user(LOCAL_USER)
+        return None
+
     async def has_tokens(self) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None

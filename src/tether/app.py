@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from tether import jsoncodec
 from tether.accounts import Accounts
 from tether.agents.config import load_agents
+from tether.client_logs import FrontendLogWriter
 from tether.cluster import (
     FanoutRepair,
     LocalClients,
@@ -114,6 +115,7 @@ class Tether:
             self.server_id,
             clients,
         )
+        self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
         self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
         self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
 

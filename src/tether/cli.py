@@ -57,6 +57,15 @@ def build_parser() -> Parser:
     revoke.add_argument("name")
     add_storage_flags(revoke)
 
+    logs = commands.add_parser("logs", help="server and browser logs")
+    logs_commands = logs.add_subparsers(dest="logs_command", required=True, parser_class=Parser)
+    tail = logs_commands.add_parser("tail", help="follow <data dir>/logs/app.log")
+    tail.add_argument("--frontend", action="store_true",
+                      help="follow the browsers' logs (logs/frontend/) instead")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="lines to show first (20)")
+    tail.add_argument("--no-follow", action="store_true", help="print and exit")
+    tail.add_argument("--data-dir", help="data directory (TETHER_DATA_DIR, ./tether-data)")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
     up = db_commands.add_parser("upgrade", help="apply pending migrations")
@@ -97,6 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(str(exc))
         logs.configure(settings.logs_dir, settings.log_level)
         return server.run(settings)
+    if args.command == "logs":
+        from tether.logtail import tail
+
+        if not settings.logs_dir.is_dir():
+            return fail(f"no logs in {settings.logs_dir}: has `tether serve` run there?")
+        try:
+            for line in tail(settings.logs_dir, frontend=args.frontend, lines=max(args.lines, 0),
+                             follow=not args.no_follow):
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            pass
+        return 0
     if args.command == "token":
         return run_storage(settings, lambda engine: token_command(args, engine))
     if args.command == "db":

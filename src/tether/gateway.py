@@ -19,7 +19,7 @@ from typing import Any
 import socketio
 
 from tether import protocol as p
-from tether.accounts import LOCAL_USER, Accounts, User
+from tether.accounts import Accounts, User
 from tether.agents import AgentRegistry
 from tether.cluster import LocalClients, RedisClients
 from tether.metrics import Metrics
@@ -99,7 +99,6 @@ class Gateway:
         self.connections: dict[str, Connection] = {}
         self.clients = clients or LocalClients()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._local_user: User | None = None
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         service_calls: dict[str, Callable[[Connection, Any], Awaitable[dict[str, Any]]]] = {
@@ -121,16 +120,10 @@ class Gateway:
     async def authenticate(self, auth: object) -> User:
         """The user a connection's ``auth`` stands for; ConnectionRefusedError otherwise."""
         token = auth.get("token") if isinstance(auth, dict) else None
-        if isinstance(token, str) and token:
-            user = await self.accounts.user_for_token(token)
-            if user is not None:
-                return user
+        user = await self.accounts.authenticate(token, local_allowed=self.settings.is_loopback)
+        if user is None:
             raise socketio.exceptions.ConnectionRefusedError(p.CONNECT_UNAUTHORIZED)
-        if self.settings.is_loopback and not await self.accounts.has_tokens():
-            if self._local_user is None:
-                self._local_user = await self.accounts.ensure_user(LOCAL_USER)
-            return self._local_user
-        raise socketio.exceptions.ConnectionRefusedError(p.CONNECT_UNAUTHORIZED)
+        return user
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         client_id = auth.get("client_id") if isinstance(auth, dict) else None

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).with_name("static")
 READY_TIMEOUT = 2.0
+MAX_LOG_BODY = 1_000_000
 
 PLACEHOLDER = """<!doctype html><meta charset=utf-8><title>Tether</title>
 <h1>Tether</h1><p>The server is running. Connect a Socket.IO client to this address.</p>"""
@@ -40,13 +42,46 @@ def routes(tether: Tether) -> list[BaseRoute]:
     async def metrics(request: Request) -> Response:
         return Response(tether.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def client_logs(request: Request) -> Response:
+        """Browser log batches: ``{"client_id": str, "lines": [{ts, level, msg}]}``. Works
+        while the socket is down; the bearer token (where tokens are on) authenticates it."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        user = await tether.accounts.authenticate(token, local_allowed=tether.settings.is_loopback)
+        if user is None:
+            return error(401, "unauthorized")
+        if int(request.headers.get("content-length") or 0) > MAX_LOG_BODY:
+            return error(413, f"body larger than {MAX_LOG_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_LOG_BODY:
+            return error(413, f"body larger than {MAX_LOG_BODY} bytes")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return error(400, "body is not JSON")
+        client_id, lines = (data.get("client_id"), data.get("lines")) if isinstance(
+            data, dict
+        ) else (None, None)
+        if not isinstance(client_id, str) or not isinstance(lines, list):
+            return error(400, 'body must be {"client_id": str, "lines": [...]}')
+        try:
+            written = await asyncio.to_thread(tether.frontend_logs.write, client_id, lines)
+        except ValueError as exc:
+            return error(400, str(exc))
+        return JSONResponse({"written": written})
+
     return [
         Route("/", index),
+        Route("/api/client-logs", client_logs, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
     ]
+
+
+def error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 async def probe(name: str, check: object, timeout: float) -> str | None:
