@@ -24,5 +24,9 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
+vendor:
+	npm ci
+	node scripts/vendor.mjs
+
 clean:
 	rm -rf $(VENV) tether-data .pytest_cache .mypy_cache .ruff_cache
