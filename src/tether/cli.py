@@ -43,6 +43,8 @@ def build_parser() -> Parser:
     serve.add_argument("--agent", help="default agent of new sessions (TETHER_AGENT, echo)")
     serve.add_argument("--redis-url", help="Redis URL for several nodes (TETHER_REDIS_URL)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (TETHER_LOG_LEVEL)")
+    serve.add_argument("--signin", metavar="NAME",
+                       help="make a token for user NAME and print its sign-in link and QR code")
     add_storage_flags(serve)
 
     token = commands.add_parser("token", help="manage bearer tokens")
@@ -75,7 +77,8 @@ def build_parser() -> Parser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "agent", "redis_url", "log_level", "data_dir", "database_url"):
+    for name in ("host", "port", "agent", "redis_url", "log_level", "data_dir", "database_url",
+                 "signin"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -99,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(describe(exc), 2)
     if args.command == "serve":
         from tether import logs, server
+        from tether.accounts import valid_user_name
 
+        if settings.signin is not None and not valid_user_name(settings.signin):
+            return fail("--signin NAME must be 1-64 letters, digits, '-', '_' or '.'", 2)
         try:
             server.check_data_dir(settings)
         except server.StartupError as exc:

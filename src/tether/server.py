@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 
+import segno
 import uvicorn
 
 from tether.accounts import Accounts
@@ -36,14 +37,16 @@ def check_data_dir(settings: Settings) -> None:
         raise StartupError(f"cannot use data dir {settings.data_dir}: {reason}") from None
 
 
-async def prepare_database(settings: Settings) -> bool:
-    """Apply migrations; whether any token exists."""
+async def prepare_database(settings: Settings) -> tuple[bool, str | None]:
+    """Apply migrations; whether any token exists, and the ``--signin`` token if asked for."""
     engine = create_engine(
         settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
     )
     try:
         await upgrade(engine)
-        return await Accounts(engine).has_tokens()
+        accounts = Accounts(engine)
+        token = await accounts.create_token(settings.signin) if settings.signin else None
+        return await accounts.has_tokens(), token
     except Exception as exc:
         raise StartupError(f"cannot open the database: {describe_error(exc)}") from None
     finally:
@@ -64,12 +67,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def lan_address() -> str:
+    """An address of this host that other machines can use: a non-loopback IPv4 address of its
+    name, else the name itself."""
+    name = socket.gethostname()
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET)
+    except OSError:
+        return name
+    for info in infos:
+        address = str(info[4][0])
+        if not address.startswith("127."):
+            return address
+    return name
+
+
 def public_url(host: str, port: int) -> str:
     if host in ("0.0.0.0", "::"):
-        try:
-            host = socket.gethostbyname(socket.gethostname())
-        except OSError:
-            host = "127.0.0.1"
+        host = lan_address()
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/"
@@ -89,7 +104,7 @@ def dump_tasks() -> None:
 
 async def serve(settings: Settings) -> None:
     check_data_dir(settings)
-    has_tokens = await prepare_database(settings)
+    has_tokens, signin_token = await prepare_database(settings)
     if not settings.is_loopback and not has_tokens:
         raise StartupError(
             f"refusing to serve on {settings.host}, reachable from other machines, while no "
@@ -114,10 +129,15 @@ async def serve(settings: Settings) -> None:
     url = public_url(settings.host, port)
     mode = "tokens required" if has_tokens or not settings.is_loopback else "local mode, no token"
     print(f"Tether {tether.server_id} listening on {url} ({mode})", flush=True)
-    if not settings.is_loopback:
+    if signin_token is not None:
+        link = f"{url}?token={signin_token}"
+        print(f"Sign-in link for {settings.signin} (a new token; open it on your phone):")
+        print(link, flush=True)
+        segno.make(link, error="m").terminal(compact=True)
+    elif not settings.is_loopback:
         print(
-            "Sign a browser in with a link from `tether token create NAME --url "
-            f"{url}` (it prints a QR code too).",
+            f"Sign a browser in with `tether serve --signin NAME`, or a link from "
+            f"`tether token create NAME --url {url}`; both print a QR code.",
             flush=True,
         )
     log.info("serving on %s, database %s", url, settings.resolved_database_url.split("@")[-1])

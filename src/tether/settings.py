@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(5.0, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
+    #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
+    #: link and QR code (for a phone on the same network).
+    signin: str | None = None
 
     @field_validator("log_level")
     @classmethod

@@ -95,3 +95,32 @@ def test_bad_agents_file_and_unknown_default_agent(tmp_path: Path) -> None:
         tether("serve", "--data-dir", str(tmp_path), "--port", "0", "--agent", "nope"),
         "'nope'", "not configured",
     )
+
+
+def test_signin_prints_a_working_link_and_qr(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    from tests.support.server import start_server
+
+    server = start_server(tmp_path / "data", args=("--signin", "phone"))
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while "█" not in "".join(server.output) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out = "".join(server.output)
+        match = re.search(r"(http://\S+/\?token=(tt_\S+))", out)
+        assert match, out
+        assert "█" in out  # the QR code
+        token = match.group(2)
+        posted = httpx.post(
+            server.url + "/api/client-logs",
+            json={"client_id": "qr", "lines": [{"level": "info", "msg": "signed in"}]},
+            headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        )
+        assert posted.status_code == 200
+    finally:
+        server.stop()
