@@ -282,6 +282,19 @@ class Store:
             rows = (await conn.execute(query)).all()
         return [session_out(r) for r in rows[:limit]], len(rows) > limit
 
+    async def _update_session(self, condition: Any, **values: Any) -> Row | None:
+        """One UPDATE of a session row; the session afterwards, or None when none matched."""
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(sessions)
+                    .where(condition)
+                    .values(**values)
+                    .returning(*_SESSION_COLUMNS)
+                )
+            ).first()
+        return None if row is None else session_out(row)
+
     async def update_session(
         self, user_id: str, session_id: str, title: str | None, archived: bool | None
     ) -> Row | None:
@@ -290,28 +303,9 @@ class Store:
             values["title"] = title or DEFAULT_TITLE
         if archived is not None:
             values["archived"] = archived
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == session_id, sessions.c.user_id == user_id)
-                    .values(**values)
-                    .returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
-
-    async def set_running(self, session_id: str, running: bool) -> Row | None:
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == session_id)
-                    .values(running=running)
-                    .returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
+        return await self._update_session(
+            and_(sessions.c.id == session_id, sessions.c.user_id == user_id), **values
+        )
 
     async def agent_state(self, session_id: str) -> str | None:
         async with self.engine.connect() as conn:
@@ -502,23 +496,19 @@ class Store:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
         live claim. The session (now ``running``) on success, else None."""
         now = utcnow()
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions)
-                    .where(
-                        sessions.c.id == session_id,
-                        or_(
-                            sessions.c.runner.is_(None),
-                            sessions.c.runner == runner,
-                            sessions.c.runner_lease < now,
-                        ),
-                    )
-                    .values(runner=runner, runner_lease=until, running=True)
-                    .returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
+        return await self._update_session(
+            and_(
+                sessions.c.id == session_id,
+                or_(
+                    sessions.c.runner.is_(None),
+                    sessions.c.runner == runner,
+                    sessions.c.runner_lease < now,
+                ),
+            ),
+            runner=runner,
+            runner_lease=until,
+            running=True,
+        )
 
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
         """Extend every claim ``runner`` still holds; the ids of those sessions."""
@@ -535,16 +525,12 @@ class Store:
 
     async def release_session(self, session_id: str, runner: str) -> Row | None:
         """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.id == session_id, sessions.c.runner == runner)
-                    .values(runner=None, runner_lease=None, running=False)
-                    .returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
+        return await self._update_session(
+            and_(sessions.c.id == session_id, sessions.c.runner == runner),
+            runner=None,
+            runner_lease=None,
+            running=False,
+        )
 
     async def expired_claims(self) -> list[str]:
         async with self.engine.connect() as conn:
@@ -563,16 +549,7 @@ class Store:
         condition = and_(sessions.c.id == session_id, sessions.c.runner.is_not(None))
         if not force:
             condition = and_(condition, sessions.c.runner_lease < utcnow())
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions)
-                    .where(condition)
-                    .values(runner=None, runner_lease=None, running=False)
-                    .returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
+        return await self._update_session(condition, runner=None, runner_lease=None, running=False)
 
     async def claimed_sessions(self) -> list[str]:
         async with self.engine.connect() as conn:
