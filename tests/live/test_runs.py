@@ -41,8 +41,12 @@ async def test_messages_sent_during_a_run_wait_their_turn(client: Client) -> Non
         if m["id"] == ordered[1]["id"] and m["status"] == "streaming"
     ]
     assert second_start > first_end
-    running = [s["session"]["running"] for s in client.of("session") if s["session"]["id"] == sid]
-    assert True in running and running[-1] is False
+    def running() -> list[bool]:
+        return [s["session"]["running"] for s in client.of("session") if s["session"]["id"] == sid]
+
+    # The session stops running after its last answer has ended.
+    await client.wait_for(lambda: running() and running()[-1] is False, what="running: false")
+    assert True in running()
 
 
 async def test_cancel_keeps_the_text_so_far(
