@@ -140,7 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_storage(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
     """Run ``action(engine)`` after migrating; storage problems become one line and exit 1."""
-    from tether.db.engine import BadDatabaseURL, create_engine, describe_error
+    from tether.db.engine import (
+        BadDatabaseURL,
+        check_sqlite_directory,
+        create_engine,
+        describe_error,
+    )
     from tether.db.migrate import upgrade
     from tether.server import StartupError, check_data_dir
 
@@ -155,6 +160,7 @@ def run_storage(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> 
     try:
         if settings.database_url is None:
             check_data_dir(settings)
+        check_sqlite_directory(settings.resolved_database_url)
         return asyncio.run(go())
     except (BadDatabaseURL, StartupError) as exc:
         return fail(str(exc))

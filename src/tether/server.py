@@ -15,7 +15,7 @@ from tether.accounts import Accounts
 from tether.agents import UnknownAgent
 from tether.agents.config import AgentConfigError
 from tether.app import Tether
-from tether.db.engine import create_engine, describe_error
+from tether.db.engine import check_sqlite_directory, create_engine, describe_error
 from tether.db.migrate import upgrade
 from tether.settings import Settings
 
@@ -39,6 +39,10 @@ def check_data_dir(settings: Settings) -> None:
 
 async def prepare_database(settings: Settings) -> tuple[bool, str | None]:
     """Apply migrations; whether any token exists, and the ``--signin`` token if asked for."""
+    try:
+        check_sqlite_directory(settings.resolved_database_url)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     engine = create_engine(
         settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
     )

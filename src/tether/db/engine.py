@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -32,6 +33,16 @@ def async_url(url: str) -> str:
             raise BadDatabaseURL(f"unsupported PostgreSQL driver {driver!r}: use postgresql://")
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise BadDatabaseURL(f"unsupported database {backend!r}: use sqlite:///path or postgresql://")
+
+
+def check_sqlite_directory(url: str) -> None:
+    """Fail early, with a clear reason, when an SQLite file's directory does not exist
+    (aiosqlite would fail later from its own thread, noisily)."""
+    parsed = make_url(async_url(url))
+    if parsed.drivername.startswith("sqlite") and parsed.database:
+        directory = Path(parsed.database).expanduser().resolve().parent
+        if not directory.is_dir():
+            raise BadDatabaseURL(f"cannot open the database: no directory {directory}")
 
 
 def describe_error(exc: BaseException) -> str:
