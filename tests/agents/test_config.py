@@ -247,3 +247,18 @@ def test_a_missing_file_named_by_the_environment(tmp_path: Path) -> None:
     with pytest.raises(AgentConfigError) as caught:
         load_agents(tmp_path, "echo", 0.01, {"TETHER_AGENTS_FILE": str(missing)})
     assert str(caught.value) == f"{missing}: no such agents file (from TETHER_AGENTS_FILE)"
+
+
+def test_agents_from_the_environment(tmp_path: Path) -> None:
+    inline = '[agents.local]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
+    registry = load_agents(tmp_path, "local", 0.0, {"TETHER_AGENTS": inline})
+    assert {a["name"] for a in registry.describe()} == {"echo", "local"}
+    assert registry.default == "local"
+
+
+def test_agents_from_the_environment_errors_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(AgentConfigError, match=r"^TETHER_AGENTS: invalid TOML"):
+        load_agents(tmp_path, "echo", 0.0, {"TETHER_AGENTS": "[agents.x"})
+    (tmp_path / "agents.toml").write_text('[agents.twice]\nkind = "echo"\n')
+    with pytest.raises(AgentConfigError, match="'twice' is also configured in"):
+        load_agents(tmp_path, "echo", 0.0, {"TETHER_AGENTS": '[agents.twice]\nkind = "echo"\n'})

@@ -107,7 +107,14 @@ def load_agents(
     path = agents_file(data_dir, env)
     if path is not None:
         agents += _agents_of_file(path, env)
+    if inline := env.get(AGENTS_TOML_ENV):
+        agents += _agents_of_toml(Path(AGENTS_TOML_ENV), inline, env)
     names = [agent.name for agent in agents]
+    for name in names:
+        if names.count(name) > 1:
+            raise AgentConfigError(
+                f"{AGENTS_TOML_ENV}: agent {name!r} is also configured in {path}"
+            )
     if default not in names:
         where = str(path) if path is not None else f"no {data_dir / AGENTS_FILE_NAME}"
         raise AgentConfigError(
@@ -115,6 +122,10 @@ def load_agents(
             f"configured agents: {', '.join(names)}"
         )
     return AgentRegistry(agents, default=default)
+
+
+#: The same TOML as the agents file, given inline in the environment (for containers).
+AGENTS_TOML_ENV = "TETHER_AGENTS"
 
 
 def agents_file(data_dir: Path, env: Mapping[str, str]) -> Path | None:
@@ -130,12 +141,20 @@ def agents_file(data_dir: Path, env: Mapping[str, str]) -> Path | None:
 
 def _agents_of_file(path: Path, env: Mapping[str, str]) -> list[Agent]:
     try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise AgentConfigError(f"{path}: cannot read: {reason}") from None
+    return _agents_of_toml(path, text, env)
+
+
+def _agents_of_toml(path: Path, text: str, env: Mapping[str, str]) -> list[Agent]:
+    """Agents of one TOML document; ``path`` names it in errors and anchors relative paths
+    (``Path("TETHER_AGENTS")`` for the environment variable: relative to the working dir)."""
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AgentConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise AgentConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     unknown = sorted(set(document) - {"agents"})
     if unknown:
         raise AgentConfigError(
