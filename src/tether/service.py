@@ -83,7 +83,7 @@ class ChatService:
         Joining first makes it race-free: a change committed after the join reaches the client
         live, one committed before it is in the reply (possibly both: merging is idempotent).
         The head seq is read before the messages, so every change up to it is in the reply."""
-        await self._own(user, req.session_id)
+        session = await self._own(user, req.session_id)
         await join()
         head = await self.store.head_seq(req.session_id)
         mode = decide(req.after_seq, head, self.settings.max_resume)
@@ -94,9 +94,7 @@ class ChatService:
             messages = await self.store.recent(
                 req.session_id, req.limit or self.settings.history_limit
             )
-        session = await self.store.get_session(user.id, req.session_id)
-        if session is None:  # deleted in between
-            raise not_found()
+        session["head_seq"] = max(session["head_seq"], head)
         messages = await overlay_live_text(self.streams, messages)
         self.metrics.subscribe_modes.labels(mode.value).inc()
         return {"session": session, "mode": mode.value, "head_seq": head, "messages": messages}
