@@ -24,6 +24,12 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
+bench: install
+	$(VENV)/bin/python -m bench run
+
+bench-smoke: install
+	$(VENV)/bin/python -m bench run --smoke
+
 vendor:
 	npm ci
 	node scripts/vendor.mjs

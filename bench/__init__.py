@@ -1,0 +1,1 @@
+"""Tether's benchmark suite: ``python -m bench run [--smoke]`` (see docs/performance.md)."""

@@ -1,0 +1,1 @@
+"""The five benchmarks; each ``run_*`` measures one server and returns a dict of figures."""

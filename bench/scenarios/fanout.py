@@ -1,0 +1,127 @@
+"""Benchmark 2, room fan-out: one session followed by K clients, messages sent at rising rates.
+
+All K followers and the sender are connections of one user (a session is followed by its owner's
+devices and tabs). The sender sends at a fixed rate for ``step`` seconds, then the rate doubles,
+until the server saturates (deliveries fall under 85 % of what was offered, or p99 goes over a
+second). Every event a follower receives counts as a delivery (each send produces the user
+``message`` plus the answer's events, identical in number on Tether and the baseline); latency
+is send to receipt of the user ``message``, from a timestamp in the content. Between steps the
+backlog drains, so each step starts clean. Deliveries/s at saturation is the best step's rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from bench.procs import ServerProcess
+from bench.scenarios.common import LoadMeter, auth_for, expect_ok, open_clients, percentile
+
+
+async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: int,
+                     start_rate: float, step: float, max_steps: int = 10) -> dict[str, Any]:
+    auth = [auth_for(tokens, "fan") for _ in range(k + 1)]
+    deliveries = 0
+    user_messages = 0
+    latencies: list[float] = []
+
+    answers = 0
+
+    def on_raw(client: Any, text: str) -> None:
+        # Count every event; parse only ``message`` events (the user's carry the send time).
+        nonlocal deliveries, user_messages
+        deliveries += 1
+        if '"message"' in text[:14]:
+            m = orjson.loads(text[text.index("["):])[1]["message"]
+            if m["role"] == "user":
+                user_messages += 1
+                latencies.append(time.time() - float(m["content"].split()[1]))
+
+    def on_sender_event(client: Any, event: str, data: Any) -> None:
+        nonlocal answers
+        if event == "message":
+            m = data["message"]
+            if m["role"] == "assistant" and m["status"] != "streaming":
+                answers += 1
+
+    sender, *followers = await open_clients(server.url, auth, None)
+    sender.on_event = on_sender_event
+    for f in followers:
+        f.on_raw = on_raw
+    session = (await expect_ok(sender.call("create_session", {"id": str(uuid.uuid4()),
+                                                              "agent": "bench"})))["session"]
+    await asyncio.gather(*(expect_ok(f.call("subscribe", {"session_id": session["id"]}))
+                           for f in (sender, *followers)))
+    steps = []
+    rate = start_rate
+    sent_total = 0
+    failures = 0
+    for _ in range(max_steps):
+        latencies.clear()
+        d0, u0 = deliveries, user_messages
+        load = LoadMeter()
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        acks = []
+        count = max(1, round(rate * step))
+        for i in range(count):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            acks.append(sender.call("send", {"session_id": session["id"],
+                                             "client_msg_id": uuid.uuid4().hex,
+                                             "content": f"f {time.time():.6f}"}))
+        elapsed_send = max(step, time.monotonic() - t0)
+        await asyncio.sleep(max(0.0, t0 + elapsed_send - time.monotonic()))
+        window = time.monotonic() - t0
+        delivered = deliveries - d0
+        cpu = server.cpu_seconds() - cpu0
+        load_share = load.share()
+        # drain: every follower has every user message, and every answer has ended
+        sent_total += count
+        deadline = time.monotonic() + 60
+        while (  # noqa: ASYNC110 - two counters polled under a deadline
+            user_messages - u0 < count * k or answers < sent_total
+        ) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the answers' last events (``session`` idle) reach followers
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        failures += sum(1 for r in results if not (isinstance(r, dict) and r.get("ok")))
+        drain = time.monotonic() - t0 - window
+        per_send = (deliveries - d0) / max(1, count * k)
+        offered = rate * per_send * k
+        steps.append({
+            "rate": rate, "sent": count, "deliveries_per_s": delivered / window,
+            "offered_per_s": offered, "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000, "server_cpu_share": cpu / window,
+            "loadgen_cpu_share": load_share, "drain_s": drain,
+            "complete": user_messages - u0 == count * k,
+        })
+        if delivered / window < 0.85 * offered or percentile(latencies, 99) > 1.0:
+            break
+        rate *= 2
+    for c in (sender, *followers):
+        c.abort()
+    best = max(steps, key=lambda s: s["deliveries_per_s"])
+    unsaturated = [s for s in steps if s["deliveries_per_s"] >= 0.85 * s["offered_per_s"]]
+    return {
+        "followers": k,
+        "steps": steps,
+        "deliveries_per_s": best["deliveries_per_s"],
+        "p99_ms_at_best": best["p99_ms"],
+        "p99_ms_last_unsaturated": unsaturated[-1]["p99_ms"] if unsaturated else float("nan"),
+        "rate_last_unsaturated": unsaturated[-1]["rate"] if unsaturated else 0,
+        "missing_user_messages": sent_total * k - user_messages,
+        "missing_answers": sent_total - answers,
+        "failed_sends": failures,
+        "loadgen_cpu_share_at_best": best["loadgen_cpu_share"],
+    }
+
+
+def check(result: dict[str, Any]) -> list[str]:
+    return [f"{key}={result[key]}" for key in ("missing_user_messages", "missing_answers",
+                                                   "failed_sends")
+            if result[key]]
