@@ -22,8 +22,8 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.client import Client  # noqa: E402
-from tests.support.server import ServerProcess, start_server  # noqa: E402
+from tests.support.client import Client
+from tests.support.server import ServerProcess, start_server
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
