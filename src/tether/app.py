@@ -25,6 +25,7 @@ from tether.cluster import (
     TrackedRedisManager,
 )
 from tether.db.engine import create_engine
+from tether.delivery import BroadcastManager, TextPacket, install_fast_writer
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
@@ -58,7 +59,7 @@ class Tether:
         self.control: RedisControl | None = None
         self.streams: LocalStreams
         clients: LocalClients | RedisClients
-        manager = None
+        manager: BroadcastManager
         if settings.redis_url:
             import redis.asyncio
 
@@ -79,15 +80,18 @@ class Tether:
         else:
             self.streams = LocalStreams()
             clients = LocalClients()
+            manager = BroadcastManager()
+        install_fast_writer()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
+            serializer=TextPacket,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,
         )
-        if manager is not None:
+        if settings.redis_url:
             self.repair.sio = self.sio
         bus = SocketBus(self.sio)
         self.runs = RunManager(

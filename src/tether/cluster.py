@@ -20,6 +20,7 @@ from typing import Any
 
 import socketio
 
+from tether.delivery import BroadcastManager
 from tether.protocol import Event
 
 log = logging.getLogger("tether.cluster")
@@ -28,8 +29,9 @@ SESSION_ROOM = "s:"
 RETRY_MAX = 5.0
 
 
-class TrackedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """``AsyncRedisManager`` that reports failed publishes and listener reconnects."""
+class TrackedRedisManager(socketio.AsyncRedisManager, BroadcastManager):  # type: ignore[misc]
+    """``AsyncRedisManager`` that reports failed publishes and listener reconnects; local
+    delivery (its ``super().emit``) is :class:`tether.delivery.BroadcastManager`'s."""
 
     def __init__(
         self,

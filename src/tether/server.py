@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 
 import segno
 import uvicorn
@@ -149,9 +150,24 @@ async def serve(settings: Settings) -> None:
     await server.serve(sockets=[sock])
 
 
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``tether serve`` runs on: uvloop when asked for, or for ``auto`` when
+    it is installed; None for the standard library's."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise StartupError("TETHER_EVENT_LOOP=uvloop, but uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
+
+
 def run(settings: Settings) -> int:
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            runner.run(serve(settings))
     except StartupError as exc:
         print(f"tether: {exc}", file=sys.stderr)
         return 1

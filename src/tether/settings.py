@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(10.0, gt=0)
     #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
     sqlite_busy_timeout: float = Field(5.0, ge=0)
+    #: ``auto`` runs on uvloop where it is installed (it comes with uvicorn[standard]), as
+    #: uvicorn's own ``--loop auto`` does; ``asyncio`` forces the standard library's loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in

@@ -1,0 +1,140 @@
+"""tether.delivery: broadcasts put one encoded packet on each recipient's queue, in order, and
+the Engine.IO writer's poll keeps python-engineio's contract."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import socketio
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+
+from tether import jsoncodec
+from tether.delivery import BroadcastManager, TextPacket, _poll
+
+
+class FakeEioSocket:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.closed = False
+
+    def texts(self) -> list[str]:
+        out = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait().encode())
+        return out
+
+
+@pytest.fixture
+def server() -> socketio.AsyncServer:
+    return socketio.AsyncServer(async_mode="asgi", client_manager=BroadcastManager(),
+                                serializer=TextPacket, json=jsoncodec)
+
+
+async def connect(server: socketio.AsyncServer, eio_sid: str) -> tuple[str, FakeEioSocket]:
+    sock = FakeEioSocket()
+    server.eio.sockets[eio_sid] = sock
+    sid = await server.manager.pre_connect(eio_sid, "/")
+    await server.manager.connect(sid, "/")
+    return sid, sock
+
+
+async def test_a_broadcast_reaches_every_member_once_in_emit_order(
+    server: socketio.AsyncServer,
+) -> None:
+    members = [await connect(server, f"e{i}") for i in range(3)]
+    outsider_sid, outsider = await connect(server, "x")
+    for sid, _ in members:
+        await server.enter_room(sid, "s:1")
+    await server.emit("delta", {"chunk": 0, "text": "a"}, room="s:1")
+    await server.emit("delta", {"chunk": 1, "text": "é"}, room="s:1", skip_sid=members[0][0])
+    await server.emit("hello", ("two", 2), to=outsider_sid)
+    first = '42["delta",{"chunk":0,"text":"a"}]'
+    second = '42["delta",{"chunk":1,"text":"é"}]'
+    assert members[0][1].texts() == [first]
+    assert members[1][1].texts() == [first, second]
+    assert members[2][1].texts() == [first, second]
+    assert outsider.texts() == ['42["hello","two",2]']
+
+
+async def test_closed_and_unknown_sockets_are_skipped(server: socketio.AsyncServer) -> None:
+    (sid_a, a), (sid_b, b) = await connect(server, "a"), await connect(server, "b")
+    for sid in (sid_a, sid_b):
+        await server.enter_room(sid, "r")
+    b.closed = True
+    del server.eio.sockets["a"]
+    await server.emit("message", {"m": 1}, room="r")  # no error
+    assert a.texts() == [] and b.texts() == []
+
+
+async def test_an_emit_with_a_callback_takes_python_socketios_path(
+    server: socketio.AsyncServer,
+) -> None:
+    sid, sock = await connect(server, "a")
+    calls: list[Any] = []
+
+    async def send(eio_sid: str, data: str) -> None:
+        calls.append((eio_sid, data))
+
+    server.eio.send = send
+    await server.emit("ask", {"q": 1}, to=sid, callback=lambda *a: None)
+    assert calls == [("a", '21["ask",{"q":1}]')]  # with its ack id, through eio.send
+    assert sock.texts() == []
+
+
+class FakeServer:
+    ping_interval = 0.05
+    ping_timeout = 0.05
+
+
+class PollingSocket:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.server = FakeServer()
+        self.upgraded = False  # long-polling
+        self.closed = False
+
+
+async def test_poll_returns_queued_packets_in_order_and_stops_at_the_close_sentinel() -> None:
+    sock = PollingSocket()
+    packets = [eio_packet.Packet(eio_packet.MESSAGE, f"2[{i}]") for i in range(3)]
+    for pkt in packets[:2]:
+        sock.queue.put_nowait(pkt)
+    sock.queue.put_nowait(None)
+    sock.queue.put_nowait(packets[2])
+    assert await _poll(sock) == packets[:2]  # type: ignore[arg-type]
+    # As in python-engineio, the sentinel goes back at the end: what was queued behind it is
+    # still written, then the writer stops.
+    assert await _poll(sock) == [packets[2]]  # type: ignore[arg-type]
+    assert await _poll(sock) == []  # type: ignore[arg-type]
+    waiting = asyncio.ensure_future(_poll(sock))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    sock.queue.put_nowait(packets[0])
+    sock.queue.put_nowait(packets[1])
+    assert await waiting == [packets[0], packets[1]]
+
+
+async def test_poll_times_out_and_cancels_as_queue_empty() -> None:
+    sock = PollingSocket()
+    with pytest.raises(eio_exceptions.QueueEmpty):
+        await _poll(sock)  # type: ignore[arg-type]  # after ping_interval + ping_timeout
+    waiting = asyncio.ensure_future(_poll(sock))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(eio_exceptions.QueueEmpty):
+        await waiting
+
+
+async def test_a_websocket_writer_waits_without_a_timer_and_stops_once_closed() -> None:
+    sock = PollingSocket()
+    sock.upgraded = True
+    waiting = asyncio.ensure_future(_poll(sock))  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)  # longer than ping_interval + ping_timeout
+    assert not waiting.done()
+    close = eio_packet.Packet(eio_packet.CLOSE)
+    sock.queue.put_nowait(close)
+    sock.closed = True  # what AsyncSocket.close() does
+    assert await waiting == [close]
+    assert await _poll(sock) == []  # type: ignore[arg-type]
