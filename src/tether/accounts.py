@@ -1,21 +1,34 @@
-"""Users and bearer tokens. Only a token's sha256 is stored; tokens are 256 random bits."""
+"""Users and bearer tokens. Only a token's sha256 is stored; tokens are 256 random bits.
+
+Authentication runs on every connection, so its answers are kept for a few seconds (positive ones
+only: an unknown token always asks the database, so a new token works at once). A token revoked
+by another process (``tether token revoke``) therefore stops opening new connections within that
+time, ``auth_cache_ttl`` (5 s by default); revoking in this process takes effect at once.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tether.cache import Cache
 from tether.db.schema import tokens, users
 from tether.store import iso, utcnow
 
 LOCAL_USER = "local"
 TOKEN_PREFIX = "tt_"
+AUTH_CACHE_TTL = 5.0
+AUTH_CACHE_SIZE = 10_000
+#: The cache key of local mode's answer (token hashes are hex, so it cannot collide).
+_LOCAL_MODE = "local mode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +51,16 @@ def valid_user_name(name: str) -> bool:
 class Accounts:
     """Users and their tokens."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        auth_cache_ttl: float = AUTH_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
+        #: token hash (or _LOCAL_MODE) -> the user ``authenticate`` found for it.
+        self._authenticated: Cache[str, User] = Cache(AUTH_CACHE_SIZE, auth_cache_ttl, clock)
 
     async def ensure_user(self, name: str) -> User:
         async with self.engine.connect() as conn:
@@ -69,6 +90,7 @@ class Accounts:
                     created_at=utcnow(),
                 )
             )
+        self._authenticated.discard(_LOCAL_MODE)  # a token exists now: local mode is over
         return token
 
     async def list_tokens(self) -> list[dict[str, object]]:
@@ -90,26 +112,45 @@ class Accounts:
             if user_id is None:
                 return 0
             result = await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
+        self._authenticated.clear()
         return int(result.rowcount)
 
     async def authenticate(self, token: object, *, local_allowed: bool) -> User | None:
         """The user a bearer token stands for; without a token, the local user when local
-        mode is allowed (loopback) and no token exists. None means unauthorized."""
+        mode is allowed (loopback) and no token exists. None means unauthorized.
+
+        A user found is remembered for ``auth_cache_ttl`` seconds (see the module's docstring);
+        a refusal never is."""
         if isinstance(token, str) and token:
-            return await self.user_for_token(token)
-        if local_allowed and not await self.has_tokens():
-            return await self.ensure_user(LOCAL_USER)
-        return None
+            key = hash_token(token)
+        elif local_allowed:
+            key = _LOCAL_MODE
+        else:
+            return None
+        user = self._authenticated.get(key)
+        if user is not None:
+            return user
+        if key == _LOCAL_MODE:
+            user = None if await self.has_tokens() else await self.ensure_user(LOCAL_USER)
+        else:
+            user = await self._user_for_hash(key)
+        if user is not None:
+            self._authenticated.put(key, user)
+        return user
 
     async def has_tokens(self) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None
 
     async def user_for_token(self, token: str) -> User | None:
+        """The user of ``token`` as the database has it now (never cached)."""
+        return await self._user_for_hash(hash_token(token))
+
+    async def _user_for_hash(self, token_hash: str) -> User | None:
         query = (
             select(users.c.id, users.c.name)
             .join(tokens, tokens.c.user_id == users.c.id)
-            .where(tokens.c.token_hash == hash_token(token))
+            .where(tokens.c.token_hash == token_hash)
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()

@@ -14,15 +14,18 @@ from tether import protocol as p
 from tether.accounts import User
 from tether.agents import AgentRegistry
 from tether.bus import Bus
+from tether.cache import Cache
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError, not_found
-from tether.recovery import Mode, decide
 from tether.runs import RunManager
 from tether.settings import Settings
 from tether.store import ContentMismatch, SessionTaken, Store
 from tether.streams import LocalStreams, overlay_live_text
 
 Ack = dict[str, Any]
+
+#: Session owners kept in memory (about 150 bytes each).
+SESSION_OWNERS_CACHED = 100_000
 
 
 class ChatService:
@@ -43,12 +46,23 @@ class ChatService:
         self.agents = agents
         self.metrics = metrics
         self.settings = settings
+        #: session id -> its owner's user id (see _own).
+        self._owners: Cache[str, str] = Cache(SESSION_OWNERS_CACHED)
 
-    async def _own(self, user: User, session_id: str) -> dict[str, Any]:
-        session = await self.store.get_session(user.id, session_id)
-        if session is None:
+    async def _own(self, user: User, session_id: str) -> None:
+        """Raise not_found unless the session exists and is the user's.
+
+        A session's owner is set when it is created and never changes, and sessions are never
+        deleted, so an owner once read stays true on every node: only unknown sessions (which
+        may be created later) are asked of the database each time."""
+        owner = self._owners.get(session_id)
+        if owner is None:
+            owner = await self.store.session_owner(session_id)
+            if owner is None:
+                raise not_found()
+            self._owners.put(session_id, owner)
+        if owner != user.id:
             raise not_found()
-        return session
 
     async def create_session(self, user: User, req: p.CreateSession) -> Ack:
         agent = req.agent or self.agents.default
@@ -58,6 +72,7 @@ class ChatService:
             session, created = await self.store.create_session(user.id, req.id, req.title, agent)
         except SessionTaken:
             raise RequestError(ErrorCode.CONFLICT, "id: a session with this id exists") from None
+        self._owners.put(session["id"], user.id)
         if created:
             await self.bus.session(user.id, session)
         return {"session": session}
@@ -80,24 +95,29 @@ class ChatService:
     ) -> Ack:
         """Join the session's live events, then read what the client is missing.
 
-        Joining first makes it race-free: a change committed after the join reaches the client
-        live, one committed before it is in the reply (possibly both: merging is idempotent).
-        The head seq is read before the messages, so every change up to it is in the reply."""
-        session = await self._own(user, req.session_id)
+        Ownership is checked before joining, so no event of another user's session reaches
+        this socket. Joining before the read makes it race-free: a change committed after the
+        join reaches the client live, one committed before it is in the reply (possibly both:
+        merging is idempotent). The read (Store.snapshot) takes the head seq before the
+        messages in one transaction, so every change up to the head is in the reply."""
+        await self._own(user, req.session_id)
         await join()
-        head = await self.store.head_seq(req.session_id)
-        mode = decide(req.after_seq, head, self.settings.max_resume)
-        if mode is Mode.RESUME:
-            assert req.after_seq is not None
-            messages = await self.store.changed_since(req.session_id, req.after_seq)
-        else:
-            messages = await self.store.recent(
-                req.session_id, req.limit or self.settings.history_limit
-            )
-        session["head_seq"] = max(session["head_seq"], head)
-        messages = await overlay_live_text(self.streams, messages)
-        self.metrics.subscribe_modes.labels(mode.value).inc()
-        return {"session": session, "mode": mode.value, "head_seq": head, "messages": messages}
+        snapshot = await self.store.snapshot(
+            req.session_id,
+            req.after_seq,
+            req.limit or self.settings.history_limit,
+            self.settings.max_resume,
+        )
+        if snapshot is None:
+            raise not_found()
+        messages = await overlay_live_text(self.streams, snapshot.messages)
+        self.metrics.subscribe_modes.labels(snapshot.mode.value).inc()
+        return {
+            "session": snapshot.session,
+            "mode": snapshot.mode.value,
+            "head_seq": snapshot.head_seq,
+            "messages": messages,
+        }
 
     async def unsubscribe(
         self, user: User, req: p.Unsubscribe, leave: Callable[[], Awaitable[None]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,8 @@ async def test_client_logs_are_written_and_tailed(server: ServerProcess) -> None
 
 async def test_client_logs_need_a_token_when_tokens_exist(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    made = subprocess.run(
+    made = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "tether", "token", "create", "ann", "--data-dir", str(data)],
         capture_output=True, text=True, timeout=60, check=True,
     )
@@ -56,7 +58,8 @@ async def test_client_logs_need_a_token_when_tokens_exist(tmp_path: Path) -> Non
         async with httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
             assert (await http.post("/api/client-logs", json=body)).status_code == 401
             wrong = {"Authorization": "Bearer tt_wrong"}
-            assert (await http.post("/api/client-logs", json=body, headers=wrong)).status_code == 401
+            refused = await http.post("/api/client-logs", json=body, headers=wrong)
+            assert refused.status_code == 401
             good = {"Authorization": f"Bearer {token}"}
             assert (await http.post("/api/client-logs", json=body, headers=good)).status_code == 200
     finally:

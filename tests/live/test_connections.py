@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import socketio
 
 from tests.support.client import Client
 from tests.support.server import ServerProcess, start_server
+from tether.accounts import AUTH_CACHE_TTL
 
 
 async def test_same_client_id_takes_over(
@@ -96,8 +98,18 @@ async def test_tokens_are_required_once_one_exists(
 
         revoked = tether(data, "token", "revoke", "alice")
         assert revoked.returncode == 0 and "revoked 1" in revoked.stdout
-        again = clients(url=srv.url, token=alice_token)
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await again.connect()
+        # The server remembers an accepted token for AUTH_CACHE_TTL seconds, so a revocation
+        # from another process refuses new connections within that time.
+        deadline = time.monotonic() + AUTH_CACHE_TTL + 3
+        while True:
+            again = clients(url=srv.url, token=alice_token)
+            try:
+                await again.connect()
+            except socketio.exceptions.ConnectionError:
+                break
+            await again.close()
+            assert time.monotonic() < deadline, "a revoked token still opens connections"
+            await asyncio.sleep(0.25)
+        assert alice.sio.connected  # connections already open are left alone
     finally:
         srv.stop()

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from tether.accounts import Accounts, User
-from tether.store import ContentMismatch, SessionTaken, Store
+from tether.recovery import Mode
+from tether.store import ContentMismatch, SessionTaken, Snapshot, Store
 
 
 async def new_session(store: Store, user: User) -> str:
@@ -137,3 +138,81 @@ async def test_unanswered_user_messages(store: Store, user: User) -> None:
     assert answered is not None and waiting is not None
     await store.create_assistant_message(sid, answered[0]["id"])
     assert [m["id"] for m in await store.unanswered()] == [waiting[0]["id"]]
+
+
+async def test_snapshot_reads_the_head_and_the_modes_messages(store: Store, user: User) -> None:
+    assert await store.snapshot(str(uuid.uuid4()), None, 15, 1000) is None
+    sid = await new_session(store, user)
+    empty = await store.snapshot(sid, None, 15, 1000)
+    assert empty is not None
+    assert (empty.mode, empty.head_seq, empty.messages) == (Mode.RECENT, 0, [])
+    for i in range(1, 8):
+        await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+    streaming = await store.create_assistant_message(sid, None)  # seq 8, position 8
+    assert streaming is not None
+    await store.add_user_message(user.id, sid, "c9", "m9")  # seq 9, position 9
+
+    recent = await store.snapshot(sid, None, 3, 1000)
+    assert recent is not None and recent.mode is Mode.RECENT
+    assert recent.session == await store.get_session(user.id, sid)
+    assert recent.head_seq == recent.session["head_seq"] == await store.head_seq(sid) == 9
+    assert recent.messages == await store.recent(sid, 3)
+    assert [m["position"] for m in recent.messages] == [7, 8, 9]
+
+    resume = await store.snapshot(sid, 8, 3, 1000)
+    assert resume is not None and resume.mode is Mode.RESUME and resume.head_seq == 9
+    assert resume.messages == await store.changed_since(sid, 8)
+    assert [m["seq"] for m in resume.messages] == [8, 9]  # the streaming one, whatever its seq
+    caught_up = await store.snapshot(sid, 9, 3, 1000)
+    assert caught_up is not None and caught_up.mode is Mode.RESUME
+    assert [m["status"] for m in caught_up.messages] == ["streaming"]
+
+    ahead = await store.snapshot(sid, 10, 2, 1000)
+    too_far = await store.snapshot(sid, 2, 2, 5)  # 7 changes since, at most 5 replayed
+    for reset in (ahead, too_far):
+        assert reset is not None and reset.mode is Mode.RESET
+        assert reset.messages == await store.recent(sid, 2)
+
+
+async def test_snapshot_has_every_change_up_to_its_head_under_writers(
+    store: Store, user: User
+) -> None:
+    sid = await new_session(store, user)
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+            answer = await store.create_assistant_message(sid, None)
+            assert answer is not None
+            await store.finish_message(sid, answer["id"], "complete", f"a{i}", 1)
+
+    async def read() -> list[Snapshot]:
+        taken = []
+        for _ in range(30):
+            snapshot = await store.snapshot(sid, 0, 15, 10**6)
+            assert snapshot is not None
+            taken.append(snapshot)
+            await asyncio.sleep(0)
+        return taken
+
+    writer = asyncio.create_task(write())
+    try:
+        snapshots = await read()
+    finally:
+        stop.set()
+        await writer
+    assert len({s.head_seq for s in snapshots}) > 1, "the reads never overlapped a write"
+    stored = await store.changed_since(sid, 0)
+    for snapshot in snapshots:
+        assert snapshot.mode is Mode.RESUME
+        head = snapshot.head_seq
+        seqs = [m["seq"] for m in snapshot.messages]
+        assert seqs == sorted(seqs)
+        # Every change up to the head is in it: the message that took the head's seq (or its
+        # newer state), and every message not changed since.
+        assert max(seqs, default=0) >= head
+        unchanged = {m["id"] for m in stored if m["seq"] <= head}
+        assert unchanged <= {m["id"] for m in snapshot.messages}

@@ -11,15 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
+from tether.recovery import Mode, decide
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _MESSAGE_COLUMNS,
+    _SESSION_COLUMNS,
     STREAMING,
     ContentMismatch,
     Row,
+    Snapshot,
     StorageUnavailable,
     _NothingToDo,
     message_out,
+    session_out,
     utcnow,
 )
 
@@ -217,29 +221,60 @@ class MessageQueries(StoreBase):
     async def recent(self, session_id: str, limit: int) -> list[Row]:
         """The latest ``limit`` messages by position, oldest first."""
         async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(*_MESSAGE_COLUMNS)
-                    .where(messages.c.session_id == session_id)
-                    .order_by(messages.c.position.desc())
-                    .limit(limit)
-                )
-            ).all()
-        return [message_out(r) for r in reversed(rows)]
+            return await self._recent(conn, session_id, limit)
 
     async def changed_since(self, session_id: str, after_seq: int) -> list[Row]:
         """Every message changed after ``after_seq``, plus every one still streaming, by seq."""
         async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(*_MESSAGE_COLUMNS)
-                    .where(
-                        messages.c.session_id == session_id,
-                        or_(messages.c.seq > after_seq, messages.c.status == STREAMING),
-                    )
-                    .order_by(messages.c.seq)
+            return await self._changed_since(conn, session_id, after_seq)
+
+    async def snapshot(
+        self, session_id: str, after_seq: int | None, limit: int, max_resume: int
+    ) -> Snapshot | None:
+        """What a subscribe at ``after_seq`` is sent (tether.recovery decides the mode), in one
+        read transaction; None when there is no such session.
+
+        The session row, and with it the head, is read before the messages, so every change
+        up to the head is in them (later ones may be too: merging them is idempotent)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
+            ).first()
+            if row is None:
+                return None
+            session = session_out(row)
+            mode = decide(after_seq, session["head_seq"], max_resume)
+            if mode is Mode.RESUME:
+                assert after_seq is not None
+                rows = await self._changed_since(conn, session_id, after_seq)
+            else:
+                rows = await self._recent(conn, session_id, limit)
+        return Snapshot(session, mode, rows)
+
+    @staticmethod
+    async def _recent(conn: AsyncConnection, session_id: str, limit: int) -> list[Row]:
+        rows = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(messages.c.session_id == session_id)
+                .order_by(messages.c.position.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [message_out(r) for r in reversed(rows)]
+
+    @staticmethod
+    async def _changed_since(conn: AsyncConnection, session_id: str, after_seq: int) -> list[Row]:
+        rows = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(
+                    messages.c.session_id == session_id,
+                    or_(messages.c.seq > after_seq, messages.c.status == STREAMING),
                 )
-            ).all()
+                .order_by(messages.c.seq)
+            )
+        ).all()
         return [message_out(r) for r in rows]
 
     async def history(

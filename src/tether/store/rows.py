@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from tether.db.schema import messages, sessions
+from tether.recovery import Mode
 
 Row = dict[str, Any]
 
@@ -25,6 +27,20 @@ class SessionTaken(Exception):
 
 class ContentMismatch(Exception):
     """A resend reused a client_msg_id with different content."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a subscribe sends, read in one transaction: the session (its ``head_seq`` is the
+    head the mode was decided on), the mode, and that mode's messages in their stored state."""
+
+    session: Row
+    mode: Mode
+    messages: list[Row]
+
+    @property
+    def head_seq(self) -> int:
+        return int(self.session["head_seq"])
 
 
 class _NothingToDo(Exception):

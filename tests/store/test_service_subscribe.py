@@ -1,0 +1,127 @@
+"""ChatService.subscribe over a real store (SQLite and PostgreSQL): who may subscribe, when the
+room is joined, and which reads it takes. Runs, agents and sockets are not involved."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tether import protocol as p
+from tether.accounts import Accounts, User
+from tether.agents import AgentRegistry
+from tether.agents.echo import EchoAgent
+from tether.bus import NullBus
+from tether.metrics import Metrics
+from tether.protocol import ErrorCode, RequestError
+from tether.runs import RunManager
+from tether.service import ChatService
+from tether.settings import Settings
+from tether.store import Store
+from tether.streams import LocalStreams
+
+
+class CountingStore(Store):
+    """The store, counting ownership look-ups."""
+
+    owner_reads = 0
+
+    async def session_owner(self, session_id: str) -> str | None:
+        self.owner_reads += 1
+        return await super().session_owner(session_id)
+
+
+@pytest.fixture
+def service(store: Store) -> ChatService:
+    counting = CountingStore(store.engine)
+    streams, bus, metrics = LocalStreams(), NullBus(), Metrics()
+    agents = AgentRegistry([EchoAgent()], default="echo")
+    runs = RunManager(counting, streams, bus, agents, metrics, runner_id="test")
+    return ChatService(counting, runs, streams, bus, agents, metrics, Settings())
+
+
+@pytest.fixture
+def statements(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
+class Room:
+    """The join callback, recording whether it ran."""
+
+    def __init__(self) -> None:
+        self.joined = 0
+
+    async def __call__(self) -> None:
+        self.joined += 1
+
+
+async def test_resubscribe_asks_only_for_the_snapshot(
+    service: ChatService, user: User, statements: list[str]
+) -> None:
+    store = service.store
+    assert isinstance(store, CountingStore)
+    sid = str(uuid.uuid4())
+    await store.create_session(user.id, sid, "t", "echo")  # not through the service: uncached
+    for i in range(3):
+        await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+    room = Room()
+    first = await service.subscribe(user, p.Subscribe(session_id=sid), room)
+    assert first["mode"] == "recent" and first["head_seq"] == 3 and len(first["messages"]) == 3
+    assert store.owner_reads == 1 and room.joined == 1
+    statements.clear()
+    again = await service.subscribe(user, p.Subscribe(session_id=sid, after_seq=2), room)
+    assert store.owner_reads == 1 and room.joined == 2
+    assert again["mode"] == "resume" and again["head_seq"] == 3
+    assert again["session"]["head_seq"] == 3
+    assert [m["seq"] for m in again["messages"]] == [3]
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2  # the session row (its head), then the messages
+
+
+async def test_another_users_session_is_not_found_and_not_joined(
+    service: ChatService, user: User, store: Store
+) -> None:
+    bob = await Accounts(store.engine).ensure_user("bob")
+    created = await service.create_session(user, p.CreateSession())
+    sid = created["session"]["id"]
+    uncached = str(uuid.uuid4())
+    await store.create_session(user.id, uncached, "t", "echo")
+    room = Room()
+    for session_id in (sid, uncached, uncached, str(uuid.uuid4())):
+        with pytest.raises(RequestError) as refused:
+            await service.subscribe(bob, p.Subscribe(session_id=session_id), room)
+        assert refused.value.code == ErrorCode.NOT_FOUND
+        for request in (
+            service.history(bob, p.History(session_id=session_id, before_position=9)),
+            service.cancel(bob, p.Cancel(session_id=session_id)),
+        ):
+            with pytest.raises(RequestError):
+                await request
+    assert room.joined == 0
+    # The owner is still welcome, from the cache or not.
+    for session_id in (sid, uncached):
+        ack = await service.subscribe(user, p.Subscribe(session_id=session_id), room)
+        assert ack["session"]["id"] == session_id
+    assert room.joined == 2
+
+
+async def test_a_session_created_after_a_miss_is_found(
+    service: ChatService, user: User
+) -> None:
+    sid = str(uuid.uuid4())
+    room = Room()
+    with pytest.raises(RequestError):
+        await service.subscribe(user, p.Subscribe(session_id=sid), room)
+    await service.store.create_session(user.id, sid, "t", "echo")
+    ack = await service.subscribe(user, p.Subscribe(session_id=sid), room)
+    assert ack["mode"] == "recent" and room.joined == 1
