@@ -8,9 +8,15 @@ longer create, checkpoint or end messages there. Every process sweeps for expire
 their streaming messages ``interrupted`` (text so far kept), then answers what is still queued.
 
 A run streams the agent's text as coalesced ``delta`` events (at most one per stream per
-``delta_interval``), checkpoints the text so far to the message row about once a
+``delta_interval``), has its text so far checkpointed to the message row about once a
 ``checkpoint_interval``, and ends the message with one change: ``complete``, ``cancelled``,
 ``failed`` or, when this process stops under it, ``interrupted``.
+
+Streams are flushed by one ticker per process, not a task and a timer per run: each tick takes
+the pending text of every stream at once, records the chunks in one call (one Redis round trip
+with several nodes), then emits the deltas; every ``checkpoint_interval`` the texts that changed
+are written in one transaction. An idle ticker waits for the next piece of text and flushes it
+at once, so a quiet stream's first token is not held back.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from tether.agents import AgentError, AgentRegistry, ChatMessage, Turn, UnknownA
 from tether.bus import Bus, Row
 from tether.metrics import Metrics
 from tether.store import Store, is_unavailable, utcnow
-from tether.streams import LiveStream, LocalStreams
+from tether.streams import Chunk, LiveStream, LocalStreams
 
 log = logging.getLogger("tether.runs")
 
 CANCEL_WAIT = 5.0
 #: How long a run keeps retrying its final write while the database is unreachable.
 FINAL_WRITE_PATIENCE = 120.0
+#: Session owners remembered (the oldest is forgotten first).
+OWNERS_KEPT = 10_000
 INTERRUPTED = "the server stopped while this answer was being written"
 
 
@@ -51,12 +59,9 @@ class ActiveRun:
     producer: asyncio.Task[None] | None = None
     cancel_requested: bool = False
     fenced: bool = False
-    closing: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    last_flush: float = 0.0
-    last_checkpoint: float = 0.0
-    checkpointing: asyncio.Task[None] | None = None
+    #: The chunk count last written to the message row.
+    checkpointed: int = 0
 
     def stop(self, *, cancel: bool = False, fenced: bool = False) -> None:
         self.cancel_requested |= cancel
@@ -93,8 +98,17 @@ class RunManager:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._active: dict[str, ActiveRun] = {}
+        self._owners: dict[str, str] = {}
         self._maintenance: asyncio.Task[None] | None = None
         self._closing = False
+        # The ticker's state: runs whose streams it flushes (by message id), its wake-up, the
+        # flush in progress (awaited by a run that ends, so its last deltas keep their order)
+        # and the checkpoint batch in progress.
+        self._streaming: dict[str, ActiveRun] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._text_arrived = asyncio.Event()
+        self._flushing: asyncio.Future[None] | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
 
     # -- public -----------------------------------------------------------------------------
 
@@ -163,6 +177,10 @@ class RunManager:
             task.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -225,9 +243,8 @@ class RunManager:
             while True:
                 self._again.discard(session_id)
                 try:
-                    owner = await self.store.session_owner(session_id)
                     if await self.store.next_unanswered(session_id) is not None:
-                        await self._answer_queue(session_id, owner)
+                        await self._answer_queue(session_id, await self._owner(session_id))
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -254,7 +271,7 @@ class RunManager:
             await self.bus.session(owner, session)
         try:
             while (question := await self.store.next_unanswered(session_id)) is not None:
-                if not await self._run(session_id, question):
+                if not await self._run(session_id, session["agent"], question):
                     return  # fenced: the claim is gone
         finally:
             released = await asyncio.shield(
@@ -263,12 +280,20 @@ class RunManager:
             if released is not None and owner is not None:
                 await self.bus.session(owner, released)
 
-    async def _run(self, session_id: str, question: Row) -> bool:
-        """Answer one user message; False when this process turned out not to hold the
-        session's claim any more."""
-        session = await self.store.session_by_id(session_id)
-        if session is None:
-            return False
+    async def _owner(self, session_id: str) -> str | None:
+        """The session's owner (it never changes, so it is read once per session)."""
+        owner = self._owners.get(session_id)
+        if owner is None:
+            owner = await self.store.session_owner(session_id)
+            if owner is not None:
+                if len(self._owners) >= OWNERS_KEPT:
+                    self._owners.pop(next(iter(self._owners)))
+                self._owners[session_id] = owner
+        return owner
+
+    async def _run(self, session_id: str, agent_name: str, question: Row) -> bool:
+        """Answer one user message with the agent called ``agent_name``; False when this
+        process turned out not to hold the session's claim any more."""
         assistant = await self.store.create_assistant_message(
             session_id, question["id"], self.runner_id
         )
@@ -276,17 +301,18 @@ class RunManager:
             return False
         await self.bus.message(session_id, assistant)
         run = ActiveRun(self.streams.open(session_id, assistant["id"]))
-        run.last_checkpoint = asyncio.get_running_loop().time()
         self._active[session_id] = run
+        self._streaming[assistant["id"]] = run
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick(), name="run-streams")
         self.metrics.runs_active.inc()
         status, error = "complete", None
         turn: Turn | None = None
-        flusher = asyncio.create_task(self._flush_loop(run))
         try:
             try:
-                agent = self.agents.get(session["agent"])
+                agent = self.agents.get(agent_name)
             except UnknownAgent:
-                raise AgentError(f"agent {session['agent']!r} is not configured") from None
+                raise AgentError(f"agent {agent_name!r} is not configured") from None
             history = await self.store.conversation(session_id, question["position"])
             turn = Turn(
                 session_id=session_id,
@@ -305,43 +331,41 @@ class RunManager:
                 run.producer.cancel()
                 # Let the agent clean up (a command agent kills its process group).
                 await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
-            await asyncio.shield(self._finish(run, flusher, turn, "interrupted", INTERRUPTED))
+            await asyncio.shield(self._finish(run, turn, "interrupted", INTERRUPTED))
             raise
         except AgentError as exc:
             status, error = "failed", str(exc) or "the agent failed"
         except Exception as exc:
             log.exception("agent of session %s failed", session_id)
             status, error = "failed", f"the agent failed unexpectedly ({type(exc).__name__})"
-        return await self._finish(run, flusher, turn, status, error)
+        return await self._finish(run, turn, status, error)
 
     async def _produce(self, chunks: AsyncIterator[str], run: ActiveRun) -> None:
+        pending, arrived = run.stream.pending, self._text_arrived
         async for piece in chunks:
             if piece:
-                run.stream.pending.append(piece)
-                run.wake.set()
+                pending.append(piece)
+                arrived.set()
 
     async def _finish(
-        self,
-        run: ActiveRun,
-        flusher: asyncio.Task[None],
-        turn: Turn | None,
-        status: str,
-        error: str | None,
+        self, run: ActiveRun, turn: Turn | None, status: str, error: str | None
     ) -> bool:
         stream = run.stream
-        # Not flusher.cancel(): a cancel landing inside a Redis call can be swallowed there,
-        # and the flusher would wait for ever. It ends by itself after at most one flush.
-        run.closing = True
-        run.wake.set()
-        with contextlib.suppress(Exception):
-            await flusher
+        # Out of the ticker's hands first; a flush under way may still be emitting this
+        # stream's chunk, and the last chunk and the final message must come after it.
+        self._streaming.pop(stream.message_id, None)
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._flushing)
         final: Row | None = None
         try:
             if not run.fenced:
-                await self._flush(run)
-                if run.checkpointing is not None:
-                    with contextlib.suppress(Exception):
-                        await run.checkpointing
+                taken = stream.take_chunk()
+                if taken is not None:
+                    try:
+                        await self._emit_chunks([(stream, *taken)])
+                    except Exception:  # the final message carries the text all the same
+                        log.warning("last delta of %s not sent", stream.message_id, exc_info=True)
                 final = await self._patiently(
                     lambda: self.store.finish_message(
                         stream.session_id, stream.message_id, status, stream.text,
@@ -379,39 +403,68 @@ class RunManager:
 
     # -- streaming --------------------------------------------------------------------------
 
-    async def _flush_loop(self, run: ActiveRun) -> None:
+    async def _tick(self) -> None:
+        """Flush every stream's pending text, at most once per ``delta_interval``; start a
+        checkpoint batch every ``checkpoint_interval`` while any text is not yet written."""
         loop = asyncio.get_running_loop()
-        while not run.closing:
-            await run.wake.wait()
-            if run.closing:
-                return
-            delay = run.last_flush + self.delta_interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            run.wake.clear()
-            await self._flush(run)
+        next_checkpoint = loop.time() + self.checkpoint_interval
+        while True:
+            unwritten = any(r.stream.chunks != r.checkpointed for r in self._streaming.values())
+            wait = max(0.0, next_checkpoint - loop.time()) if unwritten else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._text_arrived.wait()
+            self._text_arrived.clear()
+            await self._flush_all()
+            now = loop.time()
+            if now >= next_checkpoint:
+                next_checkpoint = now + self.checkpoint_interval
+                if self._checkpointing is None or self._checkpointing.done():
+                    self._checkpointing = asyncio.create_task(self._checkpoint_all())
+            if self.delta_interval:
+                await asyncio.sleep(self.delta_interval)
 
-    async def _flush(self, run: ActiveRun) -> None:
-        taken = run.stream.take_chunk()
-        if taken is None:
+    async def _flush_all(self) -> None:
+        batch: list[Chunk] = []
+        for run in self._streaming.values():
+            taken = run.stream.take_chunk()
+            if taken is not None:
+                batch.append((run.stream, *taken))
+        if not batch:
             return
-        now = asyncio.get_running_loop().time()
-        run.last_flush = now
-        chunk, text = taken
-        stream = run.stream
-        await self.streams.published(stream, chunk, text)
-        await self.bus.delta(stream.session_id, stream.message_id, chunk, text)
-        if now - run.last_checkpoint >= self.checkpoint_interval and (
-            run.checkpointing is None or run.checkpointing.done()
-        ):
-            run.last_checkpoint = now
-            run.checkpointing = asyncio.create_task(self._checkpoint(run))
-
-    async def _checkpoint(self, run: ActiveRun) -> None:
-        stream = run.stream
+        self._flushing = flushing = asyncio.get_running_loop().create_future()
         try:
-            if not await self.store.checkpoint(stream.message_id, stream.text, stream.chunks):
-                log.warning("message %s was ended elsewhere; stopping its run", stream.message_id)
-                run.stop(fenced=True)
+            await self._emit_chunks(batch)
         except Exception:
-            log.warning("checkpoint of message %s failed", stream.message_id, exc_info=True)
+            log.warning("emitting %d delta(s) failed", len(batch), exc_info=True)
+        finally:
+            self._flushing = None
+            flushing.set_result(None)
+
+    async def _emit_chunks(self, batch: list[Chunk]) -> None:
+        # The shared stream state learns of the chunks before any follower does, so a
+        # snapshot taken elsewhere never lags behind a delta already sent.
+        await self.streams.published(batch)
+        delta = self.bus.delta
+        for stream, chunk, text in batch:
+            await delta(stream.session_id, stream.message_id, chunk, text)
+
+    async def _checkpoint_all(self) -> None:
+        """Write the text so far of every stream that changed, in one transaction; a stream
+        whose message turns out to have been ended elsewhere stops (it is fenced)."""
+        runs = [r for r in self._streaming.values() if r.stream.chunks != r.checkpointed]
+        if not runs:
+            return
+        items = [(r.stream.message_id, r.stream.text, r.stream.chunks) for r in runs]
+        try:
+            ended = await self.store.checkpoint_many(items)
+        except Exception:
+            log.warning("checkpoint of %d stream(s) failed", len(items), exc_info=True)
+            return
+        for run, (_, _, chunks) in zip(runs, items, strict=True):
+            run.checkpointed = chunks
+        for message_id in ended:
+            ended_run = self._streaming.get(message_id)
+            if ended_run is not None:
+                log.warning("message %s was ended elsewhere; stopping its run", message_id)
+                ended_run.stop(fenced=True)

@@ -23,20 +23,33 @@ class LiveStream:
 
     session_id: str
     message_id: str
-    text: str = ""
     chunks: int = 0
     pending: list[str] = field(default_factory=list)
+    #: The text sent so far, in pieces: joined only when read, so a long answer is not copied
+    #: again with every chunk.
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        parts = self.parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
 
     def take_chunk(self) -> tuple[int, str] | None:
         """Move the pending text into the next chunk: (chunk number, text), or None."""
         if not self.pending:
             return None
-        piece = "".join(self.pending)
+        piece = self.pending[0] if len(self.pending) == 1 else "".join(self.pending)
         self.pending.clear()
         chunk = self.chunks
-        self.text += piece
+        self.parts.append(piece)
         self.chunks += 1
         return chunk, piece
+
+
+#: A chunk taken from a stream: (stream, chunk number, text).
+Chunk = tuple[LiveStream, int, str]
 
 
 class LocalStreams:
@@ -53,8 +66,9 @@ class LocalStreams:
     def close(self, message_id: str) -> None:
         self._streams.pop(message_id, None)
 
-    async def published(self, stream: LiveStream, chunk: int, text: str) -> None:
-        """Called after ``take_chunk``; a shared store records the chunk here."""
+    async def published(self, chunks: list[Chunk]) -> None:
+        """Called with the chunks just taken (before they are emitted); a shared store records
+        them here, all in one round trip."""
 
     async def snapshot(self, message_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
         """(text, chunks) of those messages that are streaming here."""
@@ -98,23 +112,25 @@ class RedisStreams(LocalStreams):
         base = f"{self.prefix}:stream:{message_id}"
         return base + ":text", base + ":chunks"
 
-    async def published(self, stream: LiveStream, chunk: int, text: str) -> None:
-        text_key, chunks_key = self._keys(stream.message_id)
+    async def published(self, chunks: list[Chunk]) -> None:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                if stream.message_id in self._dirty:
-                    pipe.set(text_key, stream.text)  # a write was lost: rewrite it whole
-                else:
-                    pipe.append(text_key, text)
-                pipe.set(chunks_key, chunk + 1)
-                pipe.expire(text_key, self.ttl)
-                pipe.expire(chunks_key, self.ttl)
+                for stream, chunk, text in chunks:
+                    text_key, chunks_key = self._keys(stream.message_id)
+                    if stream.message_id in self._dirty:
+                        pipe.set(text_key, stream.text)  # a write was lost: rewrite it whole
+                    else:
+                        pipe.append(text_key, text)
+                    pipe.set(chunks_key, chunk + 1)
+                    pipe.expire(text_key, self.ttl)
+                    pipe.expire(chunks_key, self.ttl)
                 await pipe.execute()
-            self._dirty.discard(stream.message_id)
+            for stream, _, _ in chunks:
+                self._dirty.discard(stream.message_id)
         except Exception as exc:
-            if stream.message_id not in self._dirty:
-                log.warning("stream %s not mirrored to Redis: %s", stream.message_id, exc)
-            self._dirty.add(stream.message_id)
+            if not self._dirty.issuperset(stream.message_id for stream, _, _ in chunks):
+                log.warning("%d stream(s) not mirrored to Redis: %s", len(chunks), exc)
+            self._dirty.update(stream.message_id for stream, _, _ in chunks)
 
     def close(self, message_id: str) -> None:
         super().close(message_id)

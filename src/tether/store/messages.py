@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -118,13 +118,30 @@ class MessageQueries(StoreBase):
     async def checkpoint(self, message_id: str, content: str, chunks: int) -> bool:
         """Keep a streaming message's text so far (not a change: no seq). False when the
         message is no longer streaming."""
+        return not await self.checkpoint_many([(message_id, content, chunks)])
+
+    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
+        """Checkpoint several streaming messages, ``(id, text so far, chunks)`` each, in one
+        transaction; the ids among them that are no longer streaming (left unwritten)."""
+        if not items:
+            return set()
+        ids = [message_id for message_id, _, _ in items]
+        now = utcnow()
         async with self._write() as conn:
-            result = await conn.execute(
+            await conn.execute(
                 update(messages)
-                .where(messages.c.id == message_id, messages.c.status == STREAMING)
-                .values(content=content, chunks=chunks, updated_at=utcnow())
+                .where(messages.c.id == bindparam("m_id"), messages.c.status == STREAMING)
+                .values(content=bindparam("m_content"), chunks=bindparam("m_chunks"),
+                        updated_at=now),
+                [{"m_id": i, "m_content": c, "m_chunks": n} for i, c, n in items],
             )
-        return bool(result.rowcount)
+            rows = await conn.execute(
+                select(messages.c.id).where(
+                    messages.c.id.in_(ids), messages.c.status == STREAMING
+                )
+            )
+            still = {row[0] for row in rows}
+        return set(ids) - still
 
     async def finish_message(
         self,
