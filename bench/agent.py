@@ -45,6 +45,7 @@ class BenchAgent:
     """Tether agent interface (tether.agents.base.Agent) over :func:`bench_tokens`."""
 
     kind = "bench"
+    history = False  # like echo, it reads the last message only
 
     def __init__(self, name: str = "bench") -> None:
         self.name = name

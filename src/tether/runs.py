@@ -313,11 +313,14 @@ class RunManager:
                 agent = self.agents.get(agent_name)
             except UnknownAgent:
                 raise AgentError(f"agent {agent_name!r} is not configured") from None
-            history = await self.store.conversation(session_id, question["position"])
+            history, state = await self.store.turn_inputs(
+                session_id, question["position"] if agent.history else None
+            )
             turn = Turn(
                 session_id=session_id,
-                messages=[ChatMessage(role, content) for role, content in history],  # type: ignore[arg-type]
-                state=await self.store.agent_state(session_id),
+                messages=[ChatMessage(role, content) for role, content in history]  # type: ignore[arg-type]
+                if agent.history else [ChatMessage("user", question["content"])],
+                state=state,
             )
             run.producer = asyncio.create_task(self._produce(agent.stream(turn), run))
             await asyncio.wait({run.producer})

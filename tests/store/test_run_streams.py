@@ -39,6 +39,7 @@ class WordsAgent:
     """Yields ``count`` words, ``pause`` seconds apart; waits on ``hold`` first when set."""
 
     kind = "words"
+    history = True
 
     def __init__(self, count: int, pause: float, hold: asyncio.Event | None = None) -> None:
         self.name = "words"
@@ -63,6 +64,7 @@ class CountingStore(Store):
 def manager(store: Store, agent: Any, bus: RecordingBus, **timing: float) -> RunManager:
     counting = CountingStore(store.engine)
     counting.batches = []
+    counting._write_lock = store._write_lock  # one writer queue per database, as in the app
     return RunManager(counting, LocalStreams(), bus, AgentRegistry([agent], default="words"),
                       Metrics(), runner_id="test", **timing)
 
@@ -169,3 +171,41 @@ async def test_checkpoint_many_writes_text_and_reports_ended_messages(
     assert await store.checkpoint_many([(i, "late", 9) for i in ids]) == {ended["id"]}
     [row] = [m for m in await store.changed_since(sid, 0) if m["id"] == ended["id"]]
     assert row["content"] == f"text {ended['id']}"  # the late text was not written
+
+
+class RecordingAgent:
+    """Records the turns it is given; answers "ok"."""
+
+    kind = "recording"
+
+    def __init__(self, history: bool) -> None:
+        self.name = "words"
+        self.history = history
+        self.turns: list[Turn] = []
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        self.turns.append(turn)
+        yield "ok"
+
+
+@pytest.mark.parametrize("history", [True, False])
+async def test_an_agent_gets_the_conversation_only_when_it_reads_history(
+    store: Store, user: User, history: bool
+) -> None:
+    agent = RecordingAgent(history)
+    runs = manager(store, agent, RecordingBus(), delta_interval=0.01)
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid])
+        await store.add_user_message(user.id, sid, "c2", "again")
+        runs.wake(sid)
+        await wait_answered(store, [sid])
+    finally:
+        await runs.shutdown()
+    last = [(m.role, m.content) for m in agent.turns[-1].messages]
+    if history:
+        assert last == [("user", "hello"), ("assistant", "ok"), ("user", "again")]
+    else:
+        assert last == [("user", "again")]
+    assert agent.turns[-1].prompt == "again"

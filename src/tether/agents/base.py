@@ -32,7 +32,8 @@ class Turn:
     """Everything an agent gets for one answer.
 
     ``messages`` is the session's conversation in position order, ending with the user message
-    being answered (later messages are not included). Assistant messages that ended cancelled,
+    being answered (later messages are not included); for an agent whose ``history`` is False,
+    that user message alone. Assistant messages that ended cancelled,
     failed or interrupted are included with the text they kept.
 
     ``state`` is the agent's own conversation handle stored with the session (for example a CLI's
@@ -70,6 +71,13 @@ class Agent(Protocol):
 
     name: str
     kind: str
+
+    @property
+    def history(self) -> bool:
+        """Whether the agent reads the conversation before the message it answers. An agent
+        that only answers the last message (False) is given just that one, and its turn costs
+        no read of the session's history."""
+        ...
 
     def stream(self, turn: Turn) -> AsyncIterator[str]:
         """Yield the answer's text chunk by chunk. Raise AgentError on a user-visible failure."""

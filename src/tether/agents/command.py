@@ -74,6 +74,11 @@ class CommandAgent:
         self._base_env = dict(base_env)
 
     @property
+    def history(self) -> bool:
+        """Only ``stdin = "jsonl"`` hands the program the conversation."""
+        return self.spec.stdin == "jsonl"
+
+    @property
     def program(self) -> str:
         """The program's name as shown in error messages."""
         return os.path.basename(self.spec.argv[0])

@@ -15,6 +15,7 @@ class EchoAgent:
     """Streams ``"Echo: " + prompt`` one word (with its trailing white space) at a time."""
 
     kind = "echo"
+    history = False  # echoes the last message only
 
     def __init__(self, name: str = "echo", delay: float = 0.03) -> None:
         self.name = name

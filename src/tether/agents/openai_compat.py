@@ -55,6 +55,7 @@ class OpenAIAgent:
     """Streams answers from an OpenAI-compatible ``/chat/completions`` endpoint."""
 
     kind = "openai"
+    history = True
 
     def __init__(
         self, name: str, spec: OpenAISpec, transport: httpx.AsyncBaseTransport | None = None

@@ -315,16 +315,39 @@ class MessageQueries(StoreBase):
     async def conversation(self, session_id: str, up_to_position: int) -> list[tuple[str, str]]:
         """(role, content) of every message up to a position, for an agent's turn."""
         async with self.engine.connect() as conn:
-            rows = (
+            return await self._conversation(conn, session_id, up_to_position)
+
+    async def turn_inputs(
+        self, session_id: str, up_to_position: int | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """What an agent's turn is made of, in one checkout: the conversation up to a position
+        (none without a position) and the agent's state kept with the session."""
+        async with self.engine.connect() as conn:
+            history = (
+                [] if up_to_position is None
+                else await self._conversation(conn, session_id, up_to_position)
+            )
+            state = (
                 await conn.execute(
-                    select(messages.c.role, messages.c.content)
-                    .where(
-                        messages.c.session_id == session_id,
-                        messages.c.position <= up_to_position,
-                    )
-                    .order_by(messages.c.position)
+                    select(sessions.c.agent_state).where(sessions.c.id == session_id)
                 )
-            ).all()
+            ).scalar()
+        return history, state
+
+    @staticmethod
+    async def _conversation(
+        conn: AsyncConnection, session_id: str, up_to_position: int
+    ) -> list[tuple[str, str]]:
+        rows = (
+            await conn.execute(
+                select(messages.c.role, messages.c.content)
+                .where(
+                    messages.c.session_id == session_id,
+                    messages.c.position <= up_to_position,
+                )
+                .order_by(messages.c.position)
+            )
+        ).all()
         return [(r.role, r.content) for r in rows]
 
     async def count_messages(self, session_id: str) -> int:
