@@ -7,11 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import and_, text, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
+from tether.store import statements
 from tether.store.rows import _SESSION_COLUMNS, Row, session_out, utcnow
 
 
@@ -52,23 +53,20 @@ class StoreBase:
         """Take the session's next seq (and next position for a new message) in ``conn``'s
         transaction; None when there is no such session (of that user, claimed by that
         runner)."""
-        values: dict[str, Any] = {"head_seq": sessions.c.head_seq + 1, "updated_at": utcnow()}
-        if new_message:
-            values["message_count"] = sessions.c.message_count + 1
-        condition = sessions.c.id == session_id
+        params: dict[str, Any] = {"p_session": session_id, "p_now": utcnow()}
         if user_id is not None:
-            condition = and_(condition, sessions.c.user_id == user_id)
+            params["p_user"] = user_id
         if runner is not None:
-            condition = and_(condition, sessions.c.runner == runner)
-        row = (
-            await conn.execute(
-                update(sessions)
-                .where(condition)
-                .values(**values)
-                .returning(sessions.c.head_seq, sessions.c.message_count)
-            )
-        ).first()
+            params["p_runner"] = runner
+        statement = statements.NEXT_SEQ[(user_id is not None, runner is not None, new_message)]
+        row = (await conn.execute(statement, params)).first()
         return None if row is None else (row[0], row[1])
+
+    async def _write_session(self, statement: Any, params: dict[str, Any]) -> Row | None:
+        """One prebuilt statement returning a session row (tether.store.statements)."""
+        async with self._write() as conn:
+            row = (await conn.execute(statement, params)).first()
+        return None if row is None else session_out(row)
 
     async def _update_session(self, condition: Any, **values: Any) -> Row | None:
         """One UPDATE of a session row; the session afterwards, or None when none matched."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 
 from tether.db.schema import sessions
+from tether.store import statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     Row,
@@ -18,19 +19,9 @@ class ClaimQueries(StoreBase):
     async def claim_session(self, session_id: str, runner: str, until: datetime) -> Row | None:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
         live claim. The session (now ``running``) on success, else None."""
-        now = utcnow()
-        return await self._update_session(
-            and_(
-                sessions.c.id == session_id,
-                or_(
-                    sessions.c.runner.is_(None),
-                    sessions.c.runner == runner,
-                    sessions.c.runner_lease < now,
-                ),
-            ),
-            runner=runner,
-            runner_lease=until,
-            running=True,
+        return await self._write_session(
+            statements.CLAIM,
+            {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()},
         )
 
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
@@ -48,11 +39,8 @@ class ClaimQueries(StoreBase):
 
     async def release_session(self, session_id: str, runner: str) -> Row | None:
         """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
-        return await self._update_session(
-            and_(sessions.c.id == session_id, sessions.c.runner == runner),
-            runner=None,
-            runner_lease=None,
-            running=False,
+        return await self._write_session(
+            statements.RELEASE, {"p_session": session_id, "p_runner": runner}
         )
 
     async def expired_claims(self) -> list[str]:

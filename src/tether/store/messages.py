@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
 from tether.recovery import Mode, decide
+from tether.store import statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _MESSAGE_COLUMNS,
@@ -70,13 +71,8 @@ class MessageQueries(StoreBase):
     ) -> Row | None:
         row = (
             await conn.execute(
-                select(*_MESSAGE_COLUMNS)
-                .join(sessions, sessions.c.id == messages.c.session_id)
-                .where(
-                    messages.c.session_id == session_id,
-                    messages.c.client_msg_id == client_msg_id,
-                    sessions.c.user_id == user_id,
-                )
+                statements.BY_CLIENT_MSG_ID,
+                {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
             )
         ).first()
         return None if row is None else message_out(row)
@@ -85,11 +81,12 @@ class MessageQueries(StoreBase):
     async def _insert_message(conn: AsyncConnection, **values: Any) -> Row:
         now = utcnow()
         values.setdefault("chunks", 0)
+        values.setdefault("client_msg_id", None)
+        values.setdefault("reply_to", None)
         row = (
             await conn.execute(
-                messages.insert()
-                .values(id=str(uuid.uuid4()), created_at=now, updated_at=now, **values)
-                .returning(*_MESSAGE_COLUMNS)
+                statements.INSERT_MESSAGE,
+                {"id": str(uuid.uuid4()), "created_at": now, "updated_at": now, **values},
             )
         ).one()
         return message_out(row)
@@ -174,17 +171,12 @@ class MessageQueries(StoreBase):
                 raise _NothingToDo
             row = (
                 await conn.execute(
-                    update(messages)
-                    .where(messages.c.id == message_id, messages.c.status == STREAMING)
-                    .values(
-                        status=status,
-                        content=content,
-                        chunks=chunks,
-                        error=error,
-                        seq=taken[0],
-                        updated_at=utcnow(),
-                    )
-                    .returning(*_MESSAGE_COLUMNS)
+                    statements.FINISH_MESSAGE,
+                    {
+                        "p_id": message_id, "p_status": status, "p_content": content,
+                        "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
+                        "p_now": utcnow(),
+                    },
                 )
             ).first()
             if row is None:
@@ -215,17 +207,8 @@ class MessageQueries(StoreBase):
 
     async def unanswered(self) -> list[Row]:
         """User messages that no assistant message answers yet (queued when a process died)."""
-        answers = messages.alias("answers")
-        query = (
-            select(*_MESSAGE_COLUMNS)
-            .where(
-                messages.c.role == "user",
-                ~exists().where(answers.c.reply_to == messages.c.id),
-            )
-            .order_by(messages.c.session_id, messages.c.position)
-        )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(statements.UNANSWERED)).all()
         return [message_out(r) for r in rows]
 
     async def head_seq(self, session_id: str) -> int:
@@ -328,9 +311,7 @@ class MessageQueries(StoreBase):
                 else await self._conversation(conn, session_id, up_to_position)
             )
             state = (
-                await conn.execute(
-                    select(sessions.c.agent_state).where(sessions.c.id == session_id)
-                )
+                await conn.execute(statements.AGENT_STATE, {"p_session": session_id})
             ).scalar()
         return history, state
 
@@ -370,18 +351,8 @@ class MessageQueries(StoreBase):
 
     async def next_unanswered(self, session_id: str) -> Row | None:
         """The oldest user message of the session that no assistant message answers yet."""
-        answers = messages.alias("answers")
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(
-                    select(*_MESSAGE_COLUMNS)
-                    .where(
-                        messages.c.session_id == session_id,
-                        messages.c.role == "user",
-                        ~exists().where(answers.c.reply_to == messages.c.id),
-                    )
-                    .order_by(messages.c.position)
-                    .limit(1)
-                )
+                await conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id})
             ).first()
         return None if row is None else message_out(row)
