@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     label = procs.use_source(args.ref)
     procs.raise_fd_limit()
     procs.pin_self()
+    procs.use_uvloop()
     size = SMOKE if args.smoke else FULL
     if args.repeat:
         size = {**size, "repeat": args.repeat}

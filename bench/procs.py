@@ -77,6 +77,16 @@ def raise_fd_limit(wanted: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def use_uvloop() -> None:
+    """Run the load generator on uvloop (installed with uvicorn[standard]) when it is there:
+    about half the client CPU per event, the same for every server under test."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def pin_self(core: int = CLIENT_CORE) -> None:
     """Pin the load generator to its own core (the server gets SERVER_CORE)."""
     if os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]

@@ -88,6 +88,8 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen(0, "127.0.0.1", () => {
+// The same accept backlog as tether serve and the python-socketio baseline (Node defaults to
+// 511), so a thousand clients reconnecting at once are not left waiting on SYN retries.
+httpServer.listen(0, "127.0.0.1", 2048, () => {
   console.log(`node socket.io listening on http://127.0.0.1:${httpServer.address().port}/ `);
 });

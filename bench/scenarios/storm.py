@@ -210,6 +210,8 @@ async def run_storm(server: ServerProcess, tokens: dict[str, str] | None, client
         "caught_up": len(caught),
         "catch_up_all_s": times[-1] if len(times) == len(followers) else float("inf"),
         "catch_up_p50_s": percentile(times, 50),
+        "catch_up_p90_s": percentile(times, 90),
+        "catch_up_p99_s": percentile(times, 99),
         "lost": lost,
         "duplicates_applied": dup_applied,
         "duplicates_ignored": dup_delivered,
