@@ -97,13 +97,15 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
     sm = results.get("storm")
     if sm:
         t, b = sm["tether"], sm["node"]
-        label = f"4. storm {t['clients']}/{t['sessions']}"
+        label = f"4. storm {int(t['clients'])} clients/{int(t['sessions'])} sessions"
         ok = t["catch_up_all_s"] <= 5 and t["catch_up_all_s"] <= b["catch_up_all_s"]
         why = "" if ok else ("slower than Node" if t["catch_up_all_s"] <= 5 else "over 5 s")
         row(label, "time until every client caught up, s (Node: socket.io 4.8 recovery)",
             t["catch_up_all_s"], b["catch_up_all_s"], "<= 5 s and <= Node", ok, why, digits=2)
         row(label, "median client caught up, s", t["catch_up_p50_s"], b["catch_up_p50_s"],
             digits=2)
+        row(label, "90th percentile client caught up, s", t["catch_up_p90_s"],
+            b["catch_up_p90_s"], digits=2)
         row(label, "messages lost", t["lost"], b["lost"], "0", t["lost"] == 0, r="")
         row(label, "duplicates applied", t["duplicates_applied"], b["duplicates_applied"], "0",
             t["duplicates_applied"] == 0, r="")
@@ -119,7 +121,7 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
                 if t is None:
                     row(f"5. persistence, {shape}", f"sends/s on {kind}", "not run", "", r="")
                     continue
-                what = "1 session" if shape == "one" else f"{t['sessions']} sessions"
+                what = "1 session" if shape == "one" else f"{int(t['sessions'])} sessions"
                 row(f"5. persistence, {what}", f"sends/s on {kind} (baseline: no storage)",
                     t["sends_per_s"], b["sends_per_s"] if b else None, digits=0)
                 row(f"5. persistence, {what}", f"ack p99 on {kind}, ms", t["ack_p99_ms"],

@@ -1,8 +1,8 @@
 """Benchmark 2, room fan-out: one session followed by K clients, messages sent at rising rates.
 
 All K followers and the sender are connections of one user (a session is followed by its owner's
-devices and tabs). The sender sends at a fixed rate for ``step`` seconds, then the rate grows by half,
-until the server saturates (deliveries fall under 85 % of what was offered, or p99 goes over a
+devices and tabs). The sender sends at a fixed rate for ``step`` seconds, then the rate grows by
+half, until the server saturates (deliveries fall under 85 % of what was offered, or p99 goes over a
 second). Every event a follower receives counts as a delivery (each send produces the user
 ``message`` plus the answer's events, identical in number on Tether and the baseline); latency
 is send to receipt of the user ``message``, from a timestamp in the content. Between steps the
