@@ -222,7 +222,7 @@ def machine() -> str:
             break
     mem = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return (f"{cpu}, {len(__import__('os').sched_getaffinity(0))} cores, {mem:.0f} GiB RAM, "
+    return (f"{cpu}, {__import__('os').cpu_count()} cores, {mem:.0f} GiB RAM, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
             f"Node {node or 'absent'}")
 

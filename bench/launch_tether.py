@@ -1,14 +1,11 @@
-"""Bench-only launcher: ``tether serve`` with the ``bench`` agent added, and optional patches.
+"""Bench-only launcher: ``tether serve`` with the ``bench`` agent added.
 
 The server is the unchanged ``tether`` package: this only wraps ``tether.app.load_agents`` so the
-registry also offers :class:`bench.agent.BenchAgent` (default agent stays ``echo``). Set
-``BENCH_PATCHES=name,name`` to apply experimental optimisations from :mod:`bench.patches` to this
-process only (they are measured in docs/performance.md, never shipped from here).
+registry also offers :class:`bench.agent.BenchAgent` (default agent stays ``echo``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,12 +25,6 @@ def load_agents(data_dir: Path, default: str, echo_delay: float, env: Any) -> Ag
 
 def main() -> int:
     tether.app.load_agents = load_agents  # type: ignore[assignment]
-    patches = [p for p in os.environ.get("BENCH_PATCHES", "").split(",") if p]
-    if patches:
-        from bench import patches as available
-
-        for name in patches:
-            getattr(available, name)()
     from tether.cli import main as tether_main
 
     return tether_main(sys.argv[1:])
