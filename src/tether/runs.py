@@ -40,8 +40,6 @@ log = logging.getLogger("tether.runs")
 CANCEL_WAIT = 5.0
 #: How long a run keeps retrying its final write while the database is unreachable.
 FINAL_WRITE_PATIENCE = 120.0
-#: Session owners remembered (the oldest is forgotten first).
-OWNERS_KEPT = 10_000
 INTERRUPTED = "the server stopped while this answer was being written"
 
 
@@ -98,7 +96,6 @@ class RunManager:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._active: dict[str, ActiveRun] = {}
-        self._owners: dict[str, str] = {}
         self._maintenance: asyncio.Task[None] | None = None
         self._closing = False
         # The ticker's state: runs whose streams it flushes (by message id), its wake-up, the
@@ -244,7 +241,8 @@ class RunManager:
                 self._again.discard(session_id)
                 try:
                     if await self.store.next_unanswered(session_id) is not None:
-                        await self._answer_queue(session_id, await self._owner(session_id))
+                        owner = await self.store.session_owner(session_id)
+                        await self._answer_queue(session_id, owner)
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -279,17 +277,6 @@ class RunManager:
             )
             if released is not None and owner is not None:
                 await self.bus.session(owner, released)
-
-    async def _owner(self, session_id: str) -> str | None:
-        """The session's owner (it never changes, so it is read once per session)."""
-        owner = self._owners.get(session_id)
-        if owner is None:
-            owner = await self.store.session_owner(session_id)
-            if owner is not None:
-                if len(self._owners) >= OWNERS_KEPT:
-                    self._owners.pop(next(iter(self._owners)))
-                self._owners[session_id] = owner
-        return owner
 
     async def _run(self, session_id: str, agent_name: str, question: Row) -> bool:
         """Answer one user message with the agent called ``agent_name``; False when this

@@ -14,7 +14,6 @@ from tether import protocol as p
 from tether.accounts import User
 from tether.agents import AgentRegistry
 from tether.bus import Bus
-from tether.cache import Cache
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.runs import RunManager
@@ -23,9 +22,6 @@ from tether.store import ContentMismatch, SessionTaken, Store
 from tether.streams import LocalStreams, overlay_live_text
 
 Ack = dict[str, Any]
-
-#: Session owners kept in memory (about 150 bytes each).
-SESSION_OWNERS_CACHED = 100_000
 
 
 class ChatService:
@@ -46,22 +42,11 @@ class ChatService:
         self.agents = agents
         self.metrics = metrics
         self.settings = settings
-        #: session id -> its owner's user id (see _own).
-        self._owners: Cache[str, str] = Cache(SESSION_OWNERS_CACHED)
 
     async def _own(self, user: User, session_id: str) -> None:
-        """Raise not_found unless the session exists and is the user's.
-
-        A session's owner is set when it is created and never changes, and sessions are never
-        deleted, so an owner once read stays true on every node: only unknown sessions (which
-        may be created later) are asked of the database each time."""
-        owner = self._owners.get(session_id)
-        if owner is None:
-            owner = await self.store.session_owner(session_id)
-            if owner is None:
-                raise not_found()
-            self._owners.put(session_id, owner)
-        if owner != user.id:
+        """Raise not_found unless the session exists and is the user's (the store remembers
+        owners, so this asks the database once per session)."""
+        if await self.store.session_owner(session_id) != user.id:
             raise not_found()
 
     async def create_session(self, user: User, req: p.CreateSession) -> Ack:
@@ -72,7 +57,6 @@ class ChatService:
             session, created = await self.store.create_session(user.id, req.id, req.title, agent)
         except SessionTaken:
             raise RequestError(ErrorCode.CONFLICT, "id: a session with this id exists") from None
-        self._owners.put(session["id"], user.id)
         if created:
             await self.bus.session(user.id, session)
         return {"session": session}

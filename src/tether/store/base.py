@@ -10,10 +10,14 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
 from tether.store import statements
 from tether.store.rows import _SESSION_COLUMNS, Row, session_out, utcnow
+
+#: Session owners kept in memory (about 150 bytes each).
+SESSION_OWNERS_CACHED = 100_000
 
 
 class StoreBase:
@@ -21,6 +25,10 @@ class StoreBase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: session id -> owner's user id. A session's owner is set when it is created and never
+        #: changes, and sessions are never deleted, so an owner once read stays true on every
+        #: node; only unknown sessions (which may be created later) are asked again.
+        self._owners: Cache[str, str] = Cache(SESSION_OWNERS_CACHED)
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency fair. PostgreSQL serialises per session on the row lock.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if is_sqlite(engine) else None

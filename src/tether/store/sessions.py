@@ -40,6 +40,7 @@ class SessionQueries(StoreBase):
                 if existing is not None:
                     if existing.user_id != user_id:
                         raise SessionTaken(session_id)
+                    self._owners.put(session_id, user_id)
                     return session_out(existing), False
                 row = (
                     await conn.execute(
@@ -59,7 +60,8 @@ class SessionQueries(StoreBase):
                         .returning(*_SESSION_COLUMNS)
                     )
                 ).one()
-                return session_out(row), True
+            self._owners.put(session_id, user_id)
+            return session_out(row), True
         except IntegrityError:
             # Created concurrently by another request with the same id.
             again = await self.get_session(user_id, session_id)
@@ -86,10 +88,19 @@ class SessionQueries(StoreBase):
         return None if row is None else session_out(row)
 
     async def session_owner(self, session_id: str) -> str | None:
-        async with self.engine.connect() as conn:
-            return (
-                await conn.execute(select(sessions.c.user_id).where(sessions.c.id == session_id))
-            ).scalar()
+        """The user id owning the session, or None when there is no such session; read from
+        the database once per session (see StoreBase._owners)."""
+        owner = self._owners.get(session_id)
+        if owner is None:
+            async with self.engine.connect() as conn:
+                owner = (
+                    await conn.execute(
+                        select(sessions.c.user_id).where(sessions.c.id == session_id)
+                    )
+                ).scalar()
+            if owner is not None:
+                self._owners.put(session_id, owner)
+        return owner
 
     async def list_sessions(
         self, user_id: str, limit: int, before: str | None
