@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tests.support.services import fresh_pg_database
 from tether.accounts import Accounts, User
@@ -33,3 +34,16 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 async def user(store: Store) -> User:
     return await Accounts(store.engine).ensure_user("alice")
+
+
+@pytest.fixture
+def statements(store: Store) -> Iterator[list[str]]:
+    """Every SQL statement run on the store's engine from now on."""
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(store.engine.sync_engine, "before_cursor_execute", record)

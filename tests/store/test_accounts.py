@@ -4,10 +4,7 @@ Two Accounts on one database stand for two processes: the server, and ``tether t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import event
 
 from tether.accounts import LOCAL_USER, Accounts, hash_token
 from tether.db.schema import tokens
@@ -39,28 +36,15 @@ def cli(store: Store) -> Accounts:
     return Accounts(store.engine)
 
 
-@pytest.fixture
-def queries(store: Store) -> Iterator[list[str]]:
-    """Every SQL statement run on the store's engine from now on."""
-    seen: list[str] = []
-
-    def record(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
-
-
 async def test_a_known_token_is_served_from_the_cache(
-    server: Accounts, cli: Accounts, queries: list[str]
+    server: Accounts, cli: Accounts, statements: list[str]
 ) -> None:
     token = await cli.create_token("alice")
     first = await server.authenticate(token, local_allowed=False)
     assert first is not None and first.name == "alice"
-    asked = len(queries)
+    asked = len(statements)
     assert await server.authenticate(token, local_allowed=True) == first
-    assert len(queries) == asked  # a hit does not touch the database
+    assert len(statements) == asked  # a hit does not touch the database
 
 
 async def test_revocation_by_another_process_takes_effect_after_the_ttl(
@@ -84,13 +68,13 @@ async def test_revocation_in_this_process_takes_effect_at_once(server: Accounts)
 
 
 async def test_a_wrong_token_is_never_cached(
-    store: Store, server: Accounts, cli: Accounts, queries: list[str]
+    store: Store, server: Accounts, cli: Accounts, statements: list[str]
 ) -> None:
     wrong = "tt_not-yet-a-token"
     assert await server.authenticate(wrong, local_allowed=True) is None
-    asked = len(queries)
+    asked = len(statements)
     assert await server.authenticate(wrong, local_allowed=True) is None
-    assert len(queries) > asked  # asked the database again
+    assert len(statements) > asked  # asked the database again
     # The same string becomes a valid token (by its hash, as create_token stores it): it
     # works at once, with no TTL to wait out.
     alice = await cli.ensure_user("alice")
@@ -109,13 +93,13 @@ async def test_missing_or_empty_token_outside_local_mode(server: Accounts) -> No
 
 
 async def test_local_mode_is_cached_and_ends_with_the_first_token(
-    store: Store, server: Accounts, cli: Accounts, clock: FakeClock, queries: list[str]
+    store: Store, server: Accounts, cli: Accounts, clock: FakeClock, statements: list[str]
 ) -> None:
     local = await server.authenticate(None, local_allowed=True)
     assert local is not None and local.name == LOCAL_USER
-    asked = len(queries)
+    asked = len(statements)
     assert await server.authenticate(None, local_allowed=True) == local
-    assert len(queries) == asked
+    assert len(statements) == asked
     assert await server.authenticate(None, local_allowed=False) is None
     token = await cli.create_token("alice")
     assert await server.authenticate(None, local_allowed=True) == local  # within the TTL

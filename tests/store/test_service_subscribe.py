@@ -4,11 +4,8 @@ room is joined, and which reads it takes. Runs, agents and sockets are not invol
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tether import protocol as p
 from tether.accounts import Accounts, User
@@ -40,18 +37,6 @@ def owner_reads(statements: list[str]) -> int:
 async def created_elsewhere(store: Store, user: User, session_id: str) -> None:
     """Create a session as another node would: this store has never seen it."""
     await Store(store.engine).create_session(user.id, session_id, "t", "echo")
-
-
-@pytest.fixture
-def statements(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
 
 
 class Room:
