@@ -124,3 +124,7 @@ def test_signin_prints_a_working_link_and_qr(tmp_path: Path) -> None:
         assert posted.status_code == 200
     finally:
         server.stop()
+
+
+def test_bad_event_loop_setting() -> None:
+    one_line_error(tether("serve", env={"TETHER_EVENT_LOOP": "fast"}), "TETHER_EVENT_LOOP")
