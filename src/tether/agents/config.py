@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from tether.agents.base import Agent
 from tether.agents.command import CommandAgent, CommandSpec
 from tether.agents.echo import EchoAgent
 from tether.agents.openai_compat import OpenAIAgent, OpenAISpec
+from tether.agents.python import EntrypointError, as_agent, load_entrypoint
 from tether.agents.registry import AgentRegistry
 
 #: The environment variable naming the agents file, instead of ``<data_dir>/agents.toml``.
@@ -89,10 +91,23 @@ class OpenAIConfig(_Table):
     headers: dict[str, str] = {}
 
 
+class PythonConfig(_Table):
+    """``kind = "python"``: a Python agent imported from the server's environment
+    (tether.agents.python): an async generator function ``f(turn)`` or an object with
+    ``stream(turn)``."""
+
+    kind: Literal["python"]
+    #: ``"package.module:attribute"``; the module is imported when the server starts.
+    entrypoint: Annotated[str, Field(min_length=1)]
+    #: Whether the agent gets the whole conversation (True) or only the message it answers.
+    history: bool = True
+
+
 _KINDS: dict[str, type[_Table]] = {
     "command": CommandConfig,
     "echo": EchoConfig,
     "openai": OpenAIConfig,
+    "python": PythonConfig,
 }
 
 
@@ -189,6 +204,8 @@ def _agent(path: Path, name: str, table: object, env: Mapping[str, str]) -> Agen
         return _command(name, config, path, env, fail)
     if isinstance(config, OpenAIConfig):
         return _openai(name, config, env, fail)
+    if isinstance(config, PythonConfig):
+        return _python(name, config, path, fail)
     assert isinstance(config, EchoConfig)
     return EchoAgent(name, config.delay)
 
@@ -256,3 +273,15 @@ def _openai(name: str, config: OpenAIConfig, env: Mapping[str, str], fail: Fail)
         headers=dict(config.headers),
     )
     return OpenAIAgent(name, spec)
+
+
+def _python(name: str, config: PythonConfig, path: Path, fail: Fail) -> Agent:
+    # Like uvicorn's --app-dir: modules next to the agents file import without installing.
+    app_dir = str(path.parent.resolve())
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        value = load_entrypoint(config.entrypoint)
+        return as_agent(name, value, history=config.history)
+    except (EntrypointError, TypeError) as exc:
+        raise fail(str(exc).replace(f"agent {name!r}: ", "")) from None
