@@ -1,0 +1,157 @@
+"""Users and bearer tokens. Only a token's sha256 is stored; tokens are 256 random bits.
+
+Authentication runs on every connection, so its answers are kept for a few seconds (positive ones
+only: an unknown token always asks the database, so a new token works at once). A token revoked
+by another process (``tether token revoke``) therefore stops opening new connections within that
+time, ``auth_cache_ttl`` (5 s by default); revoking in this process takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tether.cache import Cache
+from tether.db.schema import tokens, users
+from tether.store import iso, utcnow
+
+LOCAL_USER = "local"
+TOKEN_PREFIX = "tt_"
+AUTH_CACHE_TTL = 5.0
+AUTH_CACHE_SIZE = 10_000
+#: The cache key of local mode's answer (token hashes are hex, so it cannot collide).
+_LOCAL_MODE = "local mode"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+
+    def out(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def valid_user_name(name: str) -> bool:
+    return 1 <= len(name) <= 64 and all(c.isalnum() or c in "-_." for c in name)
+
+
+class Accounts:
+    """Users and their tokens."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        auth_cache_ttl: float = AUTH_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        #: token hash (or _LOCAL_MODE) -> the user ``authenticate`` found for it.
+        self._authenticated: Cache[str, User] = Cache(AUTH_CACHE_SIZE, auth_cache_ttl, clock)
+
+    async def ensure_user(self, name: str) -> User:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users.c.id).where(users.c.name == name))).first()
+        if row is not None:
+            return User(row.id, name)
+        try:
+            async with self.engine.begin() as conn:
+                user_id = str(uuid.uuid4())
+                await conn.execute(
+                    users.insert().values(id=user_id, name=name, created_at=utcnow())
+                )
+            return User(user_id, name)
+        except IntegrityError:
+            return await self.ensure_user(name)
+
+    async def create_token(self, name: str) -> str:
+        """A new token for user ``name`` (created when missing); only its hash is stored."""
+        user = await self.ensure_user(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tokens.insert().values(
+                    id=str(uuid.uuid4()),
+                    user_id=user.id,
+                    token_hash=hash_token(token),
+                    created_at=utcnow(),
+                )
+            )
+        self._authenticated.discard(_LOCAL_MODE)  # a token exists now: local mode is over
+        return token
+
+    async def list_tokens(self) -> list[dict[str, object]]:
+        """Per user with tokens: name, how many tokens, when the newest was made."""
+        query = (
+            select(users.c.name, func.count(tokens.c.id), func.max(tokens.c.created_at))
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .group_by(users.c.name)
+            .order_by(users.c.name)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [{"user": r[0], "tokens": r[1], "newest": iso(r[2])} for r in rows]
+
+    async def revoke(self, name: str) -> int:
+        """Delete every token of user ``name``; how many there were."""
+        async with self.engine.begin() as conn:
+            user_id = (await conn.execute(select(users.c.id).where(users.c.name == name))).scalar()
+            if user_id is None:
+                return 0
+            result = await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
+        self._authenticated.clear()
+        return int(result.rowcount)
+
+    async def authenticate(self, token: object, *, local_allowed: bool) -> User | None:
+        """The user a bearer token stands for; without a token, the local user when local
+        mode is allowed (loopback) and no token exists. None means unauthorized.
+
+        A user found is remembered for ``auth_cache_ttl`` seconds (see the module's docstring);
+        a refusal never is."""
+        if isinstance(token, str) and token:
+            key = hash_token(token)
+        elif local_allowed:
+            key = _LOCAL_MODE
+        else:
+            return None
+        user = self._authenticated.get(key)
+        if user is not None:
+            return user
+        if key == _LOCAL_MODE:
+            user = None if await self.has_tokens() else await self.ensure_user(LOCAL_USER)
+        else:
+            user = await self._user_for_hash(key)
+        if user is not None:
+            self._authenticated.put(key, user)
+        return user
+
+    async def has_tokens(self) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None
+
+    async def user_for_token(self, token: str) -> User | None:
+        """The user of ``token`` as the database has it now (never cached)."""
+        return await self._user_for_hash(hash_token(token))
+
+    async def _user_for_hash(self, token_hash: str) -> User | None:
+        query = (
+            select(users.c.id, users.c.name)
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .where(tokens.c.token_hash == token_hash)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else User(row.id, row.name)

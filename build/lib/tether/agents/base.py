@@ -1,0 +1,84 @@
+"""The agent interface: what answers in a session.
+
+An agent turns a conversation into a stream of text chunks. The run manager (tether.runs) owns
+everything around it: storing the assistant message, coalescing chunks into ``delta`` events,
+checkpoints, cancel. An agent only yields text, and may raise :class:`AgentError` with a message
+that is shown to the user as the message's ``error``.
+
+Cancellation is plain asyncio cancellation: the run manager cancels the task that iterates the
+agent's stream, so an agent must clean up (kill its subprocess, close its HTTP stream) in
+``finally`` blocks or ``async with``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["user", "assistant", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the conversation as an agent sees it."""
+
+    role: Role
+    content: str
+
+
+@dataclass(slots=True)
+class Turn:
+    """Everything an agent gets for one answer.
+
+    ``messages`` is the session's conversation in position order, ending with the user message
+    being answered (later messages are not included); for an agent whose ``history`` is False,
+    that user message alone. Assistant messages that ended cancelled,
+    failed or interrupted are included with the text they kept.
+
+    ``state`` is the agent's own conversation handle stored with the session (for example a CLI's
+    resume id), or None on the first turn. An agent that wants a different handle kept for the
+    next turn calls :meth:`set_state`; the run manager stores it with the session when the run
+    ends, whatever the outcome.
+    """
+
+    session_id: str
+    messages: list[ChatMessage]
+    state: str | None = None
+    new_state: str | None = field(default=None, init=False)
+    state_changed: bool = field(default=False, init=False)
+
+    @property
+    def prompt(self) -> str:
+        """The text of the user message being answered."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+    def set_state(self, value: str | None) -> None:
+        """Keep ``value`` as this agent's handle for the session's next turn."""
+        self.new_state = value
+        self.state_changed = True
+
+
+class AgentError(Exception):
+    """An agent failed in a way the user should see; ``str(exc)`` becomes the message's error."""
+
+
+class Agent(Protocol):
+    """A named thing that answers turns by streaming text."""
+
+    name: str
+    kind: str
+
+    @property
+    def history(self) -> bool:
+        """Whether the agent reads the conversation before the message it answers. An agent
+        that only answers the last message (False) is given just that one, and its turn costs
+        no read of the session's history."""
+        ...
+
+    def stream(self, turn: Turn) -> AsyncIterator[str]:
+        """Yield the answer's text chunk by chunk. Raise AgentError on a user-visible failure."""
+        ...

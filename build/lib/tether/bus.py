@@ -1,0 +1,33 @@
+"""Where the service layer publishes changes; the socket gateway implements it."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+
+
+class Bus(Protocol):
+    """Publishes session changes to whoever follows them. Knows nothing of the store."""
+
+    async def message(self, session_id: str, message: Row) -> None:
+        """A message was created or changed (one call per seq)."""
+
+    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+        """The next chunk of a streaming message's text."""
+
+    async def session(self, user_id: str, session: Row) -> None:
+        """A session of ``user_id`` was created or changed."""
+
+
+class NullBus:
+    """A bus that publishes nowhere (for tools and tests)."""
+
+    async def message(self, session_id: str, message: Row) -> None:
+        return None
+
+    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+        return None
+
+    async def session(self, user_id: str, session: Row) -> None:
+        return None

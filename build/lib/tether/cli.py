@@ -1,0 +1,203 @@
+"""The ``tether`` command: serve, token, db, logs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from tether import __version__
+from tether.settings import Settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one clear line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def fail(message: str, status: int = 1) -> int:
+    print(f"tether: {message}", file=sys.stderr)
+    return status
+
+
+def add_storage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (TETHER_DATA_DIR, ./tether-data)")
+    parser.add_argument("--database-url", help="sqlite:///path or postgresql://... "
+                        "(TETHER_DATABASE_URL; default SQLite in the data dir)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tether", description="Resumable real-time chat sessions over Socket.IO.")
+    parser.add_argument("--version", action="version", version=f"tether {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to bind (TETHER_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port, 0 for any free one (TETHER_PORT, 8000)")
+    serve.add_argument("--agent", help="default agent of new sessions (TETHER_AGENT, echo)")
+    serve.add_argument("--redis-url", help="Redis URL for several nodes (TETHER_REDIS_URL)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (TETHER_LOG_LEVEL)")
+    serve.add_argument("--signin", metavar="NAME",
+                       help="make a token for user NAME and print its sign-in link and QR code")
+    add_storage_flags(serve)
+
+    token = commands.add_parser("token", help="manage bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=Parser)
+    create = token_commands.add_parser("create", help="print a new token for user NAME")
+    create.add_argument("name")
+    create.add_argument("--url", help="also print a sign-in link to this server and its QR code")
+    add_storage_flags(create)
+    listing = token_commands.add_parser("list", help="list users with tokens")
+    add_storage_flags(listing)
+    revoke = token_commands.add_parser("revoke", help="delete every token of user NAME")
+    revoke.add_argument("name")
+    add_storage_flags(revoke)
+
+    logs = commands.add_parser("logs", help="server and browser logs")
+    logs_commands = logs.add_subparsers(dest="logs_command", required=True, parser_class=Parser)
+    tail = logs_commands.add_parser("tail", help="follow <data dir>/logs/app.log")
+    tail.add_argument("--frontend", action="store_true",
+                      help="follow the browsers' logs (logs/frontend/) instead")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="lines to show first (20)")
+    tail.add_argument("--no-follow", action="store_true", help="print and exit")
+    tail.add_argument("--data-dir", help="data directory (TETHER_DATA_DIR, ./tether-data)")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
+    up = db_commands.add_parser("upgrade", help="apply pending migrations")
+    add_storage_flags(up)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "agent", "redis_url", "log_level", "data_dir", "database_url",
+                 "signin"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"TETHER_{name.upper()} / --{name.replace('_', '-')}: {message}")
+    return "bad setting: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValidationError as exc:
+        return fail(describe(exc), 2)
+    if args.command == "serve":
+        from tether import logs, server
+        from tether.accounts import valid_user_name
+
+        if settings.signin is not None and not valid_user_name(settings.signin):
+            return fail("--signin NAME must be 1-64 letters, digits, '-', '_' or '.'", 2)
+        try:
+            server.check_data_dir(settings)
+        except server.StartupError as exc:
+            return fail(str(exc))
+        logs.configure(settings.logs_dir, settings.log_level)
+        return server.run(settings)
+    if args.command == "logs":
+        from tether.logtail import tail
+
+        if not settings.logs_dir.is_dir():
+            return fail(f"no logs in {settings.logs_dir}: has `tether serve` run there?")
+        try:
+            for line in tail(settings.logs_dir, frontend=args.frontend, lines=max(args.lines, 0),
+                             follow=not args.no_follow):
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.command == "token":
+        return run_storage(settings, lambda engine: token_command(args, engine))
+    if args.command == "db":
+        from tether.db.migrate import upgrade
+
+        async def do_upgrade(engine: Any) -> int:
+            await upgrade(engine)
+            print("database is up to date")
+            return 0
+
+        return run_storage(settings, do_upgrade)
+    return fail(f"unknown command {args.command}", 2)
+
+
+def run_storage(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``action(engine)`` after migrating; storage problems become one line and exit 1."""
+    from tether.db.engine import (
+        BadDatabaseURL,
+        check_sqlite_directory,
+        create_engine,
+        describe_error,
+    )
+    from tether.db.migrate import upgrade
+    from tether.server import StartupError, check_data_dir
+
+    async def go() -> int:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+            return await action(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        if settings.database_url is None:
+            check_data_dir(settings)
+        check_sqlite_directory(settings.resolved_database_url)
+        return asyncio.run(go())
+    except (BadDatabaseURL, StartupError) as exc:
+        return fail(str(exc))
+    except Exception as exc:
+        return fail(f"cannot use the database: {describe_error(exc)}")
+
+
+async def token_command(args: argparse.Namespace, engine: Any) -> int:
+    from tether.accounts import Accounts, valid_user_name
+
+    accounts = Accounts(engine)
+    if args.token_command == "create":
+        if not valid_user_name(args.name):
+            return fail("NAME must be 1-64 letters, digits, '-', '_' or '.'", 2)
+        token = await accounts.create_token(args.name)
+        print(f"New token for user {args.name} (shown once; only its hash is stored):")
+        if args.url:
+            link = args.url.rstrip("/") + "/?token=" + token
+            print(f"Sign-in link: {link}")
+            print_qr(link)
+        print(token)
+        return 0
+    if args.token_command == "list":
+        rows = await accounts.list_tokens()
+        if not rows:
+            print("no tokens: the server runs in local mode on loopback addresses")
+        for row in rows:
+            print(f"{row['user']}\t{row['tokens']} token(s)\tnewest {row['newest']}")
+        return 0
+    removed = await accounts.revoke(args.name)
+    if not removed:
+        return fail(f"user {args.name} has no tokens")
+    print(f"revoked {removed} token(s) of user {args.name}")
+    return 0
+
+
+def print_qr(text: str) -> None:
+    import segno
+
+    segno.make(text, error="m").terminal(compact=True)

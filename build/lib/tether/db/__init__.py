@@ -1,0 +1,1 @@
+"""Storage: the schema (SQLAlchemy Core), the engine, and Alembic migrations."""

@@ -1,0 +1,91 @@
+"""Creating the async engine: URL normalisation and SQLite's pragmas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+class BadDatabaseURL(ValueError):
+    """The database URL cannot be used."""
+
+
+def async_url(url: str) -> str:
+    """Map ``sqlite:///`` and ``postgresql://`` to their async drivers; keep explicit drivers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise BadDatabaseURL(f"cannot parse database URL {url!r}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite":
+        if driver not in ("", "aiosqlite"):
+            raise BadDatabaseURL(f"unsupported SQLite driver {driver!r}: use sqlite:///path")
+        if not parsed.database or parsed.database == ":memory:":
+            raise BadDatabaseURL("an SQLite URL needs a file path: sqlite:///path/to/tether.db")
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "asyncpg"):
+            raise BadDatabaseURL(f"unsupported PostgreSQL driver {driver!r}: use postgresql://")
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise BadDatabaseURL(f"unsupported database {backend!r}: use sqlite:///path or postgresql://")
+
+
+def check_sqlite_directory(url: str) -> None:
+    """Fail early, with a clear reason, when an SQLite file's directory does not exist
+    (aiosqlite would fail later from its own thread, noisily)."""
+    parsed = make_url(async_url(url))
+    if parsed.drivername.startswith("sqlite") and parsed.database:
+        directory = Path(parsed.database).expanduser().resolve().parent
+        if not directory.is_dir():
+            raise BadDatabaseURL(f"cannot open the database: no directory {directory}")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a database error (SQLAlchemy's own text spans several)."""
+    original = getattr(exc, "orig", None)
+    if original is not None:
+        exc = original
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``; SQLite runs in WAL mode with our own BEGIN (see below)."""
+    target = async_url(url)
+    if not target.startswith("sqlite"):
+        # Connections die with a PostgreSQL restart; check each one before handing it out so
+        # service resumes by itself, and fail fast while the server is away.
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
+    engine = create_async_engine(target, **kwargs)
+    if is_sqlite(engine):
+        _configure_sqlite(engine, sqlite_busy_timeout)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
+    # The sqlite3 module's own transaction handling defers BEGIN until the first DML statement
+    # and breaks RETURNING and SAVEPOINT; SQLAlchemy's documented recipe turns it off and emits
+    # BEGIN itself, so every transaction really is one.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")

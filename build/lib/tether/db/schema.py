@@ -1,0 +1,88 @@
+"""The tables, in SQLAlchemy Core. Changes to them are made by Alembic migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # sha256 of the bearer token; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("agent", String(64), nullable=False),
+    # The seq of the latest change; bumped in the same transaction that writes the change.
+    Column("head_seq", Integer, nullable=False, default=0),
+    # The position of the latest message; bumped with it.
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("running", Boolean, nullable=False, default=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    # The agent's own conversation handle (for example a CLI's resume id), kept across restarts.
+    Column("agent_state", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The server process answering this session now, and until when its claim holds unless
+    # renewed. A run may only write while its process holds the claim (see tether.runs).
+    Column("runner", String(64), nullable=True),
+    Column("runner_lease", DateTime(timezone=True), nullable=True),
+    Index("ix_sessions_user_updated", "user_id", "updated_at"),
+    Index("ix_sessions_runner", "runner"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("position", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("client_msg_id", String(64), nullable=True),
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    # For an assistant message: the user message it answers.
+    Column("reply_to", String(36), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("session_id", "position", name="uq_messages_session_position"),
+    UniqueConstraint("session_id", "client_msg_id", name="uq_messages_session_client_msg"),
+    Index("ix_messages_session_seq", "session_id", "seq"),
+    Index("ix_messages_status", "status"),
+    Index("ix_messages_reply_to", "reply_to"),
+)

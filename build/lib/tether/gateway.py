@@ -1,0 +1,260 @@
+"""The Socket.IO side: connection auth, ``hello``, client_id takeover, and thin request handlers.
+
+Handlers validate the payload (tether.protocol), call the service, and return the ack. This module
+also implements the Bus by emitting to rooms: ``s:<session id>`` for a session's followers and
+``u:<user id>`` for all of a user's sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from tether import protocol as p
+from tether.accounts import Accounts, User
+from tether.agents import AgentRegistry
+from tether.cluster import LocalClients, RedisClients
+from tether.metrics import Metrics
+from tether.protocol import ErrorCode, Event, RequestError
+from tether.ratelimit import TokenBucket
+from tether.service import ChatService
+from tether.settings import Settings
+from tether.store import is_unavailable
+
+log = logging.getLogger("tether.socketio")
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RECENT_CLIENT_IDS = 10_000
+
+
+def session_room(session_id: str) -> str:
+    return f"s:{session_id}"
+
+
+def user_room(user_id: str) -> str:
+    return f"u:{user_id}"
+
+
+@dataclass(slots=True)
+class Connection:
+    """What the server keeps per socket."""
+
+    sid: str
+    user: User
+    client_id: str
+    bucket: TokenBucket
+    subscriptions: set[str] = field(default_factory=set)
+
+
+class SocketBus:
+    """The Bus over Socket.IO rooms."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def message(self, session_id: str, message: dict[str, Any]) -> None:
+        await self.sio.emit(
+            Event.MESSAGE, {"session_id": session_id, "message": message},
+            room=session_room(session_id),
+        )
+
+    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+        await self.sio.emit(
+            Event.DELTA,
+            {"session_id": session_id, "message_id": message_id, "chunk": chunk, "text": text},
+            room=session_room(session_id),
+        )
+
+    async def session(self, user_id: str, session: dict[str, Any]) -> None:
+        await self.sio.emit(Event.SESSION, {"session": session}, room=user_room(user_id))
+
+
+class Gateway:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        service: ChatService,
+        accounts: Accounts,
+        agents: AgentRegistry,
+        metrics: Metrics,
+        settings: Settings,
+        server_id: str,
+        clients: LocalClients | RedisClients | None = None,
+    ) -> None:
+        self.sio = sio
+        self.service = service
+        self.accounts = accounts
+        self.agents = agents
+        self.metrics = metrics
+        self.settings = settings
+        self.server_id = server_id
+        self.connections: dict[str, Connection] = {}
+        self.clients = clients or LocalClients()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        service_calls: dict[str, Callable[[Connection, Any], Awaitable[dict[str, Any]]]] = {
+            Event.CREATE_SESSION: lambda c, r: service.create_session(c.user, r),
+            Event.LIST_SESSIONS: lambda c, r: service.list_sessions(c.user, r),
+            Event.UPDATE_SESSION: lambda c, r: service.update_session(c.user, r),
+            Event.SUBSCRIBE: self._subscribe,
+            Event.UNSUBSCRIBE: self._unsubscribe,
+            Event.SEND: lambda c, r: service.send(c.user, r),
+            Event.CANCEL: lambda c, r: service.cancel(c.user, r),
+            Event.HISTORY: lambda c, r: service.history(c.user, r),
+            Event.HEARTBEAT: lambda c, r: service.heartbeat(c.user, r),
+        }
+        for event, call in service_calls.items():
+            sio.on(event, self._handler(event, call))
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def authenticate(self, auth: object) -> User:
+        """The user a connection's ``auth`` stands for; ConnectionRefusedError otherwise."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        user = await self.accounts.authenticate(token, local_allowed=self.settings.is_loopback)
+        if user is None:
+            raise socketio.exceptions.ConnectionRefusedError(p.CONNECT_UNAUTHORIZED)
+        return user
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        client_id = auth.get("client_id") if isinstance(auth, dict) else None
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise socketio.exceptions.ConnectionRefusedError(
+                p.CONNECT_INVALID, {"detail": "auth.client_id must be 1-64 of [A-Za-z0-9_-]"}
+            )
+        try:
+            user = await self.authenticate(auth)
+        except socketio.exceptions.ConnectionRefusedError:
+            log.info("[SocketIO] refused sid=%s client_id=%s: unauthorized", sid, client_id)
+            raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise socketio.exceptions.ConnectionRefusedError(ErrorCode.UNAVAILABLE) from None
+            raise
+        now = time.monotonic()
+        conn = Connection(
+            sid, user, client_id,
+            TokenBucket(self.settings.rate_limit, self.settings.rate_burst, now),
+        )
+        self.connections[sid] = conn
+        key = (user.id, client_id)
+        previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        returning = key in self._seen or previous is not None
+        self._seen[key] = None
+        self._seen.move_to_end(key)
+        if len(self._seen) > RECENT_CLIENT_IDS:
+            self._seen.popitem(last=False)
+        await self.sio.enter_room(sid, user_room(user.id))
+        self.metrics.connections.inc()
+        transport = self.sio.transport(sid)
+        log.info(
+            "[SocketIO] %s user=%s client_id=%s sid=%s transport=%s",
+            "reconnect" if returning else "connect", user.name, client_id, sid, transport,
+        )
+        # hello must follow the connection's acceptance, which python-socketio sends when this
+        # handler returns; a task scheduled now runs after that.
+        asyncio.get_running_loop().create_task(self._after_connect(conn, previous))
+
+    async def _after_connect(self, conn: Connection, previous: str | None) -> None:
+        await self.sio.emit(
+            Event.HELLO,
+            {
+                "protocol": p.PROTOCOL_VERSION,
+                "server_id": self.server_id,
+                "user": conn.user.out(),
+                "limits": {
+                    "max_message_chars": self.settings.max_message_chars,
+                    "history_limit": self.settings.history_limit,
+                    "max_resume": self.settings.max_resume,
+                },
+                "agents": self.agents.describe(),
+                "default_agent": self.agents.default,
+            },
+            to=conn.sid,
+        )
+        shared = isinstance(self.clients, RedisClients)
+        if previous is not None and previous != conn.sid and (
+            shared or previous in self.connections
+        ):
+            self.metrics.takeovers.inc()
+            log.info(
+                "[SocketIO] takeover user=%s client_id=%s sid=%s replaces sid=%s",
+                conn.user.name, conn.client_id, conn.sid, previous,
+            )
+            await self.sio.disconnect(previous)
+
+    async def on_disconnect(self, sid: str, reason: object = None) -> None:
+        conn = self.connections.pop(sid, None)
+        if conn is None:
+            return
+        # Forgets the client_id only if it still points here: a takeover has already moved it.
+        await self.clients.release(f"{conn.user.id}:{conn.client_id}", sid)
+        self.metrics.connections.dec()
+        self.metrics.subscriptions.dec(len(conn.subscriptions))
+        log.info(
+            "[SocketIO] disconnect user=%s client_id=%s sid=%s reason=%s",
+            conn.user.name, conn.client_id, sid, reason,
+        )
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _handler(
+        self, event: str, call: Callable[[Connection, Any], Awaitable[dict[str, Any]]]
+    ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        requests = self.metrics.requests
+        latency = self.metrics.request_seconds.labels(event)
+
+        async def handle(sid: str, data: object = None, *extra: object) -> dict[str, Any]:
+            started = time.perf_counter()
+            try:
+                conn = self.connections.get(sid)
+                if conn is None:
+                    raise RequestError(ErrorCode.UNAVAILABLE, "connection is closing")
+                if event != Event.HEARTBEAT and not conn.bucket.take(time.monotonic()):
+                    raise RequestError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+                result = await call(conn, p.parse_request(event, data))
+                ack = {"ok": True, **result}
+                outcome = "ok"
+            except RequestError as exc:
+                ack, outcome = exc.ack(), exc.code
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("%s: storage unavailable: %s", event, exc)
+                    ack = RequestError(ErrorCode.UNAVAILABLE, "storage unavailable; retry").ack()
+                    outcome = ErrorCode.UNAVAILABLE
+                else:
+                    log.exception("%s failed", event)
+                    ack = RequestError(ErrorCode.INTERNAL, "internal error").ack()
+                    outcome = ErrorCode.INTERNAL
+            requests.labels(event, outcome).inc()
+            latency.observe(time.perf_counter() - started)
+            return ack
+
+        return handle
+
+    async def _subscribe(self, conn: Connection, req: p.Subscribe) -> dict[str, Any]:
+        async def join() -> None:
+            await self.sio.enter_room(conn.sid, session_room(req.session_id))
+            if req.session_id not in conn.subscriptions:
+                conn.subscriptions.add(req.session_id)
+                self.metrics.subscriptions.inc()
+
+        return await self.service.subscribe(conn.user, req, join)
+
+    async def _unsubscribe(self, conn: Connection, req: p.Unsubscribe) -> dict[str, Any]:
+        async def leave() -> None:
+            await self.sio.leave_room(conn.sid, session_room(req.session_id))
+            if req.session_id in conn.subscriptions:
+                conn.subscriptions.discard(req.session_id)
+                self.metrics.subscriptions.dec()
+
+        return await self.service.unsubscribe(conn.user, req, leave)

@@ -1,0 +1,93 @@
+"""The HTTP endpoints beside the socket (PROTOCOL.md section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from tether.app import Tether
+
+STATIC = Path(__file__).with_name("static")
+READY_TIMEOUT = 2.0
+MAX_LOG_BODY = 1_000_000
+
+PLACEHOLDER = """<!doctype html><meta charset=utf-8><title>Tether</title>
+<h1>Tether</h1><p>The server is running. Connect a Socket.IO client to this address.</p>"""
+
+
+def routes(tether: Tether) -> list[BaseRoute]:
+    async def index(request: Request) -> Response:
+        page = STATIC / "index.html"
+        if page.is_file():
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(PLACEHOLDER)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        problems = await tether.readiness_problems(READY_TIMEOUT)
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(tether.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def client_logs(request: Request) -> Response:
+        """Browser log batches: ``{"client_id": str, "lines": [{ts, level, msg}]}``. Works
+        while the socket is down; the bearer token (where tokens are on) authenticates it."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        user = await tether.accounts.authenticate(token, local_allowed=tether.settings.is_loopback)
+        if user is None:
+            return error(401, "unauthorized")
+        if int(request.headers.get("content-length") or 0) > MAX_LOG_BODY:
+            return error(413, f"body larger than {MAX_LOG_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_LOG_BODY:
+            return error(413, f"body larger than {MAX_LOG_BODY} bytes")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return error(400, "body is not JSON")
+        client_id, lines = (data.get("client_id"), data.get("lines")) if isinstance(
+            data, dict
+        ) else (None, None)
+        if not isinstance(client_id, str) or not isinstance(lines, list):
+            return error(400, 'body must be {"client_id": str, "lines": [...]}')
+        try:
+            written = await asyncio.to_thread(tether.frontend_logs.write, client_id, lines)
+        except ValueError as exc:
+            return error(400, str(exc))
+        return JSONResponse({"written": written})
+
+    return [
+        Route("/", index),
+        Route("/api/client-logs", client_logs, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
+    ]
+
+
+def error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def probe(name: str, check: object, timeout: float) -> str | None:
+    """None when ``check()`` succeeds within ``timeout``, else a line saying what failed."""
+    try:
+        await asyncio.wait_for(check(), timeout)  # type: ignore[operator]
+    except Exception as exc:
+        return f"{name}: {type(exc).__name__}: {exc}".strip()
+    return None

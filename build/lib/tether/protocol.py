@@ -1,0 +1,218 @@
+"""The wire contract (PROTOCOL.md): event names, error codes and request payload models. No I/O.
+
+The browser client mirrors the names in ``static/js/client/protocol.js``; a test checks that the
+two agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROTOCOL_VERSION: Final = 1
+
+
+class Event:
+    """Event names, both directions."""
+
+    # server to client
+    HELLO: Final = "hello"
+    MESSAGE: Final = "message"
+    DELTA: Final = "delta"
+    SESSION: Final = "session"
+    RESYNC: Final = "resync"
+    # client to server (requests, always acknowledged)
+    CREATE_SESSION: Final = "create_session"
+    LIST_SESSIONS: Final = "list_sessions"
+    UPDATE_SESSION: Final = "update_session"
+    SUBSCRIBE: Final = "subscribe"
+    UNSUBSCRIBE: Final = "unsubscribe"
+    SEND: Final = "send"
+    CANCEL: Final = "cancel"
+    HISTORY: Final = "history"
+    HEARTBEAT: Final = "heartbeat"
+
+
+SERVER_EVENTS: Final = (Event.HELLO, Event.MESSAGE, Event.DELTA, Event.SESSION, Event.RESYNC)
+REQUEST_EVENTS: Final = (
+    Event.CREATE_SESSION,
+    Event.LIST_SESSIONS,
+    Event.UPDATE_SESSION,
+    Event.SUBSCRIBE,
+    Event.UNSUBSCRIBE,
+    Event.SEND,
+    Event.CANCEL,
+    Event.HISTORY,
+    Event.HEARTBEAT,
+)
+
+
+class ErrorCode:
+    """The ``error.code`` of a failed acknowledgement."""
+
+    INVALID: Final = "invalid"  # payload malformed, wrong type, out of range
+    NOT_FOUND: Final = "not_found"  # no such session, or not yours (indistinguishable on purpose)
+    TOO_LARGE: Final = "too_large"  # content longer than max_message_chars
+    RATE_LIMITED: Final = "rate_limited"  # too many requests on this connection
+    CONFLICT: Final = "conflict"  # the request contradicts what is stored
+    UNAVAILABLE: Final = "unavailable"  # storage or broker down: retry later
+    INTERNAL: Final = "internal"  # a bug; logged on the server
+
+
+ERROR_CODES: Final = (
+    ErrorCode.INVALID,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.TOO_LARGE,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.CONFLICT,
+    ErrorCode.UNAVAILABLE,
+    ErrorCode.INTERNAL,
+)
+
+#: Connection refusals (the ``message`` of ``connect_error``).
+CONNECT_UNAUTHORIZED: Final = "unauthorized"
+CONNECT_INVALID: Final = "invalid"
+
+MESSAGE_STATUSES: Final = ("complete", "streaming", "cancelled", "failed", "interrupted")
+ROLES: Final = ("user", "assistant", "system")
+
+
+class RequestError(Exception):
+    """A request failed with one of the protocol's error codes; nothing was stored."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def ack(self) -> dict[str, Any]:
+        return {"ok": False, "error": {"code": self.code, "message": self.message}}
+
+
+def not_found(what: str = "session") -> RequestError:
+    return RequestError(ErrorCode.NOT_FOUND, f"no such {what}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Request payloads. Strict: a number given as a string, or a bool given as a number, is invalid.
+# Unknown fields are ignored so that newer clients can talk to this server.
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+SessionId = Field(min_length=1, max_length=64)
+Limit = Field(default=None, ge=1, le=200)
+
+
+class CreateSession(Request):
+    #: The session's id, chosen by the client for idempotent creation; a UUID string.
+    id: str | None = None
+    title: str | None = Field(default=None, max_length=200)
+    #: An agent name from ``hello.agents``; the server's default when omitted.
+    agent: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("id must be a UUID string") from None
+
+
+class ListSessions(Request):
+    limit: int = Field(default=50, ge=1, le=200)
+    #: ``updated_at`` of the last session of the previous page.
+    before: str | None = Field(default=None, max_length=64)
+
+    @field_validator("before")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("before must be an ISO-8601 timestamp") from None
+        return value
+
+
+class UpdateSession(Request):
+    session_id: str = SessionId
+    title: str | None = Field(default=None, max_length=200)
+    archived: bool | None = None
+
+
+class Subscribe(Request):
+    session_id: str = SessionId
+    #: The client's ``last_seq``; omitted or null for the latest messages.
+    after_seq: int | None = Field(default=None, ge=0)
+    limit: int | None = Limit
+
+
+class Unsubscribe(Request):
+    session_id: str = SessionId
+
+
+class Send(Request):
+    session_id: str = SessionId
+    #: The client's id for this message; a resend with the same id is answered, not stored twice.
+    client_msg_id: str = Field(min_length=1, max_length=64)
+    #: At least one character; more than ``max_message_chars`` answers ``too_large``.
+    content: str = Field(min_length=1)
+
+
+class Cancel(Request):
+    session_id: str = SessionId
+
+
+class History(Request):
+    session_id: str = SessionId
+    #: Messages with a smaller ``position`` are returned.
+    before_position: int = Field(ge=0)
+    limit: int | None = Limit
+
+
+class Heartbeat(Request):
+    pass
+
+
+REQUEST_MODELS: Final[dict[str, type[Request]]] = {
+    Event.CREATE_SESSION: CreateSession,
+    Event.LIST_SESSIONS: ListSessions,
+    Event.UPDATE_SESSION: UpdateSession,
+    Event.SUBSCRIBE: Subscribe,
+    Event.UNSUBSCRIBE: Unsubscribe,
+    Event.SEND: Send,
+    Event.CANCEL: Cancel,
+    Event.HISTORY: History,
+    Event.HEARTBEAT: Heartbeat,
+}
+
+
+def parse_request(event: str, payload: object) -> Request:
+    """Validate a request payload, raising RequestError(invalid) with a readable message."""
+    model = REQUEST_MODELS[event]
+    if payload is None and event == Event.HEARTBEAT:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise RequestError(ErrorCode.INVALID, f"{event} payload must be an object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestError(ErrorCode.INVALID, describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field: ``after_seq: Input should be a valid integer``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

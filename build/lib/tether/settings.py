@@ -1,0 +1,92 @@
+"""Server settings: flags override ``TETHER_*`` environment variables, which override defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of ``tether serve``; the environment variable is ``TETHER_`` + the name."""
+
+    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path("./tether-data")
+    #: SQLAlchemy URL; ``sqlite:///path`` and ``postgresql://...`` are accepted as written.
+    database_url: str | None = None
+    #: Redis URL for several nodes (fan-out, shared stream state); None for a single process.
+    redis_url: str | None = None
+    #: Prefix of every Redis key and channel, so several deployments can share one Redis.
+    redis_prefix: str = Field("tether", min_length=1, max_length=64)
+    #: The agent of sessions created without naming one.
+    agent: str = "echo"
+    echo_delay: float = Field(0.03, ge=0)
+    ping_interval: float = Field(25, gt=0)
+    ping_timeout: float = Field(20, gt=0)
+    history_limit: int = Field(15, ge=1, le=200)
+    max_resume: int = Field(1000, ge=1)
+    max_message_chars: int = Field(32000, ge=1)
+    #: Requests per second per connection (token bucket), and the burst it allows.
+    rate_limit: float = Field(50, gt=0)
+    rate_burst: int = Field(100, ge=1)
+    #: How often a streaming message's text so far is written to its row.
+    checkpoint_interval: float = Field(1.0, gt=0)
+    #: At most one ``delta`` per stream per this many seconds.
+    delta_interval: float = Field(0.03, ge=0)
+    #: How long a process's claim on a session's runs holds without renewal (renewed every
+    #: third of it); a node that died is noticed within about this long.
+    lease_seconds: float = Field(10.0, gt=0)
+    #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
+    sqlite_busy_timeout: float = Field(5.0, ge=0)
+    #: ``auto`` runs on uvloop where it is installed (it comes with uvicorn[standard]), as
+    #: uvicorn's own ``--loop auto`` does; ``asyncio`` forces the standard library's loop.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
+    #: link and QR code (for a phone on the same network).
+    signin: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:
+            from tether.db.engine import async_url
+
+            async_url(value)  # raises BadDatabaseURL (a ValueError) with the reason
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``tether.db`` in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tether.db').resolve()}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the server is reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

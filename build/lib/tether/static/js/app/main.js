@@ -1,0 +1,225 @@
+// The chat web app: builds the TetherClient, renders its state, and turns clicks into its calls.
+// The views never touch the socket.
+
+import { TetherClient } from "../client/client.js";
+import { io } from "../../vendor/socket.io.esm.min.js";
+import { ChatView } from "./chat.js";
+import { DebugPanel } from "./debug.js";
+import { Sidebar } from "./sidebar.js";
+import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./platform.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const BANNERS = {
+  connecting: "Reconnecting…",
+  offline: "You're offline. Messages will be sent when you're back online.",
+};
+
+class App {
+  constructor() {
+    const token = takeTokenFromUrl();
+    this.client = new TetherClient({
+      url: window.location.origin,
+      io,
+      env: browserEnv(),
+      tabStorage: webStorage("sessionStorage"),
+      sharedStorage: webStorage("localStorage"),
+    });
+    if (token) this.client.setToken(token);
+    window.tether = this.client;
+    this.sessionId = null;
+    this.renderQueued = false;
+    this.el = {
+      app: $("#app"),
+      status: $("[data-testid=connection-status]"),
+      banner: $("#banner"),
+      title: $("#chat-title"),
+      empty: $("#empty"),
+      input: $("[data-testid=composer-input]"),
+      send: $("[data-testid=composer-send]"),
+      stop: $("[data-testid=composer-stop]"),
+      older: $("#older"),
+      signin: $("#signin"),
+    };
+    this.sidebar = new Sidebar($("#sidebar"), {
+      onNew: (agent) => this.newSession(agent),
+      onOpen: (id) => this.navigate(id),
+      onRename: (id, title) => this.guard(this.client.renameSession(id, title)),
+      onArchive: (id, archived) => this.archive(id, archived),
+      onToggleArchived: () => this.render(),
+    });
+    this.chat = new ChatView($("#scroller"), $("#messages"), {
+      onRetry: (id) => this.client.retry(id),
+      onDiscard: (id) => this.client.discard(id),
+      onNearTop: () => this.loadOlder(),
+    });
+    this.debug = new DebugPanel($("[data-testid=debug-panel]"), this.client);
+    this.#bind();
+  }
+
+  start() {
+    this.client.on("change", () => this.schedule());
+    this.client.on("recovered", () => this.schedule());
+    this.client.start();
+    this.openFromRoute();
+    this.render();
+  }
+
+  /** Render on the next frame, or sooner if frames are not coming (a just-resumed page). */
+  schedule() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    const run = () => {
+      if (!this.renderQueued) return;
+      this.renderQueued = false;
+      this.render();
+    };
+    requestAnimationFrame(run);
+    setTimeout(run, 50);
+  }
+
+  openFromRoute() {
+    const id = routeSessionId();
+    if (id) this.open(id);
+    else {
+      const latest = this.client.sessions.ordered()[0];
+      if (latest) this.navigate(latest.id, { replace: true });
+      else this.open(null);
+    }
+  }
+
+  navigate(sessionId, { replace = false } = {}) {
+    const hash = sessionId ? `#/s/${sessionId}` : "#/";
+    if (replace) history.replaceState(null, "", hash);
+    else if (location.hash !== hash) location.hash = hash; // hashchange opens it
+    this.open(sessionId);
+    this.el.app.classList.remove("sidebar-open");
+  }
+
+  open(sessionId) {
+    if (sessionId === this.sessionId) return;
+    if (this.sessionId) this.client.unfollow(this.sessionId);
+    this.sessionId = sessionId;
+    if (sessionId) this.client.follow(sessionId);
+    this.render();
+    this.chat.scrollToBottom();
+    if (sessionId && matchMedia("(min-width: 800px)").matches) this.el.input.focus();
+  }
+
+  async newSession(agent) {
+    const session = await this.guard(this.client.createSession({ agent }));
+    if (session) this.navigate(session.id);
+  }
+
+  async archive(sessionId, archived) {
+    await this.guard(this.client.archiveSession(sessionId, archived));
+    if (archived && sessionId === this.sessionId) {
+      const next = this.client.sessions.ordered().find((s) => s.id !== sessionId);
+      this.navigate(next ? next.id : null);
+    }
+  }
+
+  async loadOlder() {
+    if (!this.sessionId || this.loadingOlder) return;
+    const follower = this.client.followers.get(this.sessionId);
+    if (!follower?.view.hasOlder) return;
+    this.loadingOlder = true;
+    this.el.older.hidden = false;
+    try {
+      await this.client.loadOlder(this.sessionId);
+    } finally {
+      this.loadingOlder = false;
+      this.el.older.hidden = true;
+    }
+  }
+
+  sendComposer() {
+    const content = this.el.input.value;
+    if (!this.sessionId || !content.trim()) return;
+    try {
+      this.client.send(this.sessionId, content);
+    } catch (error) {
+      this.client.log("warn", `[App] not sent: ${error.message}`);
+      return;
+    }
+    this.el.input.value = "";
+    this.resizeInput();
+    this.chat.scrollToBottom();
+  }
+
+  resizeInput() {
+    const input = this.el.input;
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  }
+
+  /** Run a request; log a failure instead of throwing it at the user. */
+  async guard(promise) {
+    try {
+      return await promise;
+    } catch (error) {
+      this.client.log("warn", `[App] request failed: ${error.code ?? ""} ${error.message}`);
+      return null;
+    }
+  }
+
+  render() {
+    const client = this.client;
+    const state = client.state;
+    this.el.status.dataset.state = state;
+    this.el.status.title = `Connection: ${state}`;
+    const pending = client.outbox.entries.filter((e) => e.state === "pending").length;
+    const banner = BANNERS[state];
+    this.el.banner.hidden = !banner;
+    this.el.banner.dataset.state = state;
+    this.el.banner.textContent = banner ? `${banner}${pending && state === "connecting" ? ` ${pending} waiting to be sent.` : ""}` : "";
+    this.el.signin.hidden = !client.connection.unauthorized;
+    if (client.hello) this.sidebar.setAgents(client.hello.agents ?? [], client.hello.default_agent);
+    this.sidebar.render(client.sessions.ordered({ archived: this.sidebar.showArchived }), this.sessionId);
+    const session = this.sessionId ? client.sessions.get(this.sessionId) : null;
+    this.el.title.textContent = this.sessionId ? (session?.title || "New chat") : "Tether";
+    this.el.empty.hidden = Boolean(this.sessionId);
+    this.el.input.disabled = !this.sessionId;
+    this.el.send.disabled = !this.sessionId;
+    const messages = this.sessionId ? client.messagesFor(this.sessionId) : [];
+    this.chat.render(this.sessionId, messages);
+    const streaming = messages.some((m) => m.status === "streaming") || Boolean(session?.running);
+    this.el.stop.hidden = !streaming;
+    this.el.send.hidden = streaming && !this.el.input.value.trim();
+    if (this.debug.open) this.debug.render();
+  }
+
+  #bind() {
+    window.addEventListener("hashchange", () => this.open(routeSessionId()));
+    this.el.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.sendComposer();
+      }
+    });
+    this.el.input.addEventListener("input", () => { this.resizeInput(); this.render(); });
+    this.el.send.addEventListener("click", () => this.sendComposer());
+    this.el.stop.addEventListener("click", () => this.sessionId && this.guard(this.client.cancel(this.sessionId)));
+    $("#empty-new").addEventListener("click", () => this.newSession(this.sidebar.agentSelect.value || undefined));
+    $("#menu").addEventListener("click", () => this.el.app.classList.toggle("sidebar-open"));
+    $("#scrim").addEventListener("click", () => this.el.app.classList.remove("sidebar-open"));
+    $("[data-testid=debug-toggle]").addEventListener("click", () => this.debug.toggle());
+    $("#signin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const token = $("#signin-token").value.trim();
+      if (token) this.client.setToken(token);
+      this.render();
+    });
+    // Ship what is queued before the page goes away (remote logs only when on).
+    window.addEventListener("pagehide", () => this.client.remoteLog.flush());
+    this.client.sessions.on("change", () => {
+      if (!this.sessionId && !routeSessionId()) {
+        const latest = this.client.sessions.ordered()[0];
+        if (latest) this.navigate(latest.id, { replace: true });
+      }
+    });
+  }
+}
+
+const app = new App();
+app.start();

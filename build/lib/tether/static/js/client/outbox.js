@@ -1,0 +1,161 @@
+// Messages the user sent that the server has not acknowledged yet.
+//
+// Every send gets a client_msg_id and is written to storage *before* it is emitted, and stays there
+// until the server acknowledges it. It is re-sent after a reconnect or a reload; the server stores
+// at most one message per (session_id, client_msg_id), so re-sending after a lost ack is safe and
+// a message typed in a tunnel, or just before a reload, is delivered exactly once.
+//
+// Entries live in localStorage, one key per entry (no read-modify-write of a shared list), so an
+// entry left behind by a closed tab is picked up and sent by the next tab.
+
+import { Backoff } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { EVENTS } from "./protocol.js";
+import { realTimers } from "./timers.js";
+
+export const OUTBOX_STATES = Object.freeze({ PENDING: "pending", SENT: "sent", FAILED: "failed" });
+
+/** Error codes after which the same request will never succeed: the entry fails (retry by hand). */
+export const FATAL_CODES = Object.freeze(["invalid", "too_large", "not_found", "conflict", "internal"]);
+
+/** "retry" (later, automatically) or "fail" for an error code ("timeout" for no answer). */
+export function classifyError(code) {
+  return FATAL_CODES.includes(code) ? "fail" : "retry";
+}
+
+const defaultUuid = () => globalThis.crypto.randomUUID();
+
+export class Outbox extends Emitter {
+  /**
+   * @param {object} deps
+   * @param {{connected: boolean, push: Function}} deps.connection
+   * @param {import("./storage.js").KeyValueStore} deps.store
+   */
+  constructor({ connection, store, timers = realTimers, uuid = defaultUuid, random = Math.random,
+                log = () => {}, options = {} }) {
+    super();
+    Object.assign(this, { connection, store, timers, uuid, log });
+    this.options = { sendTimeout: 10000, ...options };
+    this.backoff = new Backoff({ random, min: 500, max: 10000 });
+    this.items = new Map();
+    this.inflight = null;
+    this.retryTimer = null;
+    this.counter = 0;
+    this.load();
+  }
+
+  /** Entries in the order they were written. */
+  get entries() {
+    return [...this.items.values()].sort((a, b) => a.created_at - b.created_at || a.n - b.n);
+  }
+
+  entriesFor(sessionId) {
+    return this.entries.filter((entry) => entry.session_id === sessionId);
+  }
+
+  /** Read the stored entries (at start, and to adopt ones other tabs left behind). */
+  load() {
+    for (const id of this.store.keys()) {
+      const entry = this.store.get(id);
+      if (entry && !this.items.has(id) && typeof entry.content === "string") {
+        this.items.set(id, { ...entry, n: this.counter++ });
+      }
+    }
+  }
+
+  /** Queue a message: stored first, then sent when connected. Returns the entry. */
+  add(sessionId, content) {
+    const entry = {
+      client_msg_id: this.uuid(),
+      session_id: sessionId,
+      content,
+      created_at: this.timers.now(),
+      state: OUTBOX_STATES.PENDING,
+      attempts: 0,
+      error: null,
+      n: this.counter++,
+    };
+    this.store.set(entry.client_msg_id, entry);
+    this.items.set(entry.client_msg_id, entry);
+    this.log("info", `[Outbox] queued ${entry.client_msg_id} for ${sessionId}`);
+    this.emit("change", entry);
+    this.flush();
+    return entry;
+  }
+
+  /** Send a failed entry again. */
+  retry(clientMsgId) {
+    const entry = this.items.get(clientMsgId);
+    if (!entry || entry.state !== OUTBOX_STATES.FAILED) return;
+    this.#update(entry, { state: OUTBOX_STATES.PENDING, error: null });
+    this.backoff.reset();
+    this.flush();
+  }
+
+  /** Drop an entry for good (the user gave up on a failed message). */
+  discard(clientMsgId) {
+    if (this.inflight?.client_msg_id === clientMsgId) return;
+    this.items.delete(clientMsgId);
+    this.store.delete(clientMsgId);
+    this.emit("change", { client_msg_id: clientMsgId, state: "discarded" });
+  }
+
+  /**
+   * Send pending entries one at a time, oldest first (one at a time keeps a session's messages in
+   * the order they were typed). Called on add, on every connect, and by the retry timer.
+   */
+  flush() {
+    if (this.inflight || !this.connection.connected) return;
+    const entry = this.entries.find((e) => e.state === OUTBOX_STATES.PENDING);
+    if (!entry) return;
+    if (this.retryTimer !== null) {
+      this.timers.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.inflight = entry;
+    this.#update(entry, { attempts: entry.attempts + 1 });
+    const payload = { session_id: entry.session_id, client_msg_id: entry.client_msg_id, content: entry.content };
+    this.connection
+      .push(EVENTS.SEND, payload, { timeout: this.options.sendTimeout })
+      .receive("ok", (ack) => this.#acked(entry, ack))
+      .receive("error", (error) => this.#failed(entry, error.code, error.message))
+      .receive("timeout", () => this.#failed(entry, "timeout", "no answer"));
+  }
+
+  #acked(entry, ack) {
+    this.inflight = null;
+    this.backoff.reset();
+    this.items.delete(entry.client_msg_id);
+    this.store.delete(entry.client_msg_id);
+    entry.state = OUTBOX_STATES.SENT;
+    this.log("info", `[Outbox] sent ${entry.client_msg_id}${ack.duplicate ? " (duplicate: already stored)" : ""}`);
+    this.emit("sent", { entry, message: ack.message, duplicate: Boolean(ack.duplicate) });
+    this.emit("change", entry);
+    this.flush();
+  }
+
+  #failed(entry, code, message) {
+    this.inflight = null;
+    if (!this.items.has(entry.client_msg_id)) return; // discarded meanwhile
+    if (classifyError(code) === "fail") {
+      this.log("warn", `[Outbox] ${entry.client_msg_id} failed: ${code} ${message}`);
+      this.#update(entry, { state: OUTBOX_STATES.FAILED, error: { code, message } });
+      this.flush();
+      return;
+    }
+    this.#update(entry, { error: { code, message } });
+    if (!this.connection.connected) return; // the next connect flushes
+    const delay = this.backoff.next();
+    this.log("info", `[Outbox] ${entry.client_msg_id}: ${code}; retry in ${delay}ms`);
+    this.retryTimer = this.timers.setTimeout(() => {
+      this.retryTimer = null;
+      this.flush();
+    }, delay);
+  }
+
+  #update(entry, changes) {
+    Object.assign(entry, changes);
+    this.store.set(entry.client_msg_id, entry);
+    this.emit("change", entry);
+  }
+}

@@ -1,0 +1,46 @@
+"""Chat storage: sessions and messages behind one interface, in SQLAlchemy Core.
+
+Every change to a session takes the session's next ``seq`` in the transaction that writes it
+(``UPDATE sessions SET head_seq = head_seq + 1 ... RETURNING``), so seqs are gap-free and never
+diverge from the rows. Streamed text is not a change: checkpoints rewrite a streaming message's
+text without taking a seq.
+"""
+
+from tether.store.claims import ClaimQueries
+from tether.store.messages import MessageQueries
+from tether.store.rows import (
+    STREAMING,
+    ContentMismatch,
+    Row,
+    SessionTaken,
+    Snapshot,
+    StorageUnavailable,
+    is_unavailable,
+    iso,
+    message_out,
+    parse_iso,
+    session_out,
+    utcnow,
+)
+from tether.store.sessions import SessionQueries
+
+
+class Store(SessionQueries, MessageQueries, ClaimQueries):
+    """Sessions and messages. One instance per process; safe for concurrent use."""
+
+
+__all__ = [
+    "STREAMING",
+    "ContentMismatch",
+    "Row",
+    "SessionTaken",
+    "Snapshot",
+    "StorageUnavailable",
+    "Store",
+    "is_unavailable",
+    "iso",
+    "message_out",
+    "parse_iso",
+    "session_out",
+    "utcnow",
+]

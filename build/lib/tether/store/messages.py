@@ -1,0 +1,358 @@
+"""Messages: user messages once per client_msg_id, streaming answers, and the reads of
+subscribe and history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tether.db.schema import messages, sessions
+from tether.recovery import Mode, decide
+from tether.store import statements
+from tether.store.base import StoreBase
+from tether.store.rows import (
+    _MESSAGE_COLUMNS,
+    _SESSION_COLUMNS,
+    STREAMING,
+    ContentMismatch,
+    Row,
+    Snapshot,
+    StorageUnavailable,
+    _NothingToDo,
+    message_out,
+    session_out,
+    utcnow,
+)
+
+
+class MessageQueries(StoreBase):
+    async def add_user_message(
+        self, user_id: str, session_id: str, client_msg_id: str, content: str
+    ) -> tuple[Row, bool] | None:
+        """Store a user message once per client_msg_id: (message, duplicate), or None when the
+        session is not the user's. Raises ContentMismatch for a reused id with other content."""
+        for _attempt in range(2):
+            try:
+                async with self._write() as conn:
+                    found = await self._by_client_msg_id(conn, user_id, session_id, client_msg_id)
+                    if found is not None:
+                        if found["content"] != content:
+                            raise ContentMismatch(client_msg_id)
+                        return found, True
+                    taken = await self._next_seq(
+                        conn, session_id, user_id=user_id, new_message=True
+                    )
+                    if taken is None:
+                        return None
+                    seq, position = taken
+                    row = await self._insert_message(
+                        conn,
+                        session_id=session_id,
+                        position=position,
+                        seq=seq,
+                        role="user",
+                        content=content,
+                        status="complete",
+                        client_msg_id=client_msg_id,
+                    )
+                    return row, False
+            except IntegrityError:
+                # The same client_msg_id was stored concurrently: the retry finds it.
+                continue
+        raise StorageUnavailable("could not store the message")
+
+    @staticmethod
+    async def _by_client_msg_id(
+        conn: AsyncConnection, user_id: str, session_id: str, client_msg_id: str
+    ) -> Row | None:
+        row = (
+            await conn.execute(
+                statements.BY_CLIENT_MSG_ID,
+                {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
+            )
+        ).first()
+        return None if row is None else message_out(row)
+
+    @staticmethod
+    async def _insert_message(conn: AsyncConnection, **values: Any) -> Row:
+        now = utcnow()
+        values.setdefault("chunks", 0)
+        values.setdefault("client_msg_id", None)
+        values.setdefault("reply_to", None)
+        row = (
+            await conn.execute(
+                statements.INSERT_MESSAGE,
+                {"id": str(uuid.uuid4()), "created_at": now, "updated_at": now, **values},
+            )
+        ).one()
+        return message_out(row)
+
+    async def create_assistant_message(
+        self, session_id: str, reply_to: str | None, runner: str | None = None
+    ) -> Row | None:
+        """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
+        ``runner``, only while that runner holds the session's claim (else None)."""
+        async with self._write() as conn:
+            taken = await self._next_seq(conn, session_id, runner=runner, new_message=True)
+            if taken is None:
+                return None
+            seq, position = taken
+            return await self._insert_message(
+                conn,
+                session_id=session_id,
+                position=position,
+                seq=seq,
+                role="assistant",
+                content="",
+                status=STREAMING,
+                reply_to=reply_to,
+            )
+
+    async def checkpoint(self, message_id: str, content: str, chunks: int) -> bool:
+        """Keep a streaming message's text so far (not a change: no seq). False when the
+        message is no longer streaming."""
+        return not await self.checkpoint_many([(message_id, content, chunks)])
+
+    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
+        """Checkpoint several streaming messages, ``(id, text so far, chunks)`` each, in one
+        transaction; the ids among them that are no longer streaming (left unwritten)."""
+        if not items:
+            return set()
+        ids = [message_id for message_id, _, _ in items]
+        now = utcnow()
+        async with self._write() as conn:
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == bindparam("m_id"), messages.c.status == STREAMING)
+                .values(content=bindparam("m_content"), chunks=bindparam("m_chunks"),
+                        updated_at=now),
+                [{"m_id": i, "m_content": c, "m_chunks": n} for i, c, n in items],
+            )
+            rows = await conn.execute(
+                select(messages.c.id).where(
+                    messages.c.id.in_(ids), messages.c.status == STREAMING
+                )
+            )
+            still = {row[0] for row in rows}
+        return set(ids) - still
+
+    async def finish_message(
+        self,
+        session_id: str,
+        message_id: str,
+        status: str,
+        content: str,
+        chunks: int,
+        error: str | None = None,
+    ) -> Row | None:
+        """End a streaming message (a change: it takes a seq). None when it was not streaming
+        any more (someone else ended it): nothing is written then."""
+        try:
+            return await self._finish(session_id, message_id, status, content, chunks, error)
+        except _NothingToDo:
+            return None
+
+    async def _finish(
+        self,
+        session_id: str,
+        message_id: str,
+        status: str,
+        content: str,
+        chunks: int,
+        error: str | None,
+    ) -> Row:
+        async with self._write() as conn:
+            taken = await self._next_seq(conn, session_id, new_message=False)
+            if taken is None:
+                raise _NothingToDo
+            row = (
+                await conn.execute(
+                    statements.FINISH_MESSAGE,
+                    {
+                        "p_id": message_id, "p_status": status, "p_content": content,
+                        "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
+                        "p_now": utcnow(),
+                    },
+                )
+            ).first()
+            if row is None:
+                raise _NothingToDo  # rolls the seq back
+            return message_out(row)
+
+    async def streaming_messages(self) -> list[Row]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS)
+                    .where(messages.c.status == STREAMING)
+                    .order_by(messages.c.session_id, messages.c.position)
+                )
+            ).all()
+        return [message_out(r) for r in rows]
+
+    async def interrupt(self, message: Row) -> Row | None:
+        """Mark a streaming message ``interrupted``, keeping its checkpointed text."""
+        return await self.finish_message(
+            message["session_id"],
+            message["id"],
+            "interrupted",
+            message["content"],
+            message["chunks"],
+            "the server stopped while this answer was being written",
+        )
+
+    async def unanswered(self) -> list[Row]:
+        """User messages that no assistant message answers yet (queued when a process died)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(statements.UNANSWERED)).all()
+        return [message_out(r) for r in rows]
+
+    async def head_seq(self, session_id: str) -> int:
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(select(sessions.c.head_seq).where(sessions.c.id == session_id))
+            ).scalar()
+        return int(value or 0)
+
+    async def recent(self, session_id: str, limit: int) -> list[Row]:
+        """The latest ``limit`` messages by position, oldest first."""
+        async with self.engine.connect() as conn:
+            return await self._recent(conn, session_id, limit)
+
+    async def changed_since(self, session_id: str, after_seq: int) -> list[Row]:
+        """Every message changed after ``after_seq``, plus every one still streaming, by seq."""
+        async with self.engine.connect() as conn:
+            return await self._changed_since(conn, session_id, after_seq)
+
+    async def snapshot(
+        self, session_id: str, after_seq: int | None, limit: int, max_resume: int
+    ) -> Snapshot | None:
+        """What a subscribe at ``after_seq`` is sent (tether.recovery decides the mode), in one
+        read transaction; None when there is no such session.
+
+        The session row, and with it the head, is read before the messages, so every change
+        up to the head is in them (later ones may be too: merging them is idempotent)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
+            ).first()
+            if row is None:
+                return None
+            session = session_out(row)
+            mode = decide(after_seq, session["head_seq"], max_resume)
+            if mode is Mode.RESUME:
+                assert after_seq is not None
+                rows = await self._changed_since(conn, session_id, after_seq)
+            else:
+                rows = await self._recent(conn, session_id, limit)
+        return Snapshot(session, mode, rows)
+
+    @staticmethod
+    async def _recent(conn: AsyncConnection, session_id: str, limit: int) -> list[Row]:
+        rows = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(messages.c.session_id == session_id)
+                .order_by(messages.c.position.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [message_out(r) for r in reversed(rows)]
+
+    @staticmethod
+    async def _changed_since(conn: AsyncConnection, session_id: str, after_seq: int) -> list[Row]:
+        rows = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(
+                    messages.c.session_id == session_id,
+                    or_(messages.c.seq > after_seq, messages.c.status == STREAMING),
+                )
+                .order_by(messages.c.seq)
+            )
+        ).all()
+        return [message_out(r) for r in rows]
+
+    async def history(
+        self, session_id: str, before_position: int, limit: int
+    ) -> tuple[list[Row], bool]:
+        """Up to ``limit`` messages before ``before_position``, oldest first, and has_more."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS)
+                    .where(
+                        messages.c.session_id == session_id,
+                        messages.c.position < before_position,
+                    )
+                    .order_by(messages.c.position.desc())
+                    .limit(limit + 1)
+                )
+            ).all()
+        return [message_out(r) for r in reversed(rows[:limit])], len(rows) > limit
+
+    async def conversation(self, session_id: str, up_to_position: int) -> list[tuple[str, str]]:
+        """(role, content) of every message up to a position, for an agent's turn."""
+        async with self.engine.connect() as conn:
+            return await self._conversation(conn, session_id, up_to_position)
+
+    async def turn_inputs(
+        self, session_id: str, up_to_position: int | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """What an agent's turn is made of, in one checkout: the conversation up to a position
+        (none without a position) and the agent's state kept with the session."""
+        async with self.engine.connect() as conn:
+            history = (
+                [] if up_to_position is None
+                else await self._conversation(conn, session_id, up_to_position)
+            )
+            state = (
+                await conn.execute(statements.AGENT_STATE, {"p_session": session_id})
+            ).scalar()
+        return history, state
+
+    @staticmethod
+    async def _conversation(
+        conn: AsyncConnection, session_id: str, up_to_position: int
+    ) -> list[tuple[str, str]]:
+        rows = (
+            await conn.execute(
+                select(messages.c.role, messages.c.content)
+                .where(
+                    messages.c.session_id == session_id,
+                    messages.c.position <= up_to_position,
+                )
+                .order_by(messages.c.position)
+            )
+        ).all()
+        return [(r.role, r.content) for r in rows]
+
+    async def count_messages(self, session_id: str) -> int:
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(select(func.count()).where(messages.c.session_id == session_id))
+            ).scalar()
+        return int(value or 0)
+
+    async def streaming_in(self, session_id: str) -> list[Row]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS).where(
+                        messages.c.session_id == session_id, messages.c.status == STREAMING
+                    )
+                )
+            ).all()
+        return [message_out(r) for r in rows]
+
+    async def next_unanswered(self, session_id: str) -> Row | None:
+        """The oldest user message of the session that no assistant message answers yet."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id})
+            ).first()
+        return None if row is None else message_out(row)

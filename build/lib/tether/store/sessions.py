@@ -1,0 +1,141 @@
+"""Sessions: create, read, list, update; the agent's stored state."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tether.db.schema import sessions
+from tether.store.base import StoreBase
+from tether.store.rows import (
+    _SESSION_COLUMNS,
+    DEFAULT_TITLE,
+    Row,
+    SessionTaken,
+    parse_iso,
+    session_out,
+    utcnow,
+)
+
+
+class SessionQueries(StoreBase):
+    async def create_session(
+        self, user_id: str, session_id: str | None, title: str | None, agent: str
+    ) -> tuple[Row, bool]:
+        """Create a session, or return the existing one with this id: (session, created)."""
+        session_id = session_id or str(uuid.uuid4())
+        now = utcnow()
+        try:
+            async with self._write() as conn:
+                existing = (
+                    await conn.execute(
+                        select(sessions.c.user_id, *_SESSION_COLUMNS).where(
+                            sessions.c.id == session_id
+                        )
+                    )
+                ).first()
+                if existing is not None:
+                    if existing.user_id != user_id:
+                        raise SessionTaken(session_id)
+                    self._owners.put(session_id, user_id)
+                    return session_out(existing), False
+                row = (
+                    await conn.execute(
+                        sessions.insert()
+                        .values(
+                            id=session_id,
+                            user_id=user_id,
+                            title=title or DEFAULT_TITLE,
+                            agent=agent,
+                            head_seq=0,
+                            message_count=0,
+                            running=False,
+                            archived=False,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(*_SESSION_COLUMNS)
+                    )
+                ).one()
+            self._owners.put(session_id, user_id)
+            return session_out(row), True
+        except IntegrityError:
+            # Created concurrently by another request with the same id.
+            again = await self.get_session(user_id, session_id)
+            if again is None:
+                raise SessionTaken(session_id) from None
+            return again, False
+
+    async def get_session(self, user_id: str, session_id: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(*_SESSION_COLUMNS).where(
+                        sessions.c.id == session_id, sessions.c.user_id == user_id
+                    )
+                )
+            ).first()
+        return None if row is None else session_out(row)
+
+    async def session_by_id(self, session_id: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
+            ).first()
+        return None if row is None else session_out(row)
+
+    async def session_owner(self, session_id: str) -> str | None:
+        """The user id owning the session, or None when there is no such session; read from
+        the database once per session (see StoreBase._owners)."""
+        owner = self._owners.get(session_id)
+        if owner is None:
+            async with self.engine.connect() as conn:
+                owner = (
+                    await conn.execute(
+                        select(sessions.c.user_id).where(sessions.c.id == session_id)
+                    )
+                ).scalar()
+            if owner is not None:
+                self._owners.put(session_id, owner)
+        return owner
+
+    async def list_sessions(
+        self, user_id: str, limit: int, before: str | None
+    ) -> tuple[list[Row], bool]:
+        """The user's sessions, latest activity first, ``limit`` of them after the cursor."""
+        query = select(*_SESSION_COLUMNS).where(sessions.c.user_id == user_id)
+        if before is not None:
+            query = query.where(sessions.c.updated_at < parse_iso(before))
+        query = query.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [session_out(r) for r in rows[:limit]], len(rows) > limit
+
+    async def update_session(
+        self, user_id: str, session_id: str, title: str | None, archived: bool | None
+    ) -> Row | None:
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if title is not None:
+            values["title"] = title or DEFAULT_TITLE
+        if archived is not None:
+            values["archived"] = archived
+        return await self._update_session(
+            and_(sessions.c.id == session_id, sessions.c.user_id == user_id), **values
+        )
+
+    async def agent_state(self, session_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(
+                    select(sessions.c.agent_state).where(sessions.c.id == session_id)
+                )
+            ).scalar()
+
+    async def set_agent_state(self, session_id: str, state: str | None) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(agent_state=state)
+            )
