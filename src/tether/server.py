@@ -18,6 +18,7 @@ from tether.agents.config import AgentConfigError
 from tether.app import Tether
 from tether.db.engine import check_sqlite_directory, create_engine, describe_error
 from tether.db.migrate import upgrade
+from tether.netaddr import public_urls
 from tether.settings import Settings
 
 log = logging.getLogger("tether.server")
@@ -72,29 +73,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def lan_address() -> str:
-    """An address of this host that other machines can use: a non-loopback IPv4 address of its
-    name, else the name itself."""
-    name = socket.gethostname()
-    try:
-        infos = socket.getaddrinfo(name, None, socket.AF_INET)
-    except OSError:
-        return name
-    for info in infos:
-        address = str(info[4][0])
-        if not address.startswith("127."):
-            return address
-    return name
-
-
-def public_url(host: str, port: int) -> str:
-    if host in ("0.0.0.0", "::"):
-        host = lan_address()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/"
-
-
 def dump_tasks() -> None:
     """Log the stack of every asyncio task (``kill -USR1 <pid>``), to see what a stuck server
     is waiting for."""
@@ -131,9 +109,11 @@ async def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    url = public_url(settings.host, port)
+    url, *other_urls = public_urls(settings.host, port)
     mode = "tokens required" if has_tokens or not settings.is_loopback else "local mode, no token"
     print(f"Tether {tether.server_id} listening on {url} ({mode})", flush=True)
+    if other_urls:
+        print(f"Also reachable at: {', '.join(other_urls)}", flush=True)
     if signin_token is not None:
         link = f"{url}?token={signin_token}"
         print(f"Sign-in link for {settings.signin} (a new token; open it on your phone):")

@@ -128,3 +128,32 @@ def test_signin_prints_a_working_link_and_qr(tmp_path: Path) -> None:
 
 def test_bad_event_loop_setting() -> None:
     one_line_error(tether("serve", env={"TETHER_EVENT_LOOP": "fast"}), "TETHER_EVENT_LOOP")
+
+
+def test_signin_on_all_interfaces_links_an_address_not_a_loopback_name(tmp_path: Path) -> None:
+    """Stock Debian maps the host name to 127.0.1.1: a link made from the name sends a phone to
+    itself. The link names the outward interface's address (only printed here: no traffic is
+    sent to it)."""
+    import ipaddress
+    import re
+
+    from tests.support.server import start_server
+
+    server = start_server(
+        tmp_path / "data", args=("--host", "0.0.0.0", "--signin", "phone")
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while "?token=" not in "".join(server.output) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out = "".join(server.output)
+        match = re.search(r"listening on http://([^/:\s]+):\d+/", out)
+        assert match, out
+        address = ipaddress.ip_address(match.group(1))  # an address, never a host name
+        link = re.search(r"http://([^/:\s]+):\d+/\?token=tt_", out)
+        assert link and link.group(1) == match.group(1), out
+        assert not address.is_link_local
+    finally:
+        server.stop()
