@@ -3,14 +3,19 @@
 It keeps what the database already said so a hot path (a connection's auth, a subscribe's
 ownership check) does not ask again. Only facts safe to reuse go in: see each caller for why
 staleness is acceptable there. No I/O; single event loop, no locking.
+
+The bookkeeping is cachetools' (``LRUCache``, or ``TTLCache`` when entries expire); this class
+only gives the callers a small typed surface (``get`` / ``put`` / ``discard``) in which a miss
+and an expired entry both read as ``None``.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from cachetools import LRUCache, TTLCache
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -31,25 +36,18 @@ class Cache(Generic[K, V]):
         self.maxsize = maxsize
         self.ttl = ttl
         self.clock = clock
-        self._entries: OrderedDict[K, tuple[V, float]] = OrderedDict()
+        self._entries: LRUCache[K, V] | TTLCache[K, V] = (
+            LRUCache(maxsize) if ttl is None else TTLCache(maxsize, ttl, timer=clock)
+        )
 
     def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        value, expires = entry
-        if self.ttl is not None and self.clock() >= expires:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
+        value = self._entries.get(key)
+        if value is None and isinstance(self._entries, TTLCache):
+            self._entries.expire()  # drop what has expired, so len() counts live entries only
         return value
 
     def put(self, key: K, value: V) -> None:
-        expires = self.clock() + self.ttl if self.ttl is not None else 0.0
-        self._entries[key] = (value, expires)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        self._entries[key] = value
 
     def discard(self, key: K) -> None:
         self._entries.pop(key, None)

@@ -69,3 +69,13 @@ def test_discard_and_clear() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Cache(0)
+
+
+def test_expiring_cache_is_bounded_least_recently_used_too() -> None:
+    clock = FakeClock()
+    cache: Cache[str, int] = Cache(2, ttl=10.0, clock=clock)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
