@@ -59,6 +59,11 @@ def use_source(ref: str | None) -> str:
         archive = subprocess.run(["git", "archive", ref, "src"], cwd=ROOT, check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        merge = target / "src" / "tether" / "merge.py"
+        if not merge.exists():
+            # The followers' merge rule (tether.merge, pure, no imports) is the load generator's,
+            # not the server's under test: a ref older than it gets the work tree's copy.
+            shutil.copy(ROOT / "src" / "tether" / "merge.py", merge)
         SOURCE, SOURCE_LABEL = target / "src", f"commit {commit}"
     else:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,

@@ -7,10 +7,11 @@ import resource
 import statistics
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bench.client import EventHandler, SioClient, connect_many
+from tether import merge
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,112 +66,75 @@ async def expect_ok(future: Any) -> dict[str, Any]:
     return ack
 
 
-@dataclass(slots=True)
-class MessageState:
-    seq: int
-    status: str
-    content: str
-    chunks: int
-
-
 @dataclass
-class SessionView:
-    """A follower's copy of one session, kept by the protocol's client rule (PROTOCOL.md s. 5).
+class SessionView(merge.View):
+    """A follower's copy of one session, kept by the protocol's client rule (PROTOCOL.md s. 5)
+    as :mod:`tether.merge` (the reference the tests use too) applies it.
 
-    Applying is an upsert by message id keeping the higher seq; a delta is applied only when its
-    chunk number is the next one. Repeats are counted (``dup_delivered``) and ignored; a text that
-    ends up different from the server's is what a lost or doubly-applied change looks like."""
+    On top of the rule it counts what a benchmark reports: repeats delivered and ignored
+    (``dup_delivered``), gaps seen (``gaps``), and a streamed text that was not a prefix of the
+    final one (``stream_mismatch``); a text that ends up different from the server's is what a
+    lost or doubly-applied change looks like."""
 
-    session_id: str
-    last_seq: int = 0
-    messages: dict[str, MessageState] = field(default_factory=dict)
-    held: dict[int, dict[str, Any]] = field(default_factory=dict)
     dup_delivered: int = 0
     gaps: int = 0
     stream_mismatch: int = 0
-    pending: list[tuple[str, dict[str, Any]]] | None = None
+    #: Live events received while a subscribe is pending (rule 3), or None.
+    pending: list[merge.Buffered] | None = None
 
-    def apply_message(self, m: dict[str, Any]) -> None:
+    def _check_stream(self, m: dict[str, Any]) -> None:
         current = self.messages.get(m["id"])
-        if current is not None and current.seq >= m["seq"]:
-            self.dup_delivered += 1
-            return
-        if (current is not None and current.status == "streaming" and m["status"] != "streaming"
-                and not m["content"].startswith(current.content)):
+        if (current is not None and current["status"] == "streaming"
+                and m["status"] != "streaming" and m["seq"] > current["seq"]
+                and not m["content"].startswith(current["content"])):
             self.stream_mismatch += 1  # the streamed text was not a prefix of the final text
-        self.messages[m["id"]] = MessageState(m["seq"], m["status"], m["content"], m["chunks"])
 
     def on_message(self, m: dict[str, Any]) -> bool:
         """A live ``message``; returns True when a gap asks for a resubscribe."""
         if self.pending is not None:
-            self.pending.append(("message", m))
+            self.pending.append(("message", {"message": m}))
             return False
-        self.apply_message(m)
-        if m["seq"] <= self.last_seq:
-            return False
-        if m["seq"] == self.last_seq + 1:
-            self.last_seq += 1
-            while self.last_seq + 1 in self.held:
-                self.held.pop(self.last_seq + 1)
-                self.last_seq += 1
-            return False
-        self.held[m["seq"]] = m
-        self.gaps += 1
-        return True
+        self._check_stream(m)
+        result = merge.apply_live_message(self, m)
+        if result == "stale":
+            self.dup_delivered += 1
+        elif result == "held":
+            self.gaps += 1
+            return True
+        return False
 
     def on_delta(self, d: dict[str, Any]) -> bool:
+        """A live ``delta``; returns True when a gap asks for a resubscribe."""
         if self.pending is not None:
             self.pending.append(("delta", d))
             return False
-        state = self.messages.get(d["message_id"])
-        if state is None or state.status != "streaming":
-            return False  # its message event has not arrived (or it already ended)
-        if d["chunk"] < state.chunks:
-            self.dup_delivered += 1
-            return False
-        if d["chunk"] > state.chunks:
+        result = merge.apply_delta(self, d)
+        if result == "ignored" and self.messages[d["message_id"]]["status"] == "streaming":
+            self.dup_delivered += 1  # an old chunk (not one of a finished message)
+        elif result == "gap":
             self.gaps += 1
             return True
-        state.content += d["text"]
-        state.chunks += 1
         return False
 
     def begin_subscribe(self) -> None:
         self.pending = []
 
-    def on_ack(self, ack: dict[str, Any]) -> None:
-        """Apply a subscribe reply, then what was buffered meanwhile (rule 3)."""
+    def on_ack(self, ack: dict[str, Any]) -> bool:
+        """Apply a subscribe reply, then what was buffered meanwhile (rule 3); True when a
+        buffered delta revealed a gap."""
         buffered, self.pending = self.pending or [], None
-        if ack["mode"] == "reset":
-            self.messages.clear()
         for m in ack["messages"]:
-            current = self.messages.get(m["id"])
-            if current is not None and current.seq == m["seq"] and m["status"] == "streaming":
-                # same change, but the snapshot carries the text so far: keep the longer one
-                if m["chunks"] > current.chunks:
-                    self.messages[m["id"]] = MessageState(m["seq"], m["status"], m["content"],
-                                                          m["chunks"])
-                continue
-            self.apply_message(m)
-        self.last_seq = max(self.last_seq, ack["head_seq"])
-        self.held = {s: m for s, m in self.held.items() if s > self.last_seq}
-        for kind, data in buffered:
-            if kind == "message":
-                self.on_message(data)
-            else:
-                self.on_delta(data)
-        while self.last_seq + 1 in self.held:
-            self.held.pop(self.last_seq + 1)
-            self.last_seq += 1
+            self._check_stream(m)
+        return merge.apply_subscribe_ack(self, ack, buffered)
 
     def differences(self, truth: dict[str, dict[str, Any]]) -> tuple[int, int]:
         """(missing or stale messages, messages with wrong text) against the server's state."""
         lost = wrong = 0
         for message_id, m in truth.items():
             mine = self.messages.get(message_id)
-            if mine is None or mine.seq != m["seq"] or mine.status != m["status"]:
+            if mine is None or mine["seq"] != m["seq"] or mine["status"] != m["status"]:
                 lost += 1
-            elif mine.content != m["content"]:
+            elif mine["content"] != m["content"]:
                 wrong += 1
         return lost, wrong
 

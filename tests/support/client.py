@@ -1,45 +1,32 @@
 """A test client written from PROTOCOL.md only: python-socketio's AsyncClient plus the merge rule
-of section 5, with a timeout on every wait."""
+of section 5 (the reference in tether.merge, shared with the benchmark and checked against the
+browser's merge.js), with a timeout on every wait."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 
+from tests.support.wait import until
+from tether import merge
+
 Row = dict[str, Any]
 
 
-class SessionView:
-    """One session as a client sees it, kept by the section-5 merge rule."""
+@dataclass
+class SessionView(merge.View):
+    """One session as a client sees it, kept by the reference merge rule (tether.merge)."""
 
-    def __init__(self) -> None:
-        self.messages: dict[str, Row] = {}
-        self.last_seq = 0
-        self.applied: list[int] = []  # every seq applied from live events, in arrival order
-
-    def apply(self, message: Row) -> None:
-        current = self.messages.get(message["id"])
-        if current is None or message["seq"] > current["seq"]:
-            self.messages[message["id"]] = dict(message)
-
-    def apply_delta(self, delta: Row) -> bool:
-        """Apply a chunk in order; False when it reveals a gap."""
-        message = self.messages.get(delta["message_id"])
-        if message is None or message["status"] != "streaming":
-            return True
-        if delta["chunk"] == message["chunks"]:
-            message["content"] += delta["text"]
-            message["chunks"] += 1
-            return True
-        return delta["chunk"] < message["chunks"]
+    #: Every seq by which live events advanced ``last_seq``, in arrival order.
+    applied: list[int] = field(default_factory=list)
 
     def ordered(self) -> list[Row]:
-        return sorted(self.messages.values(), key=lambda m: m["position"])
+        return merge.ordered_messages(self)
 
 
 class Client:
@@ -95,14 +82,7 @@ class Client:
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 10, what: str = "condition"
     ) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            await asyncio.sleep(0.01)
+        return await until(predicate, timeout, what)
 
     def of(self, name: str, session_id: str | None = None) -> list[Row]:
         return [
@@ -143,19 +123,15 @@ class Client:
 
     def view(self, session_id: str, ack: Row, since: int = 0) -> SessionView:
         """Rebuild a view from a subscribe ack and the live events recorded after index
-        ``since`` (the merge rule: snapshot, then buffered events with seq > head_seq)."""
-        view = SessionView()
-        for message in ack["messages"]:
-            view.apply(message)
-        view.last_seq = ack["head_seq"]
-        for event, data in self.events[since:]:
-            if data.get("session_id") != session_id:
-                continue
-            if event == "message" and data["message"]["seq"] > ack["head_seq"]:
-                view.apply(data["message"])
-                view.applied.append(data["message"]["seq"])
-            elif event == "delta":
-                assert view.apply_delta(data), f"delta gap: {data}"
+        ``since`` (rule 3: the snapshot, then the buffered events with seq > head_seq)."""
+        view = SessionView(session_id)
+        buffered: list[merge.Buffered] = [
+            ("message" if event == "message" else "delta", data)
+            for event, data in self.events[since:]
+            if event in ("message", "delta") and data.get("session_id") == session_id
+        ]
+        assert not merge.apply_subscribe_ack(view, ack, buffered), "delta gap after the snapshot"
+        view.applied.extend(range(ack["head_seq"] + 1, view.last_seq + 1))
         return view
 
 
@@ -168,11 +144,10 @@ class Follower:
     def __init__(self, client: Client, session_id: str) -> None:
         self.client = client
         self.session_id = session_id
-        self.view = SessionView()
+        self.view = SessionView(session_id)
         self.resubscribes = 0
         self.resyncs = 0
-        self._held: dict[int, Row] = {}
-        self._buffer: list[tuple[str, Row]] | None = None
+        self._buffer: list[merge.Buffered] | None = None
         self._gap_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         for name in ("message", "delta", "resync"):
@@ -187,7 +162,7 @@ class Follower:
                 self.resyncs += 1
                 self._spawn(self.subscribe())
             elif self._buffer is not None:
-                self._buffer.append((name, data))
+                self._buffer.append(("message" if name == "message" else "delta", data))
             else:
                 self._live(name, data)
 
@@ -206,43 +181,33 @@ class Follower:
             "subscribe", {"session_id": self.session_id, "after_seq": after}
         )
         if ack["mode"] == "reset":
-            self.view = SessionView()
-        for message in ack["messages"]:
-            self.view.apply(message)
-        self.view.last_seq = max(self.view.last_seq, ack["head_seq"])
+            self.view = SessionView(self.session_id)
         buffered, self._buffer = self._buffer, None
-        for name, data in buffered:
-            self._live(name, data)
-        self._advance()
+        if merge.apply_subscribe_ack(self.view, ack, buffered):
+            self._spawn(self.subscribe())
+        self.view.applied.extend(range(ack["head_seq"] + 1, self.view.last_seq + 1))
+        self._watch_gap()
         return ack
 
     def _live(self, name: str, data: Row) -> None:
         if name == "delta":
-            if not self.view.apply_delta(data):
+            if merge.apply_delta(self.view, data) == "gap":
                 self._spawn(self.subscribe())
             return
-        message = data["message"]
-        if message["seq"] <= self.view.last_seq:
-            self.view.apply(message)  # harmless: upsert keeps the higher seq
-            return
-        self._held[message["seq"]] = message
-        self._advance()
-        if self._held and self._gap_timer is None:
-            self._gap_timer = asyncio.get_running_loop().call_later(self.GAP_WAIT, self._gap)
+        before = self.view.last_seq
+        merge.apply_live_message(self.view, data["message"])
+        self.view.applied.extend(range(before + 1, self.view.last_seq + 1))
+        self._watch_gap()
 
-    def _advance(self) -> None:
-        while self.view.last_seq + 1 in self._held:
-            message = self._held.pop(self.view.last_seq + 1)
-            self.view.apply(message)
-            self.view.applied.append(message["seq"])
-            self.view.last_seq += 1
-        for seq in [s for s in self._held if s <= self.view.last_seq]:
-            self.view.apply(self._held.pop(seq))
-        if not self._held and self._gap_timer is not None:
+    def _watch_gap(self) -> None:
+        """A gap (held messages) that does not fill within GAP_WAIT means subscribe again."""
+        if self.view.held and self._gap_timer is None:
+            self._gap_timer = asyncio.get_running_loop().call_later(self.GAP_WAIT, self._gap)
+        elif not self.view.held and self._gap_timer is not None:
             self._gap_timer.cancel()
             self._gap_timer = None
 
     def _gap(self) -> None:
         self._gap_timer = None
-        if self._held:
+        if self.view.held:
             self._spawn(self.subscribe())
