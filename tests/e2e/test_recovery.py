@@ -43,10 +43,10 @@ async def test_frozen_page_with_a_silently_dropped_connection_recovers(
     name: str, env: dict[str, str], absence: float, browser: Any, servers: Any, other: Any,
     screenshots: Any,
 ) -> None:
-    from tests.support.proxy import SilentDropProxy
+    from tests.support.proxy import FaultProxy
 
     server = servers(env)
-    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+    proxy = await FaultProxy("127.0.0.1", server.port).start()
     try:
         device = await other(server.url)
         session_id = await device.new_session(title=f"Recovery {name}")

@@ -1,8 +1,12 @@
-"""A loopback TCP proxy that can drop its connections *silently*, the way a phone's suspended
-network does: it stops relaying in both directions and sends no FIN and no RST, so neither end
-learns anything, while new connections are still accepted and relayed normally.
+"""A loopback TCP proxy with fault modes, put between a client and a server under test.
 
-    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+* ``drop_all()``: a *silent* drop, the way a phone's suspended network does it. Relaying stops in
+  both directions (or only server to client) and neither end is told anything (no FIN, no RST),
+  while new connections are still accepted and relayed normally.
+* ``sever()``: a cut. Every carried connection is reset and new ones are refused until
+  ``restore()``, the way a backing service (PostgreSQL, Redis) goes away without touching it.
+
+    proxy = await FaultProxy("127.0.0.1", server.port).start()
     page.goto(proxy.url)
     proxy.drop_all()      # every carried connection goes quiet, forever
     ...
@@ -18,24 +22,36 @@ from dataclasses import dataclass, field
 
 @dataclass(eq=False)
 class Link:
-    """One carried connection: the browser side, the server side, and their two pumps."""
+    """One carried connection: the client side, the server side, and their two pumps."""
 
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     dropped: bool = False
+    closed: bool = False
     #: The first line the client sent, e.g. ``GET /socket.io/?EIO=4&transport=websocket HTTP/1.1``.
     first_line: str = ""
 
+    def abort(self) -> None:
+        for pump in self.pumps:
+            pump.cancel()
+        for writer in (self.client, self.upstream):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self.closed = True
 
-class SilentDropProxy:
+
+class FaultProxy:
     def __init__(self, target_host: str, target_port: int, host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
         self.host = host
         self.port = 0
         self.links: list[Link] = []
         self.accepted = 0
+        #: While True (after ``sever()``), new connections are reset at once.
+        self.cut = False
         self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -43,9 +59,10 @@ class SilentDropProxy:
 
     @property
     def live(self) -> list[Link]:
-        return [link for link in self.links if not link.dropped]
+        """The links still relaying: not dropped, not closed."""
+        return [link for link in self.links if not link.dropped and not link.closed]
 
-    async def start(self) -> SilentDropProxy:
+    async def start(self) -> FaultProxy:
         self._server = await asyncio.start_server(self._accept, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -70,26 +87,41 @@ class SilentDropProxy:
             count += 1
         return count
 
+    def sever(self) -> None:
+        """Cut: every carried connection is reset, and new ones are until ``restore()``."""
+        self.cut = True
+        for link in self.links:
+            link.abort()
+        self.links.clear()
+
+    def restore(self) -> None:
+        self.cut = False
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for link in self.links:
-            for pump in link.pumps:
-                pump.cancel()
-            for writer in (link.client, link.upstream):
-                with contextlib.suppress(Exception):
-                    writer.transport.abort()
-        self.links.clear()
+        self.sever()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        if self.cut:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
         except (OSError, TimeoutError):
             writer.transport.abort()
+            return
+        if self.cut:  # severed while connecting
+            writer.transport.abort()
+            up_writer.transport.abort()
             return
         link = Link(writer, up_writer)
         self.links.append(link)
@@ -98,6 +130,18 @@ class SilentDropProxy:
             loop.create_task(self._pump(link, reader, up_writer)),
             loop.create_task(self._pump(link, up_reader, writer)),
         ]
+        closer = loop.create_task(self._close_when_done(link))
+        self._tasks.add(closer)
+        closer.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _close_when_done(link: Link) -> None:
+        """Both directions ended on their own (not dropped): close both sockets."""
+        await asyncio.gather(*link.pumps, return_exceptions=True)
+        if not link.dropped and not link.closed:
+            for writer in (link.client, link.upstream):
+                writer.close()
+            link.closed = True
 
     @staticmethod
     async def _pump(link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,20 @@
+"""The one polling wait of the tests: a condition, a timeout, and a message that says what."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    """Return ``predicate()``'s first truthy value; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
