@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-py test-js lint typecheck bench bench-smoke vendor clean
+.PHONY: install run test test-py test-js lint typecheck bench bench-smoke screenshots vendor clean
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ bench: install
 
 bench-smoke: install
 	$(VENV)/bin/python -m bench run --smoke
+
+# Refresh the README's pictures (docs/screenshots): the e2e tests that take them, saving there
+# instead of test-artifacts/. Tests alone never touch tracked files.
+screenshots: install
+	TETHER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest -q \
+		tests/e2e/test_chat.py::test_two_tabs_see_each_others_messages_and_streams_live \
+		tests/e2e/test_chat.py::test_streamed_markdown_renders_and_html_injection_is_neutralised \
+		"tests/e2e/test_recovery.py::test_frozen_page_with_a_silently_dropped_connection_recovers[absent-5s]"
 
 vendor:
 	npm ci

@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: real ``tether serve`` processes, the silent-drop proxy,
+"""Fixtures of the end-to-end tests: real ``tether serve`` processes, the fault proxy (silent drop),
 real Chromium through Playwright, and a protocol client playing "another device"."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.client import Client
-from tests.support.proxy import SilentDropProxy
+from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess, start_server
 
 CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
@@ -24,8 +24,10 @@ CI = os.environ.get("CI") == "true"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 ARTIFACTS = ROOT / "test-artifacts"
+#: Where the e2e tests save their screenshots: the ignored artifacts folder, so a test run leaves
+#: the tree clean. ``make screenshots`` points it at docs/screenshots to refresh the README's.
+SCREENSHOTS = Path(os.environ.get("TETHER_SCREENSHOTS", ARTIFACTS / "screenshots"))
 
 pytestmark = pytest.mark.browser
 
@@ -87,8 +89,8 @@ def server(servers: Callable[..., ServerProcess]) -> ServerProcess:
 
 
 @pytest.fixture
-async def proxy(server: ServerProcess) -> AsyncIterator[SilentDropProxy]:
-    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+async def proxy(server: ServerProcess) -> AsyncIterator[FaultProxy]:
+    proxy = await FaultProxy("127.0.0.1", server.port).start()
     yield proxy
     await proxy.close()
 
@@ -111,5 +113,6 @@ async def other() -> AsyncIterator[Callable[[str], Any]]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
+    """The folder screenshots go to (see ``SCREENSHOTS``)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

@@ -14,7 +14,7 @@ from tests.e2e.pages import (
     send_from_page,
     wait_messages,
 )
-from tests.support.proxy import SilentDropProxy
+from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess
 
 
@@ -28,7 +28,7 @@ async def stored_user_messages(device: Any, session_id: str, text: str) -> list[
 
 
 async def test_message_typed_offline_is_delivered_once(
-    browser: Any, server: ServerProcess, proxy: SilentDropProxy, other: Any
+    browser: Any, server: ServerProcess, proxy: FaultProxy, other: Any
 ) -> None:
     device = await other(server.url)
     session_id = await device.new_session(title="Tunnel")
@@ -63,7 +63,7 @@ async def test_message_typed_offline_is_delivered_once(
 
 
 async def test_reloaded_page_delivers_its_pending_message_once(
-    browser: Any, server: ServerProcess, proxy: SilentDropProxy, other: Any
+    browser: Any, server: ServerProcess, proxy: FaultProxy, other: Any
 ) -> None:
     device = await other(server.url)
     session_id = await device.new_session(title="Reload")
@@ -173,6 +173,12 @@ async def test_streamed_markdown_renders_and_html_injection_is_neutralised(
     assert await mine.locator("*").count() == 0
     await page.screenshot(path=str(screenshots / "phone-chat.png"))
     await page.click("#menu")
-    await page.wait_for_timeout(300)
+    await page.wait_for_function(  # the sidebar has finished sliding in
+        """() => { const bar = document.getElementById('sidebar');
+                   return document.querySelector('.app').classList.contains('sidebar-open')
+                       && bar.getAnimations().length === 0
+                       && getComputedStyle(bar).transform === 'none'; }""",
+        polling=20, timeout=5_000,
+    )
     await page.screenshot(path=str(screenshots / "phone-sessions.png"))
     await context.close()
