@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support import server as server_process
+from tests.support.server import ServerProcess
+
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "bench" / "node"
-LISTENING = re.compile(r"listening on (http://\S+?)/? ")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 #: Where the ``tether`` package under test lives (see use_source); the work tree by default.
 SOURCE = ROOT / "src"
 SOURCE_LABEL = "work tree"
@@ -98,37 +95,6 @@ def pin_self(core: int = CLIENT_CORE) -> None:
         os.sched_setaffinity(0, {core})
 
 
-@dataclass
-class ServerProcess:
-    kind: str
-    proc: subprocess.Popen[str]
-    url: str
-    workdir: Path
-    output: list[str] = field(default_factory=list)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        """user + system CPU time of the server process (all its threads), from /proc."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def rss(self) -> int:
-        """Resident set size in bytes."""
-        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * PAGE
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 def _pin_server() -> None:
     if os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {SERVER_CORE})
@@ -136,31 +102,8 @@ def _pin_server() -> None:
 
 def start_process(kind: str, cmd: list[str], env: dict[str, str], workdir: Path,
                   cwd: Path = ROOT, timeout: float = 60) -> ServerProcess:
-    stderr = open(workdir / f"{kind}.stderr", "a")  # owned by the process
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, cwd=cwd,
-                            preexec_fn=_pin_server)
-    stderr.close()
-    found: list[str] = []
-    output: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            match = LISTENING.search(line)
-            if match and not found:
-                found.append(match.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(timeout) or not found:
-        proc.kill()
-        err = (workdir / f"{kind}.stderr").read_text()[-3000:]
-        raise RuntimeError(f"{kind} server did not start: {err}")
-    return ServerProcess(kind, proc, found[0], workdir, output)
+    """The tests' launcher (tests.support.server), with the server pinned to SERVER_CORE."""
+    return server_process.start_process(kind, cmd, env, workdir, cwd, timeout, _pin_server)
 
 
 @dataclass
