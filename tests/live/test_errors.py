@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import socketio
 
 from tests.support.client import Client
-from tests.support.server import ServerProcess, start_server
+from tests.support.inprocess import serve_in_process
+from tests.support.server import ServerProcess
 
 
 def code(ack: dict[str, object]) -> str:
@@ -93,65 +94,62 @@ async def test_heartbeat_is_never_invalid(client: Client) -> None:
 # -- servers of their own ------------------------------------------------------------------
 
 
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path / "data", {"TETHER_RATE_LIMIT": "1", "TETHER_RATE_BURST": "3"})
-    yield proc
-    proc.stop()
-
-
-async def test_rate_limited(limited: ServerProcess, clients: Callable[..., Client]) -> None:
-    c = clients(url=limited.url)
-    await c.connect()
-    codes = [(await c.call("list_sessions", {}))["ok"] for _ in range(4)]
-    assert codes == [True, True, True, False]
-    assert code(await c.call("list_sessions", {})) == "rate_limited"
-    assert (await c.call("heartbeat", {}))["ok"]  # liveness probes are never limited
-
-
-@pytest.fixture
-def busy(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path / "data", {"TETHER_SQLITE_BUSY_TIMEOUT": "0.2"})
-    yield proc
-    proc.stop()
+async def test_rate_limited(tmp_path: Path, clients: Callable[..., Client]) -> None:
+    async with serve_in_process(tmp_path / "data", rate_limit=1, rate_burst=3) as limited:
+        c = clients(url=limited.url)
+        await c.connect()
+        codes = [(await c.call("list_sessions", {}))["ok"] for _ in range(4)]
+        assert codes == [True, True, True, False]
+        assert code(await c.call("list_sessions", {})) == "rate_limited"
+        assert (await c.call("heartbeat", {}))["ok"]  # liveness probes are never limited
+        await c.close()
 
 
 async def test_storage_locked_is_unavailable_and_nothing_half_applied(
-    busy: ServerProcess, clients: Callable[..., Client]
+    tmp_path: Path, clients: Callable[..., Client]
 ) -> None:
-    c = clients(url=busy.url)
-    await c.connect()
-    sid = await c.new_session()
-    await c.ok("subscribe", {"session_id": sid})
-    lock = sqlite3.connect(busy.data_dir / "tether.db", timeout=5, isolation_level=None)
-    try:
-        lock.execute("BEGIN EXCLUSIVE")
-        ack = await c.call("send", {"session_id": sid, "client_msg_id": "c1", "content": "hi"})
-        assert code(ack) == "unavailable"
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-    retry = await c.send(sid, "hi", client_msg_id="c1")  # the client's retry succeeds, once
-    assert not retry["duplicate"] and retry["message"]["seq"] == 1
+    async with serve_in_process(tmp_path / "data", sqlite_busy_timeout=0.2) as busy:
+        c = clients(url=busy.url)
+        await c.connect()
+        sid = await c.new_session()
+        await c.ok("subscribe", {"session_id": sid})
+        lock = sqlite3.connect(busy.data_dir / "tether.db", timeout=5, isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            ack = await c.call("send", {"session_id": sid, "client_msg_id": "c1", "content": "hi"})
+            assert code(ack) == "unavailable"
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        retry = await c.send(sid, "hi", client_msg_id="c1")  # the client's retry succeeds, once
+        assert not retry["duplicate"] and retry["message"]["seq"] == 1
+        await c.close()
 
 
-async def test_internal_errors_answer_internal(client: Client) -> None:
-    # An unexpected exception inside a handler must become `internal`, never a dropped ack.
-    from tether.gateway import Gateway
-    from tether.metrics import Metrics
+async def test_internal_errors_answer_internal(
+    tmp_path: Path, clients: Callable[..., Client], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An unexpected exception inside a handler must become `internal`, never a dropped ack,
+    # and the connection survives it. The fault: the real service's heartbeat raises.
+    async def boom(*args: object) -> dict[str, object]:
+        raise RuntimeError("bug")
 
-    class Boom:
-        async def heartbeat(self, *args: object) -> dict[str, object]:
-            raise RuntimeError("bug")
-
-    sio = socketio.AsyncServer(async_mode="asgi")
-    gateway = Gateway.__new__(Gateway)
-    gateway.connections = {"sid": object()}  # type: ignore[dict-item]
-    gateway.metrics = Metrics()
-    handler = Gateway._handler(gateway, "heartbeat", lambda c, r: Boom().heartbeat())
-    del sio
-    ack = await handler("sid", {})
-    assert ack == {"ok": False, "error": {"code": "internal", "message": "internal error"}}
+    async with serve_in_process(tmp_path / "data") as server:
+        monkeypatch.setattr(server.tether.service, "heartbeat", boom)
+        c = clients(url=server.url)
+        await c.connect()
+        ack = await c.call("heartbeat", {})
+        assert ack == {"ok": False, "error": {"code": "internal", "message": "internal error"}}
+        assert any(
+            r.levelname == "ERROR" and r.getMessage() == "heartbeat failed" and r.exc_info
+            for r in caplog.records
+        ), "the exception is logged with its traceback"
+        assert server.tether.metrics.registry.get_sample_value(
+            "tether_requests_total", {"event": "heartbeat", "outcome": "internal"}
+        ) == 1
+        assert (await c.call("list_sessions", {}))["ok"] is True  # still connected and served
+        await c.close()
 
 
 async def test_connect_refusals(server: ServerProcess) -> None:
