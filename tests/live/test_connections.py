@@ -14,6 +14,7 @@ import socketio
 
 from tests.support.client import Client
 from tests.support.server import ServerProcess, start_server
+from tests.support.wait import until
 from tether.accounts import AUTH_CACHE_TTL
 
 
@@ -31,18 +32,32 @@ async def test_same_client_id_takes_over(
     await new.ok("subscribe", {"session_id": sid})
     await new.send(sid, "after takeover")
     await new.wait_status(sid, "complete")
-    await asyncio.sleep(0.3)
-    log = server.log()
-    assert f"[SocketIO] takeover user=local client_id={old.client_id}" in log
-    assert f"[SocketIO] reconnect user=local client_id={old.client_id}" in log
+    lines = (
+        f"[SocketIO] takeover user=local client_id={old.client_id}",
+        f"[SocketIO] reconnect user=local client_id={old.client_id}",
+    )
+    await until(lambda: all(line in server.log() for line in lines), 5, "both lines in the log")
 
 
-async def test_other_client_ids_are_left_alone(clients: Callable[..., Client]) -> None:
+async def still_connected(client: Client, after: Client) -> None:
+    """``client`` was not taken over by ``after``'s connection: a takeover disconnects the old
+    connection right after the new one's hello, before the server answers the new one's next
+    request, so a round trip on each, ``after`` first, proves it (no sleep)."""
+    await after.ok("heartbeat", {})
+    await client.ok("heartbeat", {})
+    assert client.sio.connected and not client.disconnected.is_set()
+
+
+async def test_other_client_ids_are_left_alone(
+    clients: Callable[..., Client], server: ServerProcess
+) -> None:
     a, b = clients(), clients()
     await a.connect()
     await b.connect()
-    await asyncio.sleep(0.3)
-    assert a.sio.connected and b.sio.connected
+    await still_connected(a, after=b)
+    assert b.sio.connected
+    await until(lambda: f"client_id={b.client_id}" in server.log(), 5, "b's connect logged")
+    assert f"takeover user=local client_id={a.client_id}" not in server.log()
 
 
 def tether(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,8 +108,7 @@ async def test_tokens_are_required_once_one_exists(
         # Same client_id under another user is another client: no takeover across users.
         bob2 = clients(url=srv.url, token=bob_token, client_id=alice.client_id)
         await bob2.connect()
-        await asyncio.sleep(0.3)
-        assert alice.sio.connected
+        await still_connected(alice, after=bob2)
 
         revoked = tether(data, "token", "revoke", "alice")
         assert revoked.returncode == 0 and "revoked 1" in revoked.stdout
