@@ -1,94 +1,86 @@
-"""The silent-drop proxy really goes silent: no data, no FIN, no RST; new links still work."""
+"""The fault proxy: a silent drop really goes silent (no data, no FIN, no RST) while new links
+still work; a cut resets links and refuses new ones until restored; an ended link is closed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
 
 from tests.support.proxy import FaultProxy
 from tests.support.wait import until
 
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-async def echo_server() -> asyncio.Server:
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FaultProxy]:
+    """A proxy in front of an echo server."""
+
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(1024):
             writer.write(data)
             await writer.drain()
         writer.close()
 
-    return await asyncio.start_server(echo, "127.0.0.1", 0)
-
-
-async def test_drop_is_silent_and_new_connections_still_relay() -> None:
-    server = await echo_server()
-    port = server.sockets[0].getsockname()[1]
-    proxy = await FaultProxy("127.0.0.1", port).start()
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    proxy = await FaultProxy("127.0.0.1", server.sockets[0].getsockname()[1]).start()
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer.write(b"ping")
-        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
-        assert proxy.drop_all() == 1
-        writer.write(b"lost")
-        await writer.drain()
-        # Nothing comes back, and the connection is not closed either (read would return b"").
-        read = asyncio.ensure_future(reader.read(4))
-        done, _ = await asyncio.wait({read}, timeout=0.5)
-        assert not done, "a dropped link must stay silent, without data or FIN"
-        read.cancel()
-        assert not writer.is_closing()
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer2.write(b"again")
-        assert await asyncio.wait_for(reader2.read(5), 5) == b"again"
-        writer.transport.abort()
-        writer2.close()
+        yield proxy
     finally:
         await proxy.close()
         server.close()
         await server.wait_closed()
 
 
-async def test_sever_resets_links_and_refuses_new_ones_until_restored() -> None:
-    server = await echo_server()
-    port = server.sockets[0].getsockname()[1]
-    proxy = await FaultProxy("127.0.0.1", port).start()
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer.write(b"ping")
-        assert await asyncio.wait_for(reader.read(4), 5) == b"ping"
-        proxy.sever()
-        with contextlib.suppress(ConnectionError):
-            assert await asyncio.wait_for(reader.read(4), 5) == b""  # reset: the link is gone
-        refused_reader, refused = await asyncio.open_connection("127.0.0.1", proxy.port)
-        with contextlib.suppress(ConnectionError):
-            assert await asyncio.wait_for(refused_reader.read(4), 5) == b""
-        assert proxy.live == []
-        proxy.restore()
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer2.write(b"back")
-        assert await asyncio.wait_for(reader2.read(4), 5) == b"back"
-        for w in (writer, refused, writer2):
-            w.transport.abort()
-    finally:
-        await proxy.close()
-        server.close()
-        await server.wait_closed()
+async def echoed(proxy: FaultProxy, data: bytes) -> Conn:
+    """A new connection through the proxy that has echoed ``data`` back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(data)
+    assert await asyncio.wait_for(reader.read(len(data)), 5) == data
+    return reader, writer
 
 
-async def test_an_ended_connection_is_closed_on_both_sides_and_not_live() -> None:
-    server = await echo_server()
-    port = server.sockets[0].getsockname()[1]
-    proxy = await FaultProxy("127.0.0.1", port).start()
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer.write(b"bye")
-        assert await asyncio.wait_for(reader.read(3), 5) == b"bye"
-        writer.write_eof()  # the echo server closes when its input ends; the FIN is passed back
-        assert await asyncio.wait_for(reader.read(1), 5) == b""
-        await until(lambda: proxy.links[0].closed, 5, "the proxy to close the ended link")
-        assert proxy.live == []
-        assert proxy.drop_all() == 0
-        writer.close()
-    finally:
-        await proxy.close()
-        server.close()
-        await server.wait_closed()
+async def test_drop_is_silent_and_new_connections_still_relay(proxy: FaultProxy) -> None:
+    reader, writer = await echoed(proxy, b"ping")
+    assert proxy.drop_all() == 1
+    writer.write(b"lost")
+    await writer.drain()
+    # Nothing comes back, and the connection is not closed either (read would return b"").
+    read = asyncio.ensure_future(reader.read(4))
+    done, _ = await asyncio.wait({read}, timeout=0.5)
+    assert not done, "a dropped link must stay silent, without data or FIN"
+    read.cancel()
+    assert not writer.is_closing()
+    _, writer2 = await echoed(proxy, b"again")
+    writer.transport.abort()
+    writer2.close()
+
+
+async def test_sever_resets_links_and_refuses_new_ones_until_restored(proxy: FaultProxy) -> None:
+    reader, writer = await echoed(proxy, b"ping")
+    proxy.sever()
+    with contextlib.suppress(ConnectionError):
+        assert await asyncio.wait_for(reader.read(4), 5) == b""  # reset: the link is gone
+    refused_reader, refused = await asyncio.open_connection("127.0.0.1", proxy.port)
+    with contextlib.suppress(ConnectionError):
+        assert await asyncio.wait_for(refused_reader.read(4), 5) == b""
+    assert proxy.live == []
+    proxy.restore()
+    _, writer2 = await echoed(proxy, b"back")
+    for w in (writer, refused, writer2):
+        w.transport.abort()
+
+
+async def test_an_ended_connection_is_closed_on_both_sides_and_not_live(
+    proxy: FaultProxy,
+) -> None:
+    reader, writer = await echoed(proxy, b"bye")
+    writer.write_eof()  # the echo server closes when its input ends; the FIN is passed back
+    assert await asyncio.wait_for(reader.read(1), 5) == b""
+    await until(lambda: proxy.links[0].closed, 5, "the proxy to close the ended link")
+    assert proxy.live == []
+    assert proxy.drop_all() == 0
+    writer.close()
