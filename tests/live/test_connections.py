@@ -13,7 +13,8 @@ import pytest
 import socketio
 
 from tests.support.client import Client
-from tests.support.server import ServerProcess, start_server
+from tests.support.inprocess import serve_in_process
+from tests.support.server import ServerProcess
 from tests.support.wait import until
 from tether.accounts import AUTH_CACHE_TTL
 
@@ -75,8 +76,7 @@ async def test_tokens_are_required_once_one_exists(
     assert made.returncode == 0, made.stderr
     alice_token = made.stdout.strip().splitlines()[-1]
     bob_token = tether(data, "token", "create", "bob").stdout.strip().splitlines()[-1]
-    srv = start_server(data)
-    try:
+    async with serve_in_process(data) as srv:
         nobody = socketio.AsyncClient(reconnection=False)
         errors: list[dict[str, object]] = []
         nobody.on("connect_error", errors.append)
@@ -110,7 +110,8 @@ async def test_tokens_are_required_once_one_exists(
         await bob2.connect()
         await still_connected(alice, after=bob2)
 
-        revoked = tether(data, "token", "revoke", "alice")
+        # Another process (the CLI) revokes; this loop serves meanwhile.
+        revoked = await asyncio.to_thread(tether, data, "token", "revoke", "alice")
         assert revoked.returncode == 0 and "revoked 1" in revoked.stdout
         # The server remembers an accepted token for AUTH_CACHE_TTL seconds, so a revocation
         # from another process refuses new connections within that time.
@@ -125,5 +126,3 @@ async def test_tokens_are_required_once_one_exists(
             assert time.monotonic() < deadline, "a revoked token still opens connections"
             await asyncio.sleep(0.25)
         assert alice.sio.connected  # connections already open are left alone
-    finally:
-        srv.stop()
