@@ -1,5 +1,6 @@
-"""Fixtures of the end-to-end tests: real ``tether serve`` processes, the fault proxy (silent drop),
-real Chromium through Playwright, and a protocol client playing "another device"."""
+"""Fixtures of the end-to-end tests: Tether in-process or as ``tether serve`` processes, the fault
+proxy (silent drop), real Chromium through Playwright, and a protocol client playing "another
+device"."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.client import Client
+from tests.support.inprocess import InProcessServer, serve_in_process
 from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess, start_server
 
@@ -84,12 +86,15 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
-def server(servers: Callable[..., ServerProcess]) -> ServerProcess:
-    return servers()
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
+    """Tether with default settings in the test's own event loop (no process to start); tests
+    that need other settings, or a process to kill, use ``servers``."""
+    async with serve_in_process(tmp_path / "in-process") as server:
+        yield server
 
 
 @pytest.fixture
-async def proxy(server: ServerProcess) -> AsyncIterator[FaultProxy]:
+async def proxy(server: InProcessServer) -> AsyncIterator[FaultProxy]:
     proxy = await FaultProxy("127.0.0.1", server.port).start()
     yield proxy
     await proxy.close()

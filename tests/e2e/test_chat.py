@@ -14,8 +14,8 @@ from tests.e2e.pages import (
     send_from_page,
     wait_messages,
 )
+from tests.support.inprocess import InProcessServer
 from tests.support.proxy import FaultProxy
-from tests.support.server import ServerProcess
 
 
 def user_rows(rows: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
@@ -28,7 +28,7 @@ async def stored_user_messages(device: Any, session_id: str, text: str) -> list[
 
 
 async def test_message_typed_offline_is_delivered_once(
-    browser: Any, server: ServerProcess, proxy: FaultProxy, other: Any
+    browser: Any, server: InProcessServer, proxy: FaultProxy, other: Any
 ) -> None:
     device = await other(server.url)
     session_id = await device.new_session(title="Tunnel")
@@ -63,7 +63,7 @@ async def test_message_typed_offline_is_delivered_once(
 
 
 async def test_reloaded_page_delivers_its_pending_message_once(
-    browser: Any, server: ServerProcess, proxy: FaultProxy, other: Any
+    browser: Any, server: InProcessServer, proxy: FaultProxy, other: Any
 ) -> None:
     device = await other(server.url)
     session_id = await device.new_session(title="Reload")
@@ -99,7 +99,7 @@ async def test_reloaded_page_delivers_its_pending_message_once(
 
 
 async def test_two_tabs_see_each_others_messages_and_streams_live(
-    browser: Any, server: ServerProcess, screenshots: Path
+    browser: Any, server: InProcessServer, screenshots: Path
 ) -> None:
     context = await browser.new_context(viewport=DESKTOP)
     first = await context.new_page()
@@ -143,7 +143,7 @@ INJECTION = (
 
 
 async def test_streamed_markdown_renders_and_html_injection_is_neutralised(
-    browser: Any, server: ServerProcess, screenshots: Path
+    browser: Any, server: InProcessServer, screenshots: Path
 ) -> None:
     context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = await context.new_page()
