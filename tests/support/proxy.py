@@ -5,6 +5,8 @@
   while new connections are still accepted and relayed normally.
 * ``sever()``: a cut. Every carried connection is reset and new ones are refused until
   ``restore()``, the way a backing service (PostgreSQL, Redis) goes away without touching it.
+* ``pause()``: a stall. Nothing is relayed (and nothing lost) until ``resume()``, the way a
+  congested or briefly frozen link delays everything on it.
 
     proxy = await FaultProxy("127.0.0.1", server.port).start()
     page.goto(proxy.url)
@@ -50,6 +52,9 @@ class FaultProxy:
         self.accepted = 0
         #: While True (after ``sever()``), new connections are reset at once.
         self.cut = False
+        #: Set while relaying; cleared by ``pause()``.
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -97,10 +102,18 @@ class FaultProxy:
     def restore(self) -> None:
         self.cut = False
 
+    def pause(self) -> None:
+        """Hold every byte in both directions, on every link, old and new, until ``resume()``."""
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        self.flowing.set()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
         self.sever()
+        self.resume()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -127,8 +140,8 @@ class FaultProxy:
         self.links.append(link)
         loop = asyncio.get_running_loop()
         link.pumps = [
-            loop.create_task(self._pump(link, reader, up_writer)),
-            loop.create_task(self._pump(link, up_reader, writer)),
+            loop.create_task(self._pump(link, reader, up_writer, self.flowing)),
+            loop.create_task(self._pump(link, up_reader, writer, self.flowing)),
         ]
         closer = loop.create_task(self._close_when_done(link))
         self._tasks.add(closer)
@@ -144,9 +157,13 @@ class FaultProxy:
             link.closed = True
 
     @staticmethod
-    async def _pump(link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        flowing: asyncio.Event,
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                await flowing.wait()  # paused: hold this chunk (and, by backpressure, the rest)
                 if not link.first_line and writer is link.upstream:
                     link.first_line = data.split(b"\r\n", 1)[0].decode("latin-1")
                 writer.write(data)

@@ -1,5 +1,6 @@
 """The fault proxy: a silent drop really goes silent (no data, no FIN, no RST) while new links
-still work; a cut resets links and refuses new ones until restored; an ended link is closed."""
+still work; a cut resets links and refuses new ones until restored; a pause holds everything
+until resumed; an ended link is closed."""
 
 from __future__ import annotations
 
@@ -83,4 +84,17 @@ async def test_an_ended_connection_is_closed_on_both_sides_and_not_live(
     await until(lambda: proxy.links[0].closed, 5, "the proxy to close the ended link")
     assert proxy.live == []
     assert proxy.drop_all() == 0
+    writer.close()
+
+
+async def test_pause_holds_everything_until_resumed(proxy: FaultProxy) -> None:
+    reader, writer = await echoed(proxy, b"ping")
+    proxy.pause()
+    writer.write(b"held")
+    await writer.drain()
+    read = asyncio.ensure_future(reader.read(4))
+    done, _ = await asyncio.wait({read}, timeout=0.3)
+    assert not done, "nothing is relayed while paused"
+    proxy.resume()
+    assert await asyncio.wait_for(read, 5) == b"held"  # delayed, not lost
     writer.close()
