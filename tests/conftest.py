@@ -21,12 +21,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-async def clients(server: ServerProcess) -> AsyncIterator[Callable[..., Client]]:
-    """A factory of clients connected to ``server``; all are closed after the test."""
+async def clients(request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Client]]:
+    """A factory of clients (of ``server`` unless given a ``url``); all closed after the test.
+    The module's ``server`` process is started only when a client needs it."""
     made: list[Client] = []
 
     def make(**kwargs: object) -> Client:
-        kwargs.setdefault("url", server.url)
+        if "url" not in kwargs:
+            kwargs["url"] = request.getfixturevalue("server").url
         client = Client(**kwargs)  # type: ignore[arg-type]
         made.append(client)
         return client
