@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -44,15 +45,22 @@ async def echoed(proxy: FaultProxy, data: bytes) -> Conn:
     return reader, writer
 
 
+async def nothing_within(reader: asyncio.StreamReader, seconds: float, why: str) -> Any:
+    """Assert that nothing (no data, no end of stream) arrives for ``seconds``; returns the
+    read still pending."""
+    read = asyncio.ensure_future(reader.read(4))
+    done, _ = await asyncio.wait({read}, timeout=seconds)
+    assert not done, why
+    return read
+
+
 async def test_drop_is_silent_and_new_connections_still_relay(proxy: FaultProxy) -> None:
     reader, writer = await echoed(proxy, b"ping")
     assert proxy.drop_all() == 1
     writer.write(b"lost")
     await writer.drain()
     # Nothing comes back, and the connection is not closed either (read would return b"").
-    read = asyncio.ensure_future(reader.read(4))
-    done, _ = await asyncio.wait({read}, timeout=0.5)
-    assert not done, "a dropped link must stay silent, without data or FIN"
+    read = await nothing_within(reader, 0.5, "a dropped link must stay silent, without data or FIN")
     read.cancel()
     assert not writer.is_closing()
     _, writer2 = await echoed(proxy, b"again")
@@ -92,9 +100,7 @@ async def test_pause_holds_everything_until_resumed(proxy: FaultProxy) -> None:
     proxy.pause()
     writer.write(b"held")
     await writer.drain()
-    read = asyncio.ensure_future(reader.read(4))
-    done, _ = await asyncio.wait({read}, timeout=0.3)
-    assert not done, "nothing is relayed while paused"
+    read = await nothing_within(reader, 0.3, "nothing is relayed while paused")
     proxy.resume()
     assert await asyncio.wait_for(read, 5) == b"held"  # delayed, not lost
     writer.close()
