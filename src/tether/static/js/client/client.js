@@ -8,19 +8,17 @@ import { SessionFollower } from "./follower.js";
 import { Logbook } from "./logbook.js";
 import { Outbox } from "./outbox.js";
 import { CLIENT_ID_PATTERN, EVENTS } from "./protocol.js";
+import { RecoveryMeter } from "./recovery.js";
 import { RemoteLog } from "./remotelog.js";
+import { request } from "./request.js";
 import { SessionList } from "./sessionlist.js";
 import { KeyValueStore } from "./storage.js";
 import { realTimers } from "./timers.js";
+import { chatView, diagnostics, displayMessages } from "./viewmodel.js";
 
 export { STATES };
 
 const defaultUuid = () => globalThis.crypto.randomUUID();
-
-/** Statuses shown for a message: the server's, or the outbox's for one not yet acknowledged. */
-export const DISPLAY_STATUSES = Object.freeze([
-  "pending", "failed", "sent", "complete", "streaming", "cancelled", "interrupted",
-]);
 
 export class TetherClient extends Emitter {
   /**
@@ -35,7 +33,7 @@ export class TetherClient extends Emitter {
                 random = Math.random, uuid = defaultUuid, fetch = globalThis.fetch?.bind(globalThis),
                 logbook = new Logbook({ timers }), options = {} }) {
     super();
-    Object.assign(this, { url, timers, uuid, logbook });
+    Object.assign(this, { url, timers, random, uuid, logbook });
     this.log = logbook.log;
     this.tab = new KeyValueStore(tabStorage, "tether.");
     this.shared = new KeyValueStore(sharedStorage, "tether.");
@@ -44,8 +42,7 @@ export class TetherClient extends Emitter {
     if (typeof this.clientId !== "string" || !CLIENT_ID_PATTERN.test(this.clientId)) this.#newClientId();
     this.token = this.shared.get("token");
     this.hello = null;
-    this.recovery = { pending: null, lastMs: null, lastReason: null, history: [] };
-    this.lastWake = null;
+    this.recovery = new RecoveryMeter();
     this.followOptions = options.follower ?? {};
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log, options: options.connection ?? {},
@@ -102,7 +99,7 @@ export class TetherClient extends Emitter {
     if (follower) return follower;
     follower = new SessionFollower({
       sessionId, connection: this.connection, store: this.viewStore, timers: this.timers,
-      log: this.log, options: this.followOptions,
+      random: this.random, log: this.log, options: this.followOptions,
     });
     follower.on("change", () => this.emit("change", { what: "messages", sessionId }));
     follower.on("synced", () => this.#checkRecovered());
@@ -176,40 +173,25 @@ export class TetherClient extends Emitter {
     return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false);
   }
 
-  /**
-   * What to show for a session, in order: the server's messages (with `displayStatus`), then the
-   * outbox entries the server has not acknowledged yet (displayStatus pending or failed).
-   */
+  /** What to show for a session, in order (see viewmodel.js). */
   messagesFor(sessionId) {
-    const follower = this.followers.get(sessionId);
-    const messages = (follower?.messages ?? []).map((m) => ({
-      ...m, local: false,
-      displayStatus: m.role === "user" && m.status === "complete" ? "sent" : m.status,
-    }));
-    const known = new Set(messages.map((m) => m.client_msg_id).filter(Boolean));
-    const local = this.outbox.entriesFor(sessionId)
-      .filter((entry) => !known.has(entry.client_msg_id))
-      .map((entry) => ({
-        id: null, session_id: sessionId, client_msg_id: entry.client_msg_id, role: "user",
-        content: entry.content, status: entry.state, displayStatus: entry.state, seq: null,
-        position: null, chunks: 0, error: entry.error?.message ?? null, local: true,
-      }));
-    return messages.concat(local);
+    const messages = this.followers.get(sessionId)?.messages ?? [];
+    return displayMessages(sessionId, messages, this.outbox.entriesFor(sessionId));
+  }
+
+  /** What the chat screen shows (see viewmodel.js). */
+  view(sessionId, options) {
+    return chatView(this, sessionId, options);
   }
 
   /** Everything the debug panel shows. */
   diagnostics() {
-    const c = this.connection;
-    return {
-      state: c.state, since: c.since, transport: c.transport, sid: c.sid, clientId: this.clientId,
-      rttMs: c.stats.rttMs, reconnects: c.stats.reconnects, zombies: c.stats.zombies,
-      lastConnectMs: c.stats.lastConnectMs, lastRecoveryMs: this.recovery.lastMs,
-      lastRecoveryReason: this.recovery.lastReason, transitions: c.transitions.slice(-10),
-      followers: [...this.followers.values()].map((f) => ({
-        sessionId: f.sessionId, state: f.state, lastSeq: f.lastSeq, lastSync: f.lastSync,
-      })),
-      outbox: this.outbox.entries.length, remoteLogs: this.remoteLog.enabled, remoteStats: this.remoteLog.stats,
-    };
+    return diagnostics(this);
+  }
+
+  /** Close the transport and build a new connection at once (the debug panel's button). */
+  reconnectNow(reason = "manual") {
+    this.connection.reconnectNow(reason);
   }
 
   // -- internals --------------------------------------------------------------------------------
@@ -219,19 +201,9 @@ export class TetherClient extends Emitter {
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
     c.on("state", () => this.emit("change", { what: "connection" }));
     c.on("stats", () => this.emit("change", { what: "debug" }));
-    c.on("wake", (wake) => {
-      // Coming back fires several signals at once; the first one names the recovery.
-      if (!this.lastWake || wake.at - this.lastWake.at > 1000) this.lastWake = wake;
-    });
-    c.on("connect", ({ reconnect, recoveryStartedAt, at }) => {
-      // Recovery is measured from the moment the user came back, if they did since the drop.
-      let startedAt = recoveryStartedAt ?? at;
-      let reason = reconnect ? "reconnect" : "start";
-      if (this.lastWake && this.lastWake.at >= startedAt) {
-        startedAt = this.lastWake.at;
-        reason = this.lastWake.reason;
-      }
-      this.recovery.pending = { startedAt, connectedAt: at, reason };
+    c.on("wake", (wake) => this.recovery.wake(wake));
+    c.on("connect", (connect) => {
+      this.recovery.connected(connect);
       for (const follower of this.followers.values()) follower.subscribe("connect");
       this.refreshSessions().catch((error) => this.log("warn", `[Client] list_sessions: ${error.message}`));
       this.outbox.flush();
@@ -258,6 +230,7 @@ export class TetherClient extends Emitter {
   #onServerEvent(name, payload) {
     if (name === EVENTS.HELLO) {
       this.hello = payload;
+      if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
       this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
       this.emit("change", { what: "hello" });
       return;
@@ -275,36 +248,17 @@ export class TetherClient extends Emitter {
     else if (name === EVENTS.RESYNC) follower.subscribe(`resync: ${payload.reason}`);
   }
 
-  /** A recovery ends when every followed session has re-synced on the new connection. */
   #checkRecovered() {
-    const pending = this.recovery.pending;
-    if (!pending || !this.connection.connected) return;
-    for (const follower of this.followers.values()) {
-      if (follower.state === "gone") continue;
-      if (follower.state !== "live" || !follower.lastSync || follower.lastSync.at < pending.connectedAt) return;
-    }
-    const ms = this.timers.now() - pending.startedAt;
-    this.recovery = {
-      pending: null, lastMs: ms, lastReason: pending.reason,
-      history: [...this.recovery.history.slice(-19), { ms, reason: pending.reason }],
-    };
-    this.log("info", `[Client] recovered in ${ms}ms (${pending.reason})`);
-    this.emit("recovered", { ms, reason: pending.reason });
+    if (!this.connection.connected) return;
+    const done = this.recovery.check(this.followers.values(), this.timers.now());
+    if (!done) return;
+    this.log("info", `[Client] recovered in ${done.ms}ms (${done.reason})`);
+    this.emit("recovered", done);
     this.emit("change", { what: "debug" });
   }
 
-  async #request(event, payload, attempts) {
-    let last = null;
-    for (let i = 0; i < attempts; i++) {
-      const { status, response } = await this.connection.push(event, payload).promise();
-      if (status === "ok") return response;
-      last = status === "timeout" ? { code: "timeout", message: "no answer" } : response;
-      if (status === "error" && last.code !== "unavailable") break;
-      if (i + 1 < attempts) await new Promise((resolve) => this.timers.setTimeout(resolve, 500 * (i + 1)));
-    }
-    const error = new Error(last?.message ?? "request failed");
-    error.code = last?.code;
-    throw error;
+  #request(event, payload, attempts) {
+    return request(this.connection, event, payload, { attempts, timers: this.timers, random: this.random });
   }
 
   #newClientId() {

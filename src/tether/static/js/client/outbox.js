@@ -8,9 +8,9 @@
 // Entries live in localStorage, one key per entry (no read-modify-write of a shared list), so an
 // entry left behind by a closed tab is picked up and sent by the next tab.
 
-import { Backoff } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { EVENTS } from "./protocol.js";
+import { retryTimer } from "./retry.js";
 import { realTimers } from "./timers.js";
 
 export const OUTBOX_STATES = Object.freeze({ PENDING: "pending", SENT: "sent", FAILED: "failed" });
@@ -36,10 +36,9 @@ export class Outbox extends Emitter {
     super();
     Object.assign(this, { connection, store, timers, uuid, log });
     this.options = { sendTimeout: 10000, ...options };
-    this.backoff = new Backoff({ random, min: 500, max: 10000 });
+    this.retryTimer = retryTimer(() => this.flush(), { timers, random });
     this.items = new Map();
     this.inflight = null;
-    this.retryTimer = null;
     this.counter = 0;
     this.load();
   }
@@ -88,7 +87,7 @@ export class Outbox extends Emitter {
     const entry = this.items.get(clientMsgId);
     if (!entry || entry.state !== OUTBOX_STATES.FAILED) return;
     this.#update(entry, { state: OUTBOX_STATES.PENDING, error: null });
-    this.backoff.reset();
+    this.retryTimer.reset();
     this.flush();
   }
 
@@ -108,10 +107,7 @@ export class Outbox extends Emitter {
     if (this.inflight || !this.connection.connected) return;
     const entry = this.entries.find((e) => e.state === OUTBOX_STATES.PENDING);
     if (!entry) return;
-    if (this.retryTimer !== null) {
-      this.timers.clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
+    this.retryTimer.cancel();
     this.inflight = entry;
     this.#update(entry, { attempts: entry.attempts + 1 });
     const payload = { session_id: entry.session_id, client_msg_id: entry.client_msg_id, content: entry.content };
@@ -124,7 +120,7 @@ export class Outbox extends Emitter {
 
   #acked(entry, ack) {
     this.inflight = null;
-    this.backoff.reset();
+    this.retryTimer.reset();
     this.items.delete(entry.client_msg_id);
     this.store.delete(entry.client_msg_id);
     entry.state = OUTBOX_STATES.SENT;
@@ -145,12 +141,8 @@ export class Outbox extends Emitter {
     }
     this.#update(entry, { error: { code, message } });
     if (!this.connection.connected) return; // the next connect flushes
-    const delay = this.backoff.next();
+    const delay = this.retryTimer.schedule();
     this.log("info", `[Outbox] ${entry.client_msg_id}: ${code}; retry in ${delay}ms`);
-    this.retryTimer = this.timers.setTimeout(() => {
-      this.retryTimer = null;
-      this.flush();
-    }, delay);
   }
 
   #update(entry, changes) {
