@@ -4,10 +4,11 @@
 
 import { Connection, STATES } from "./connection.js";
 import { Emitter } from "./emitter.js";
-import { SessionFollower } from "./follower.js";
+import { Followers } from "./followers.js";
+import { Identity } from "./identity.js";
 import { Logbook } from "./logbook.js";
 import { Outbox } from "./outbox.js";
-import { CLIENT_ID_PATTERN, EVENTS } from "./protocol.js";
+import { EVENTS } from "./protocol.js";
 import { RecoveryMeter } from "./recovery.js";
 import { RemoteLog } from "./remotelog.js";
 import { request } from "./request.js";
@@ -22,12 +23,9 @@ const defaultUuid = () => globalThis.crypto.randomUUID();
 
 export class TetherClient extends Emitter {
   /**
-   * @param {object} deps
-   * @param {string} deps.url         the server origin
-   * @param {Function} deps.io        socket.io-client's `io`
-   * @param {object} deps.env         `{on, visible, online}` (see connection.js)
-   * @param {Storage} [deps.tabStorage]     sessionStorage: client_id, views, followed sessions
-   * @param {Storage} [deps.sharedStorage]  localStorage: token, outbox, settings
+   * `url` the server origin; `io` socket.io-client's; `env` `{on, visible(), online()}`;
+   * `tabStorage` sessionStorage (client_id, views, followed sessions); `sharedStorage`
+   * localStorage (token, outbox, settings).
    */
   constructor({ url, io, env, tabStorage = null, sharedStorage = null, timers = realTimers,
                 random = Math.random, uuid = defaultUuid, fetch = globalThis.fetch?.bind(globalThis),
@@ -37,16 +35,12 @@ export class TetherClient extends Emitter {
     this.log = logbook.log;
     this.tab = new KeyValueStore(tabStorage, "tether.");
     this.shared = new KeyValueStore(sharedStorage, "tether.");
-    this.viewStore = new KeyValueStore(tabStorage, "tether.view.");
-    this.clientId = this.tab.get("client_id");
-    if (typeof this.clientId !== "string" || !CLIENT_ID_PATTERN.test(this.clientId)) this.#newClientId();
-    this.token = this.shared.get("token");
+    this.identity = new Identity(this.tab, this.shared, uuid);
     this.hello = null;
     this.recovery = new RecoveryMeter();
-    this.followOptions = options.follower ?? {};
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log, options: options.connection ?? {},
-      auth: () => (this.token ? { token: this.token, client_id: this.clientId } : { client_id: this.clientId }),
+      auth: () => this.identity.auth(),
     });
     this.sessions = new SessionList({ store: this.tab });
     this.outbox = new Outbox({
@@ -55,11 +49,14 @@ export class TetherClient extends Emitter {
     });
     this.remoteLog = new RemoteLog({
       logbook, fetch, timers, random, endpoint: new URL("/api/client-logs", url).toString(),
-      token: () => this.token, clientId: () => this.clientId,
+      token: () => this.identity.token, clientId: () => this.clientId,
     });
-    this.followers = new Map();
+    this.followers = new Followers({
+      connection: this.connection, tab: this.tab, viewStore: new KeyValueStore(tabStorage, "tether.view."),
+      timers, random, log: this.log, options: options.follower ?? {},
+    });
     this.#wire();
-    for (const sessionId of this.tab.get("followed") ?? []) this.follow(sessionId);
+    this.followers.restore();
     if (this.shared.get("remote_logs") === true) this.remoteLog.setEnabled(true);
   }
 
@@ -70,18 +67,16 @@ export class TetherClient extends Emitter {
 
   stop() {
     this.connection.stop();
-    for (const follower of this.followers.values()) follower.close();
+    this.followers.closeAll();
   }
 
-  get state() {
-    return this.connection.state;
-  }
+  get state() { return this.connection.state; }
+  get clientId() { return this.identity.clientId; }
+  get token() { return this.identity.token; }
 
   /** Sign in with a bearer token (kept in localStorage) and reconnect with it. */
   setToken(token) {
-    this.token = token || null;
-    if (this.token) this.shared.set("token", this.token);
-    else this.shared.delete("token");
+    this.identity.setToken(token);
     this.connection.reauthenticate();
   }
 
@@ -94,51 +89,20 @@ export class TetherClient extends Emitter {
   // -- sessions -------------------------------------------------------------------------------
 
   /** Follow a session: subscribe now (if connected) and after every reconnect. */
-  follow(sessionId) {
-    let follower = this.followers.get(sessionId);
-    if (follower) return follower;
-    follower = new SessionFollower({
-      sessionId, connection: this.connection, store: this.viewStore, timers: this.timers,
-      random: this.random, log: this.log, options: this.followOptions,
-    });
-    follower.on("change", () => this.emit("change", { what: "messages", sessionId }));
-    follower.on("synced", () => this.#checkRecovered());
-    follower.on("gone", () => this.emit("change", { what: "gone", sessionId }));
-    this.followers.set(sessionId, follower);
-    this.#saveFollowed();
-    follower.subscribe("follow");
-    return follower;
-  }
-
-  unfollow(sessionId) {
-    const follower = this.followers.get(sessionId);
-    if (!follower) return;
-    follower.close();
-    this.followers.delete(sessionId);
-    this.#saveFollowed();
-    if (this.connection.connected) this.connection.push(EVENTS.UNSUBSCRIBE, { session_id: sessionId });
-  }
+  follow(sessionId) { return this.followers.follow(sessionId); }
+  unfollow(sessionId) { this.followers.unfollow(sessionId); }
 
   /** Create a session; retried with the same id (creation is idempotent by id) when unanswered. */
-  async createSession({ title, agent } = {}) {
-    const payload = { id: this.uuid() };
-    if (title) payload.title = title;
-    if (agent) payload.agent = agent;
-    const reply = await this.#request(EVENTS.CREATE_SESSION, payload, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  createSession({ title, agent } = {}) {
+    return this.#saveSession(EVENTS.CREATE_SESSION, { id: this.uuid(), ...(title && { title }), ...(agent && { agent }) });
   }
 
-  async renameSession(sessionId, title) {
-    const reply = await this.#request(EVENTS.UPDATE_SESSION, { session_id: sessionId, title }, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  renameSession(sessionId, title) {
+    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, title });
   }
 
-  async archiveSession(sessionId, archived = true) {
-    const reply = await this.#request(EVENTS.UPDATE_SESSION, { session_id: sessionId, archived }, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  archiveSession(sessionId, archived = true) {
+    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, archived });
   }
 
   async refreshSessions() {
@@ -156,22 +120,15 @@ export class TetherClient extends Emitter {
     return this.outbox.add(sessionId, content);
   }
 
-  retry(clientMsgId) {
-    this.outbox.retry(clientMsgId);
-  }
-
-  discard(clientMsgId) {
-    this.outbox.discard(clientMsgId);
-  }
+  retry(clientMsgId) { this.outbox.retry(clientMsgId); }
+  discard(clientMsgId) { this.outbox.discard(clientMsgId); }
 
   async cancel(sessionId) {
     const reply = await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1);
     return reply.cancelled;
   }
 
-  loadOlder(sessionId) {
-    return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false);
-  }
+  loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
   /** What to show for a session, in order (see viewmodel.js). */
   messagesFor(sessionId) {
@@ -179,20 +136,12 @@ export class TetherClient extends Emitter {
     return displayMessages(sessionId, messages, this.outbox.entriesFor(sessionId));
   }
 
-  /** What the chat screen shows (see viewmodel.js). */
-  view(sessionId, options) {
-    return chatView(this, sessionId, options);
-  }
-
-  /** Everything the debug panel shows. */
-  diagnostics() {
-    return diagnostics(this);
-  }
+  /** What the chat screen shows, and everything the debug panel shows (see viewmodel.js). */
+  view(sessionId, options) { return chatView(this, sessionId, options); }
+  diagnostics() { return diagnostics(this); }
 
   /** Close the transport and build a new connection at once (the debug panel's button). */
-  reconnectNow(reason = "manual") {
-    this.connection.reconnectNow(reason);
-  }
+  reconnectNow(reason = "manual") { this.connection.reconnectNow(reason); }
 
   // -- internals --------------------------------------------------------------------------------
 
@@ -204,19 +153,16 @@ export class TetherClient extends Emitter {
     c.on("wake", (wake) => this.recovery.wake(wake));
     c.on("connect", (connect) => {
       this.recovery.connected(connect);
-      for (const follower of this.followers.values()) follower.subscribe("connect");
+      this.followers.subscribeAll("connect");
       this.refreshSessions().catch((error) => this.log("warn", `[Client] list_sessions: ${error.message}`));
       this.outbox.flush();
       this.#checkRecovered();
     });
     c.on("disconnect", () => {
-      for (const follower of this.followers.values()) follower.disconnected();
+      this.followers.disconnected();
       this.emit("change", { what: "connection" });
     });
-    const renew = (why) => {
-      this.log("warn", `[Client] new client_id (${why})`);
-      this.#newClientId();
-    };
+    const renew = (why) => { this.log("warn", `[Client] new client_id (${why})`); this.identity.renew(); };
     c.on("kicked", () => renew("the server closed this connection: another tab has our client_id"));
     c.on("invalid_client", () => renew("the server refused our client_id"));
     c.on("unauthorized", () => this.emit("change", { what: "unauthorized" }));
@@ -225,6 +171,8 @@ export class TetherClient extends Emitter {
       if (message) this.followers.get(message.session_id)?.applyOwnMessage(message);
     });
     this.sessions.on("change", () => this.emit("change", { what: "sessions" }));
+    this.followers.on("change", (change) => this.emit("change", change));
+    this.followers.on("synced", () => this.#checkRecovered());
   }
 
   #onServerEvent(name, payload) {
@@ -235,17 +183,8 @@ export class TetherClient extends Emitter {
       this.emit("change", { what: "hello" });
       return;
     }
-    if (name === EVENTS.SESSION) {
-      this.sessions.upsert(payload?.session);
-      const follower = this.followers.get(payload?.session?.id);
-      if (follower) follower.session = payload.session;
-      return;
-    }
-    const follower = this.followers.get(payload?.session_id);
-    if (!follower) return;
-    if (name === EVENTS.MESSAGE) follower.onMessage(payload);
-    else if (name === EVENTS.DELTA) follower.onDelta(payload);
-    else if (name === EVENTS.RESYNC) follower.subscribe(`resync: ${payload.reason}`);
+    if (name === EVENTS.SESSION) this.sessions.upsert(payload?.session);
+    this.followers.route(name, payload);
   }
 
   #checkRecovered() {
@@ -257,16 +196,13 @@ export class TetherClient extends Emitter {
     this.emit("change", { what: "debug" });
   }
 
+  async #saveSession(event, payload) {
+    const reply = await this.#request(event, payload, 3);
+    this.sessions.upsert(reply.session);
+    return reply.session;
+  }
+
   #request(event, payload, attempts) {
     return request(this.connection, event, payload, { attempts, timers: this.timers, random: this.random });
-  }
-
-  #newClientId() {
-    this.clientId = this.uuid().replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64);
-    this.tab.set("client_id", this.clientId);
-  }
-
-  #saveFollowed() {
-    this.tab.set("followed", [...this.followers.keys()]);
   }
 }

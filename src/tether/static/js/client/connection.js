@@ -17,10 +17,8 @@ import { realTimers } from "./timers.js";
 
 export const STATES = Object.freeze({
   CONNECTED: "connected",
-  /** Not connected, trying (an attempt in flight or a short wait before the next). */
-  CONNECTING: "connecting",
-  /** Not connected: the browser says it is offline, the server keeps failing, or we stopped. */
-  OFFLINE: "offline",
+  CONNECTING: "connecting", // not connected, trying (an attempt in flight or a short wait)
+  OFFLINE: "offline", // not connected: the browser says offline, the server keeps failing, or stopped
 });
 
 /** Each state may go to any other: the guard refuses states outside STATES. */
@@ -56,18 +54,14 @@ export class Connection extends Emitter {
     this.retry = retryTimer(() => this.#connectNow("retry"), { timers, random });
     this.liveness = new Liveness({
       env, timers, log, options,
-      push: (...args) => this.push(...args),
-      connected: () => this.connected,
-      lastReceivedAt: () => this.link.lastReceivedAt,
-      onWake: (signal) => this.wake(signal),
-      onDead: (reason, startedAt) => this.#drop(reason, startedAt),
-      onTick: (now) => this.#onTick(now),
+      push: (...args) => this.push(...args), connected: () => this.connected,
+      lastReceivedAt: () => this.link.lastReceivedAt, onWake: (signal) => this.wake(signal),
+      onDead: (reason, startedAt) => this.#drop(reason, startedAt), onTick: (now) => this.#onTick(now),
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
     });
     this.link = new SocketLink({
-      io, url, auth, timers, options: this.options,
-      handlers: {
+      io, url, auth, timers, options: this.options, handlers: {
         onConnect: () => this.#onConnect(),
         onDisconnect: (reason, { expected }) => this.#onDisconnect(reason, expected),
         onConnectError: (error) => this.#onConnectError(error),
@@ -137,8 +131,6 @@ export class Connection extends Emitter {
     this.#drop(reason, this.timers.now());
   }
 
-  // -- internals --------------------------------------------------------------------------------
-
   #connectNow(reason) {
     if (this.stopped) return;
     this.retry.cancel();
@@ -198,14 +190,11 @@ export class Connection extends Emitter {
     this.attemptStartedAt = null;
     this.log("warn", `[Connection] connect_error: ${message}`);
     this.emit("connect_error", { message, data: error?.data });
-    if (message === CONNECT_ERRORS.UNAUTHORIZED) {
-      this.unauthorized = true;
-      this.machine.go(STATES.OFFLINE, "unauthorized");
-      this.emit("unauthorized", { message });
-      return;
-    }
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
-    this.#scheduleRetry(message);
+    if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
+    this.unauthorized = true; // no retry until the auth changes
+    this.machine.go(STATES.OFFLINE, "unauthorized");
+    this.emit("unauthorized", { message });
   }
 
   #downState() {
