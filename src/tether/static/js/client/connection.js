@@ -78,7 +78,6 @@ export class Connection extends Emitter {
   get connected() { return this.state === STATES.CONNECTED; }
   get sid() { return this.link.sid; }
   get transport() { return this.link.transport; }
-
   get ping() { return this.liveness.ping; } // the server's ping settings, from `hello.limits`
 
   /** Create the socket and connect; listen to the page's wake-up signals. */
@@ -127,9 +126,7 @@ export class Connection extends Emitter {
   }
 
   /** Close the transport and build a new connection at once. */
-  reconnectNow(reason = "manual") {
-    this.#drop(reason, this.timers.now());
-  }
+  reconnectNow(reason = "manual") { this.#drop(reason, this.timers.now()); }
 
   #connectNow(reason) {
     if (this.stopped) return;
