@@ -2,7 +2,7 @@
 // The app renders what this object holds and calls its methods; it never touches the socket.
 // `window.tether` is this object (set by the app), for diagnostics.
 
-import { Connection, STATES } from "./connection.js";
+import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import { Followers } from "./followers.js";
 import { Identity } from "./identity.js";
@@ -16,8 +16,6 @@ import { SessionList } from "./sessionlist.js";
 import { KeyValueStore } from "./storage.js";
 import { realTimers } from "./timers.js";
 import { chatView, diagnostics, displayMessages } from "./viewmodel.js";
-
-export { STATES };
 
 const defaultUuid = () => globalThis.crypto.randomUUID();
 
@@ -107,7 +105,7 @@ export class TetherClient extends Emitter {
 
   async refreshSessions() {
     const reply = await this.#request(EVENTS.LIST_SESSIONS, { limit: 100 }, 1);
-    this.sessions.applyPage(reply.sessions, reply.has_more);
+    this.sessions.applyPage(reply.sessions);
   }
 
   // -- messages -------------------------------------------------------------------------------

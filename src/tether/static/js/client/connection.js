@@ -143,7 +143,6 @@ export class Connection extends Emitter {
     this.stats.zombies += 1;
     this.recoveryStartedAt = startedAt;
     this.log("warn", `[Connection] dropping the connection: ${reason}`);
-    this.emit("zombie", { reason });
     this.retry.reset();
     this.#connectNow(`drop: ${reason}`);
   }
@@ -186,7 +185,6 @@ export class Connection extends Emitter {
     this.stats.failures += 1;
     this.attemptStartedAt = null;
     this.log("warn", `[Connection] connect_error: ${message}`);
-    this.emit("connect_error", { message, data: error?.data });
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
     if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
     this.unauthorized = true; // no retry until the auth changes

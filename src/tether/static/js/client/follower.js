@@ -63,7 +63,6 @@ export class SessionFollower extends Emitter {
     this.persistTimer = null;
     this.loadingOlder = false;
     this.lastSync = null; // {mode, reason, at, count}
-    this.session = null;
   }
 
   get state() {
@@ -198,7 +197,6 @@ export class SessionFollower extends Emitter {
     const buffered = this.buffer;
     this.buffer = [];
     const { gap } = applySubscribeAck(this.view, ack, buffered);
-    this.session = ack.session ?? this.session;
     // lastSeq is now head_seq of this session's log: remember which log (old servers send none).
     this.epoch = typeof ack.session?.epoch === "string" ? ack.session.epoch : null;
     this.retry.reset();

@@ -66,11 +66,6 @@ export class Followers extends Emitter {
 
   /** A server event of a session: to its follower, if this tab follows it. */
   route(name, payload) {
-    if (name === EVENTS.SESSION) {
-      const follower = this.map.get(payload?.session?.id);
-      if (follower) follower.session = payload.session;
-      return;
-    }
     const follower = this.map.get(payload?.session_id);
     if (!follower) return;
     if (name === EVENTS.MESSAGE) follower.onMessage(payload);
