@@ -14,6 +14,16 @@ from tests.e2e.pages import CONNECTED, open_app, set_visibility
 DIAGNOSTICS = "window.tether.diagnostics()"
 
 
+async def open_phone(browser: Any, url: str) -> tuple[Any, Any, dict[str, Any]]:
+    """A phone-sized page of the app, connected and told the server's ping settings; returns
+    the context, the page and its diagnostics."""
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await open_app(page, url)
+    await page.wait_for_function(f"() => {DIAGNOSTICS}.pingFromServer", timeout=10_000)
+    return context, page, await page.evaluate(DIAGNOSTICS)
+
+
 async def wait_zombie_dropped(page: Any, timeout: float) -> dict[str, Any]:
     """Wait until the client has dropped a zombie and is connected again; its diagnostics."""
     await page.wait_for_function(
@@ -38,11 +48,7 @@ async def test_a_silent_connection_is_probed_after_the_servers_ping_interval(
     server = servers({"TETHER_PING_INTERVAL": "3", "TETHER_PING_TIMEOUT": "20"})
     proxy = await SilentDropProxy("127.0.0.1", server.port).start()
     try:
-        context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-        page = await context.new_page()
-        await open_app(page, proxy.url)
-        await page.wait_for_function(f"() => {DIAGNOSTICS}.pingFromServer", timeout=10_000)
-        settings = await page.evaluate(DIAGNOSTICS)
+        context, page, settings = await open_phone(browser, proxy.url)
         assert (settings["pingInterval"], settings["pingTimeout"]) == (3000, 20_000)
         assert (settings["serverTimeout"], settings["silenceLimit"]) == (23_000, 8000)
         assert settings["zombies"] == 0
@@ -68,11 +74,7 @@ async def test_an_absence_longer_than_the_servers_ping_timeout_reconnects_withou
     # The server drops a client silent for 2 + 2 s; after 5 s away the client must not trust its
     # socket (default settings, 25 + 20 s, would have it probe instead).
     server = servers({"TETHER_PING_INTERVAL": "2", "TETHER_PING_TIMEOUT": "2"})
-    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = await context.new_page()
-    await open_app(page, server.url)
-    await page.wait_for_function(f"() => {DIAGNOSTICS}.pingFromServer", timeout=10_000)
-    settings = await page.evaluate(DIAGNOSTICS)
+    context, page, settings = await open_phone(browser, server.url)
     assert (settings["pingInterval"], settings["pingTimeout"]) == (2000, 2000)
     assert settings["serverTimeout"] == 4000
 
