@@ -280,3 +280,19 @@ test("ping settings that are not positive numbers are ignored", () => {
   }
   assert.equal(t.conn.ping.pingInterval, 25_000);
 });
+
+test("an attempt that never ends is restarted by the watchdog; a young one is given its chance", () => {
+  const t = setup();
+  const attempts = t.socket.attempts;
+  t.clock.advance(500);
+  t.env.fire("focus");
+  assert.equal(t.socket.attempts, attempts, "an attempt younger than 1 s is not restarted on wake-up");
+  t.clock.advance(9000);
+  assert.equal(t.socket.attempts, attempts, "8 s connect timeout + 2 s not over yet");
+  t.clock.advance(2500); // the first watchdog tick past 10 s of attempt
+  assert.equal(t.socket.attempts, attempts + 1, "stuck: a fresh attempt");
+  assert.ok(t.lines.some((line) => line.includes("attempt stuck")));
+  t.clock.advance(1500);
+  t.env.fire("focus");
+  assert.equal(t.socket.attempts, attempts + 2, "an attempt older than 1 s is restarted on wake-up");
+});

@@ -172,7 +172,7 @@ class App {
     this.el.banner.dataset.state = state;
     this.el.banner.textContent = banner ? `${banner}${waiting}` : "";
     this.el.signin.hidden = !view.unauthorized;
-    if (this.client.hello) this.sidebar.setAgents(view.agents, view.defaultAgent);
+    if (view.agents) this.sidebar.setAgents(view.agents, view.defaultAgent);
     this.sidebar.render(view.sessions, this.sessionId);
     this.el.title.textContent = this.sessionId ? (view.session?.title || "New chat") : "Tether";
     this.el.empty.hidden = Boolean(this.sessionId);

@@ -34,8 +34,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   silenceLimit: null, // see Liveness; null: derived from the server's ping settings
   offlineAfterFailures: 3, // after this many failed attempts in a row, say offline (retries go on)
   transports: ["websocket", "polling"],
-  heartbeat: {}, // HEARTBEAT_DEFAULTS
-  watchdog: {}, // WATCHDOG_DEFAULTS
+  // heartbeat: {...}, watchdog: {...}: see HEARTBEAT_DEFAULTS, WATCHDOG_DEFAULTS
 });
 
 export class Connection extends Emitter {
@@ -43,7 +42,8 @@ export class Connection extends Emitter {
    * `url` the server origin; `io` socket.io-client's; `auth()` read at every attempt,
    * `{token?, client_id}`; `env` `{on, visible(), online()}`; `timers` `{now, setTimeout, clearTimeout}`.
    */
-  constructor({ url, io, auth, env, timers = realTimers, random = Math.random, log = () => {}, options = {} }) {
+  constructor({ url, io, auth, env, timers = realTimers, random = Math.random, log = () => {},
+                options = {} }) {
     super();
     Object.assign(this, { env, timers, log });
     this.options = { ...DEFAULT_OPTIONS, ...options };
@@ -68,7 +68,7 @@ export class Connection extends Emitter {
         onEvent: (name, payload) => this.emit("event", name, payload),
       },
     });
-    Object.assign(this, { stopped: true, unauthorized: false, attemptStartedAt: null, recoveryStartedAt: null });
+    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null });
     this.stats = { connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null };
   }
 
@@ -118,8 +118,9 @@ export class Connection extends Emitter {
     if (!this.connected) {
       const waiting = this.retry.pending;
       this.retry.reset();
-      const young = this.attemptStartedAt !== null && now - this.attemptStartedAt < 1000;
-      if (waiting || !young) this.#connectNow(`wake:${reason}`);
+      // An attempt younger than a second is given its chance, unless it was only a wait.
+      const age = this.link.attemptAge(now);
+      if (waiting || age === null || age >= 1000) this.#connectNow(`wake:${reason}`);
       return;
     }
     this.liveness.check(reason, away, now);
@@ -133,7 +134,6 @@ export class Connection extends Emitter {
     this.retry.cancel();
     const now = this.timers.now();
     this.recoveryStartedAt ??= now;
-    this.attemptStartedAt = now;
     this.log("info", `[Connection] connecting (${reason})`);
     this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
     this.link.restart();
@@ -155,7 +155,7 @@ export class Connection extends Emitter {
       connects: this.stats.connects + 1, reconnects: this.stats.reconnects + (reconnect ? 1 : 0),
       failures: 0, lastConnectMs: recoveryStartedAt === null ? null : now - recoveryStartedAt,
     });
-    Object.assign(this, { recoveryStartedAt: null, attemptStartedAt: null });
+    this.recoveryStartedAt = null;
     this.retry.reset();
     this.machine.go(STATES.CONNECTED, reconnect ? "reconnected" : "connected");
     this.log("info", `[Connection] ${reconnect ? "reconnect" : "connect"} sid=${this.sid} transport=${this.transport} in ${this.stats.lastConnectMs}ms`);
@@ -183,7 +183,6 @@ export class Connection extends Emitter {
   #onConnectError(error) {
     const message = error?.message ?? String(error);
     this.stats.failures += 1;
-    this.attemptStartedAt = null;
     this.log("warn", `[Connection] connect_error: ${message}`);
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
     if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
@@ -206,9 +205,7 @@ export class Connection extends Emitter {
 
   /** A watchdog tick on a healthy page: restart an attempt that never ended. */
   #onTick(now) {
-    if (!this.connected && this.attemptStartedAt !== null &&
-        now - this.attemptStartedAt > this.options.connectTimeout + 2000) {
-      this.#connectNow("attempt stuck");
-    }
+    const age = this.link.attemptAge(now);
+    if (!this.connected && age !== null && age > this.options.connectTimeout + 2000) this.#connectNow("attempt stuck");
   }
 }

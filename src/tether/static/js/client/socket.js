@@ -17,15 +17,16 @@ export class SocketLink {
     this.inflight = new Set();
     this.closing = false;
     this.lastReceivedAt = null;
+    this.attemptStartedAt = null; // of the connection attempt in flight
     const { connectTimeout, transports } = options;
     const socket = io(url, {
       autoConnect: false, reconnection: false, forceNew: true, transports, tryAllTransports: true,
       timeout: connectTimeout, auth: (callback) => callback(auth()),
     });
     this.socket = socket;
-    socket.on("connect", () => { this.touch(); handlers.onConnect(); });
+    socket.on("connect", () => { this.attemptStartedAt = null; this.touch(); handlers.onConnect(); });
     socket.on("disconnect", (reason) => this.#onDisconnect(reason));
-    socket.on("connect_error", (error) => handlers.onConnectError(error));
+    socket.on("connect_error", (error) => { this.attemptStartedAt = null; handlers.onConnectError(error); });
     for (const name of SERVER_EVENTS) {
       socket.on(name, (payload) => { this.touch(); handlers.onEvent(name, payload); });
     }
@@ -37,6 +38,11 @@ export class SocketLink {
   get connected() { return Boolean(this.socket.connected); }
   get sid() { return this.socket.id ?? null; }
   get transport() { return this.socket.io?.engine?.transport?.name ?? null; }
+
+  /** How long the attempt in flight has been going, or null when there is none. */
+  attemptAge(now = this.timers.now()) {
+    return this.attemptStartedAt === null ? null : now - this.attemptStartedAt;
+  }
 
   /** Something arrived: the connection is alive. */
   touch() {
@@ -63,6 +69,7 @@ export class SocketLink {
     this.closing = true;
     this.socket.disconnect();
     this.closing = false;
+    this.attemptStartedAt = this.timers.now();
     this.socket.connect();
   }
 

@@ -33,7 +33,7 @@ export function chatView(client, sessionId, { archived = false } = {}) {
     state: client.connection.state,
     unauthorized: client.connection.unauthorized,
     pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
-    agents: client.hello?.agents ?? [],
+    agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
     defaultAgent: client.hello?.default_agent ?? null,
     sessions: client.sessions.ordered({ archived }),
     latestSessionId: client.sessions.ordered()[0]?.id ?? null,
