@@ -138,7 +138,10 @@ test("a message in flight when the transport drops leaves no outbox retry timer:
 test("the view-model holds what the app renders", () => {
   const t = setup();
   assert.equal(t.client.view(null).state, "connecting");
+  assert.equal(t.client.view(null).agents, null, "no agents before the server's hello");
   connect(t);
+  t.socket.fire("hello", { protocol: 1, limits: {}, agents: [{ name: "echo", kind: "echo" }], default_agent: "echo" });
+  assert.deepEqual([t.client.view(null).agents, t.client.view(null).defaultAgent], [[{ name: "echo", kind: "echo" }], "echo"]);
   t.client.follow("s1");
   t.socket.answer("subscribe", ack("recent", 1, [msg("m1", 1)]));
   t.socket.close();
