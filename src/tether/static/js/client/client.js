@@ -15,7 +15,7 @@ import { request } from "./request.js";
 import { SessionList } from "./sessionlist.js";
 import { KeyValueStore } from "./storage.js";
 import { realTimers } from "./timers.js";
-import { chatView, diagnostics, displayMessages } from "./viewmodel.js";
+import { chatView, diagnostics, sessionMessages } from "./viewmodel.js";
 
 const defaultUuid = () => globalThis.crypto.randomUUID();
 
@@ -84,8 +84,6 @@ export class TetherClient extends Emitter {
     this.emit("change", { what: "debug" });
   }
 
-  // -- sessions -------------------------------------------------------------------------------
-
   /** Follow a session: subscribe now (if connected) and after every reconnect. */
   follow(sessionId) { return this.followers.follow(sessionId); }
   unfollow(sessionId) { this.followers.unfollow(sessionId); }
@@ -108,8 +106,6 @@ export class TetherClient extends Emitter {
     this.sessions.applyPage(reply.sessions);
   }
 
-  // -- messages -------------------------------------------------------------------------------
-
   /** Queue a message (stored, then sent; re-sent until acknowledged). Returns the outbox entry. */
   send(sessionId, content) {
     const max = this.hello?.limits?.max_message_chars;
@@ -122,17 +118,13 @@ export class TetherClient extends Emitter {
   discard(clientMsgId) { this.outbox.discard(clientMsgId); }
 
   async cancel(sessionId) {
-    const reply = await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1);
-    return reply.cancelled;
+    return (await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
   }
 
   loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
   /** What to show for a session, in order (see viewmodel.js). */
-  messagesFor(sessionId) {
-    const messages = this.followers.get(sessionId)?.messages ?? [];
-    return displayMessages(sessionId, messages, this.outbox.entriesFor(sessionId));
-  }
+  messagesFor(sessionId) { return sessionMessages(this, sessionId); }
 
   /** What the chat screen shows, and everything the debug panel shows (see viewmodel.js). */
   view(sessionId, options) { return chatView(this, sessionId, options); }
@@ -140,8 +132,6 @@ export class TetherClient extends Emitter {
 
   /** Close the transport and build a new connection at once (the debug panel's button). */
   reconnectNow(reason = "manual") { this.connection.reconnectNow(reason); }
-
-  // -- internals --------------------------------------------------------------------------------
 
   #wire() {
     const c = this.connection;

@@ -1,10 +1,8 @@
-// The one Socket.IO connection of a tab, kept alive on phones: the state machine and the
-// reconnect schedule. Its parts: socket.js (the socket and its requests), liveness.js (wake-up
-// signals, watchdog and heartbeat probe: is a "connected" socket really alive?), retry.js.
-//
-// socket.io-client's own reconnection gives up after `reconnectionAttempts` and ignores
-// `connect()` while it waits out a delay. We switch it off and own the schedule (retry.js),
-// forever, reset (and skipped) whenever the user comes back; a zombie is dropped with
+// The one Socket.IO connection of a tab, kept alive on phones: its state machine and reconnect
+// schedule, over socket.js (the socket, its requests) and liveness.js (is a "connected" socket
+// really alive?). socket.io-client's own reconnection gives up after `reconnectionAttempts` and
+// ignores `connect()` while it waits out a delay, so we switch it off and own the schedule
+// (retry.js): forever, reset (and skipped) whenever the user comes back. A zombie is dropped with
 // `socket.disconnect(); socket.connect()`, which builds a new connection at once.
 
 import { Emitter } from "./emitter.js";
@@ -98,10 +96,7 @@ export class Connection extends Emitter {
   }
 
   /** The auth changed (a token was set): try again at once. */
-  reauthenticate() {
-    this.unauthorized = false;
-    if (!this.stopped) this.#connectNow("auth");
-  }
+  reauthenticate() { this.unauthorized = false; this.#connectNow("auth"); }
 
   /** A request with ack and timeout; while not connected it fails at once with `unavailable`. */
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
@@ -175,7 +170,7 @@ export class Connection extends Emitter {
     if (expected || this.stopped) return;
     this.recoveryStartedAt ??= this.timers.now();
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
-    // copies sessionStorage). The app picks a new id before the retry.
+    // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
     this.#scheduleRetry(reason);
   }

@@ -21,13 +21,19 @@ export function displayMessages(sessionId, serverMessages, outboxEntries) {
   return messages.concat(local);
 }
 
+/** What to show for a followed session: its messages, then the unacknowledged sends. */
+export function sessionMessages(client, sessionId) {
+  const messages = client.followers.get(sessionId)?.messages ?? [];
+  return displayMessages(sessionId, messages, client.outbox.entriesFor(sessionId));
+}
+
 /**
  * The chat screen: connection state, sign-in, the session list, and the open session's messages.
  * @param {import("./client.js").TetherClient} client
  */
 export function chatView(client, sessionId, { archived = false } = {}) {
   const session = sessionId ? client.sessions.get(sessionId) : null;
-  const messages = sessionId ? client.messagesFor(sessionId) : [];
+  const messages = sessionId ? sessionMessages(client, sessionId) : [];
   const follower = sessionId ? client.followers.get(sessionId) : null;
   return {
     state: client.connection.state,
