@@ -58,3 +58,14 @@ test("anything received touches lastReceivedAt; restart reports its own disconne
   assert.deepEqual(seen, ["connect", "event message", "disconnect io client disconnect expected=true",
     "disconnect transport close expected=false"]);
 });
+
+test("the client reads no private field of socket.io-client (its minified build renames them)", async () => {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const dir = new URL("../../src/tether/static/js/client/", import.meta.url);
+  const offenders = [];
+  for (const name of await readdir(dir)) {
+    const source = await readFile(new URL(name, dir), "utf8");
+    for (const match of source.matchAll(/\b(?:engine|socket|io)\??\.(_[A-Za-z]\w*)/g)) offenders.push(`${name}: ${match[0]}`);
+  }
+  assert.deepEqual(offenders, []);
+});
