@@ -9,11 +9,19 @@
 // entry left behind by a closed tab is picked up and sent by the next tab.
 
 import { Emitter } from "./emitter.js";
+import { IllegalTransition } from "./machine.js";
 import { EVENTS } from "./protocol.js";
 import { retryTimer } from "./retry.js";
 import { realTimers } from "./timers.js";
 
 export const OUTBOX_STATES = Object.freeze({ PENDING: "pending", SENT: "sent", FAILED: "failed" });
+
+/** An entry's life: sent once acknowledged (then gone), failed for good until retried by hand. */
+const ENTRY_TRANSITIONS = Object.freeze({
+  [OUTBOX_STATES.PENDING]: [OUTBOX_STATES.SENT, OUTBOX_STATES.FAILED],
+  [OUTBOX_STATES.FAILED]: [OUTBOX_STATES.PENDING],
+  [OUTBOX_STATES.SENT]: [],
+});
 
 /** Error codes after which the same request will never succeed: the entry fails (retry by hand). */
 export const FATAL_CODES = Object.freeze(["invalid", "too_large", "not_found", "conflict", "internal"]);
@@ -123,7 +131,7 @@ export class Outbox extends Emitter {
     this.retryTimer.reset();
     this.items.delete(entry.client_msg_id);
     this.store.delete(entry.client_msg_id);
-    entry.state = OUTBOX_STATES.SENT;
+    this.#move(entry, OUTBOX_STATES.SENT);
     this.log("info", `[Outbox] sent ${entry.client_msg_id}${ack.duplicate ? " (duplicate: already stored)" : ""}`);
     this.emit("sent", { entry, message: ack.message, duplicate: Boolean(ack.duplicate) });
     this.emit("change", entry);
@@ -145,7 +153,18 @@ export class Outbox extends Emitter {
     this.log("info", `[Outbox] ${entry.client_msg_id}: ${code}; retry in ${delay}ms`);
   }
 
-  #update(entry, changes) {
+  /** Change an entry's state as ENTRY_TRANSITIONS allows (entries are plain stored objects, so
+   *  the table is checked here rather than by a StateMachine per entry). */
+  #move(entry, state) {
+    if (state === entry.state) return;
+    if (!ENTRY_TRANSITIONS[entry.state]?.includes(state)) {
+      throw new IllegalTransition(`illegal outbox transition ${entry.state} -> ${state}`);
+    }
+    entry.state = state;
+  }
+
+  #update(entry, { state, ...changes }) {
+    if (state !== undefined) this.#move(entry, state);
     Object.assign(entry, changes);
     this.store.set(entry.client_msg_id, entry);
     this.emit("change", entry);
