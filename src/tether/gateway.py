@@ -175,6 +175,9 @@ class Gateway:
                     "max_message_chars": self.settings.max_message_chars,
                     "history_limit": self.settings.history_limit,
                     "max_resume": self.settings.max_resume,
+                    # Engine.IO's own unit (its handshake says milliseconds too).
+                    "ping_interval": round(self.settings.ping_interval * 1000),
+                    "ping_timeout": round(self.settings.ping_timeout * 1000),
                 },
                 "agents": self.agents.describe(),
                 "default_agent": self.agents.default,

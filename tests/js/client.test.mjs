@@ -109,3 +109,51 @@ test("session events update the list live; a kicked tab takes a new client_id", 
   t.socket.close("io server disconnect");
   assert.notEqual(t.client.clientId, before);
 });
+
+test("hello's ping settings are the ones the connection uses (not Engine.IO's private fields)", () => {
+  const t = setup();
+  connect(t);
+  t.socket.fire("hello", { protocol: 1, limits: { max_message_chars: 10, ping_interval: 3000, ping_timeout: 2000 } });
+  const d = t.client.diagnostics();
+  assert.deepEqual([d.pingInterval, d.pingTimeout, d.serverTimeout, d.silenceLimit], [3000, 2000, 5000, 4000]);
+  t.env.hide();
+  t.clock.freeze(6000);
+  const attempts = t.socket.attempts;
+  t.env.show();
+  assert.equal(t.socket.attempts, attempts + 1, "away 6 s > 3 s + 2 s: reconnected without a probe");
+});
+
+test("a message in flight when the transport drops leaves no outbox retry timer: the next connect sends it", () => {
+  const t = setup();
+  connect(t);
+  t.client.send("s1", "in flight");
+  t.socket.close("transport close");
+  assert.equal(t.client.outbox.retryTimer.pending, false, "no retry scheduled as if still connected");
+  assert.equal(t.client.outbox.entries[0].state, "pending");
+  t.clock.advance(250);
+  t.socket.accept();
+  assert.equal(t.socket.requests("send").length, 2, "re-sent once, on connect");
+});
+
+test("the view-model holds what the app renders", () => {
+  const t = setup();
+  assert.equal(t.client.view(null).state, "connecting");
+  assert.equal(t.client.view(null).agents, null, "no agents before the server's hello");
+  connect(t);
+  t.socket.fire("hello", { protocol: 1, limits: {}, agents: [{ name: "echo", kind: "echo" }], default_agent: "echo" });
+  assert.deepEqual([t.client.view(null).agents, t.client.view(null).defaultAgent], [[{ name: "echo", kind: "echo" }], "echo"]);
+  t.client.follow("s1");
+  t.socket.answer("subscribe", ack("recent", 1, [msg("m1", 1)]));
+  t.socket.close();
+  t.client.send("s1", "queued");
+  const view = t.client.view("s1");
+  assert.equal(view.state, "connecting");
+  assert.equal(view.pendingCount, 1);
+  assert.equal(view.unauthorized, false);
+  assert.deepEqual(view.messages.map((m) => [m.content, m.displayStatus]), [["text of m1", "sent"], ["queued", "pending"]]);
+  assert.equal(view.hasOlder, false);
+  assert.equal(view.streaming, false);
+  t.clock.advance(250);
+  t.socket.refuse("unauthorized");
+  assert.equal(t.client.view("s1").unauthorized, true);
+});

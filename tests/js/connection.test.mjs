@@ -141,7 +141,10 @@ test("every wake-up signal while disconnected connects at once with the backoff 
     const attempts = t.socket.attempts;
     t.env.fire(signal);
     assert.equal(t.socket.attempts, attempts + 1, `${signal} connects at once`);
-    assert.equal(t.conn.backoff.attempts, 0, `${signal} resets the backoff`);
+    assert.equal(t.conn.retry.tries, 0, `${signal} resets the backoff`);
+    t.socket.refuse("timeout");
+    t.clock.advance(250);
+    assert.equal(t.socket.attempts, attempts + 2, `${signal}: the next retry waits the shortest delay`);
   }
 });
 
@@ -222,4 +225,74 @@ test("server events are forwarded, stop() ends everything", () => {
   t.clock.advance(60_000);
   t.env.show();
   assert.equal(t.socket.connected, false);
+});
+
+test("in-flight requests fail after the state has left connected, so no caller retries as if connected", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  const seen = [];
+  const push = t.conn.push("send", { content: "x" });
+  push.receive("timeout", () => seen.push({ connected: t.conn.connected, state: t.conn.state }));
+  t.socket.close("transport close");
+  assert.deepEqual(seen, [{ connected: false, state: STATES.CONNECTING }]);
+});
+
+test("stop() fails in-flight requests as disconnected too", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  const seen = [];
+  t.conn.push("send", { content: "x" }).receive("timeout", () => seen.push(t.conn.connected));
+  t.conn.stop();
+  assert.deepEqual(seen, [false]);
+});
+
+test("the server's ping settings decide when an absence means the server has dropped us", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  assert.equal(t.conn.ping.serverTimeout, 45_000, "Engine.IO's defaults until the server says");
+  assert.ok(t.conn.ping.set({ ping_interval: 2000, ping_timeout: 1000 }));
+  assert.equal(t.conn.ping.serverTimeout, 3000);
+  t.env.hide();
+  t.clock.freeze(3500);
+  const attempts = t.socket.attempts;
+  const heartbeats = t.socket.requests("heartbeat").length;
+  t.env.show();
+  assert.equal(t.socket.attempts, attempts + 1, "away 3.5 s > 2 s + 1 s: a new connection at once");
+  assert.equal(t.socket.requests("heartbeat").length, heartbeats, "no probe first");
+});
+
+test("the server's ping interval sets the silence that makes the watchdog probe", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  t.conn.ping.set({ ping_interval: 2000, ping_timeout: 1000 });
+  assert.equal(t.conn.liveness.silenceLimit, 2500, "interval + half the timeout");
+  const before = t.socket.requests("heartbeat").length;
+  t.clock.advance(2000);
+  assert.equal(t.socket.requests("heartbeat").length, before, "2 s of silence is a ping's gap");
+  t.clock.advance(2000);
+  assert.equal(t.socket.requests("heartbeat").length, before + 1, "4 s is not");
+});
+
+test("ping settings that are not positive numbers are ignored", () => {
+  const t = setup();
+  for (const limits of [undefined, {}, { ping_interval: 0, ping_timeout: 5 }, { ping_interval: "2", ping_timeout: 1 }]) {
+    assert.equal(t.conn.ping.set(limits), false);
+  }
+  assert.equal(t.conn.ping.pingInterval, 25_000);
+});
+
+test("an attempt that never ends is restarted by the watchdog; a young one is given its chance", () => {
+  const t = setup();
+  const attempts = t.socket.attempts;
+  t.clock.advance(500);
+  t.env.fire("focus");
+  assert.equal(t.socket.attempts, attempts, "an attempt younger than 1 s is not restarted on wake-up");
+  t.clock.advance(9000);
+  assert.equal(t.socket.attempts, attempts, "8 s connect timeout + 2 s not over yet");
+  t.clock.advance(2500); // the first watchdog tick past 10 s of attempt
+  assert.equal(t.socket.attempts, attempts + 1, "stuck: a fresh attempt");
+  assert.ok(t.lines.some((line) => line.includes("attempt stuck")));
+  t.clock.advance(1500);
+  t.env.fire("focus");
+  assert.equal(t.socket.attempts, attempts + 2, "an attempt older than 1 s is restarted on wake-up");
 });

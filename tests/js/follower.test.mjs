@@ -138,3 +138,74 @@ test("history pages older messages", async () => {
   assert.deepEqual(ids(follower), ["m15", "m16", "m17"]);
   assert.equal(follower.lastSeq, 30);
 });
+
+const withEpoch = (reply, epoch) => ({ ...reply, session: { ...reply.session, epoch } });
+
+test("epoch: kept with lastSeq and sent with after_seq; a reset on another log replaces the view", () => {
+  const { connection, follower } = setup();
+  follower.subscribe();
+  assert.equal("epoch" in connection.requests("subscribe")[0].payload, false, "no position yet: no epoch");
+  connection.answer("subscribe", withEpoch(ack("recent", 2, [msg("m1", 1), msg("m2", 2)]), "e1"));
+  assert.equal(follower.epoch, "e1");
+  follower.disconnected();
+  follower.subscribe("reconnect");
+  assert.deepEqual(connection.requests("subscribe")[1].payload, { session_id: "s1", after_seq: 2, epoch: "e1", limit: 15 });
+  // the server's log is another one now (a restored database): it answers reset
+  connection.answer("subscribe", withEpoch(ack("reset", 5, [msg("r1", 5, { position: 1 })]), "e2"));
+  assert.deepEqual(ids(follower), ["r1"]);
+  assert.equal(follower.lastSeq, 5);
+  assert.equal(follower.epoch, "e2");
+  follower.subscribe("again");
+  assert.equal(connection.requests("subscribe")[2].payload.epoch, "e2");
+});
+
+test("epoch: stored with the view, so a reload resumes on the same log; old servers send none", () => {
+  const first = setup();
+  first.follower.subscribe();
+  first.connection.answer("subscribe", withEpoch(ack("recent", 3, [msg("m1", 3)]), "e7"));
+  first.follower.persistNow();
+  const again = setup({ storage: first.storage });
+  assert.equal(again.follower.epoch, "e7");
+  again.follower.subscribe("reload");
+  assert.deepEqual(again.connection.requests("subscribe")[0].payload, { session_id: "s1", after_seq: 3, epoch: "e7", limit: 15 });
+  again.connection.answer("subscribe", ack("resume", 3, []));
+  assert.equal(again.follower.epoch, null, "a server without epochs: none is sent next time");
+  again.follower.subscribe("next");
+  assert.equal("epoch" in again.connection.requests("subscribe")[1].payload, false);
+});
+
+test("a gone session stays gone; an answer to a subscribe of a closed follower is ignored", () => {
+  const { connection, follower } = setup();
+  follower.subscribe();
+  connection.answer("subscribe", { ok: false, error: { code: "not_found", message: "no" } });
+  assert.equal(follower.state, FOLLOWER_STATES.GONE);
+  follower.subscribe("again");
+  follower.disconnected();
+  follower.close();
+  assert.equal(follower.state, FOLLOWER_STATES.GONE);
+  assert.equal(connection.requests("subscribe").length, 1);
+  const other = setup();
+  other.follower.subscribe();
+  other.follower.close();
+  other.connection.answer("subscribe", ack("recent", 1, [msg("m1", 1)]));
+  assert.equal(other.follower.state, FOLLOWER_STATES.IDLE);
+  assert.deepEqual(ids(other.follower), [], "a closed follower does not come back to life");
+});
+
+test("failed subscribes on a live connection are retried by the retry policy, growing", () => {
+  const clock = new FakeClock();
+  const connection = new FakeConnection(clock, Push);
+  const follower = new SessionFollower({ sessionId: "s1", connection, timers: clock, random: () => 0.999999 });
+  follower.subscribe();
+  const waits = [];
+  for (let i = 0; i < 4; i++) {
+    const count = connection.requests("subscribe").length;
+    connection.answer("subscribe", { ok: false, error: { code: "unavailable", message: "db" } });
+    const failedAt = clock.now();
+    while (connection.requests("subscribe").length === count) clock.advance(1);
+    waits.push(clock.now() - failedAt);
+  }
+  assert.deepEqual(waits, [250, 500, 1000, 2000]);
+  connection.answer("subscribe", ack("recent", 0, []));
+  assert.equal(follower.retry.tries, 0, "a success starts the schedule over");
+});

@@ -13,7 +13,10 @@ async def test_hello_follows_connect(client: Client) -> None:
     assert hello is not None
     assert hello["protocol"] == 1
     assert hello["user"]["name"] == "local" and hello["user"]["id"]
-    assert hello["limits"] == {"max_message_chars": 32000, "history_limit": 15, "max_resume": 1000}
+    assert hello["limits"] == {
+        "max_message_chars": 32000, "history_limit": 15, "max_resume": 1000,
+        "ping_interval": 25000, "ping_timeout": 20000,
+    }
     assert {"name": "echo", "kind": "echo"} in hello["agents"]
     assert hello["default_agent"] == "echo"
     assert client.events[0][0] == "hello"

@@ -95,7 +95,9 @@ export class FakeSocket {
     this.opening = false;
     this.managerHandlers = new Map();
     this.io = {
-      engine: { transport: { name: "websocket" }, _pingInterval: 25000, _pingTimeout: 20000 },
+      // Only public parts: socket.io-client's private fields (renamed by its minified build) are
+      // left out, so a client that reads them fails here instead of silently using a fallback.
+      engine: { transport: { name: "websocket" } },
       on: (type, fn) => this.managerHandlers.set(type, fn),
     };
     this.sids = 0;

@@ -10,7 +10,7 @@ export class DebugPanel {
     this.remote = h("input", { type: "checkbox", dataset: { testid: "remote-logs-toggle" } });
     this.remote.addEventListener("change", () => client.setRemoteLogs(this.remote.checked));
     this.reconnect = h("button", { type: "button", class: "link" }, "Reconnect now");
-    this.reconnect.addEventListener("click", () => client.connection.reconnectNow("debug panel"));
+    this.reconnect.addEventListener("click", () => client.reconnectNow("debug panel"));
     this.events = h("pre", { class: "debug-events", dataset: { testid: "debug-events" } });
     root.replaceChildren(
       h("div", { class: "debug-head" }, h("strong", {}, "Debug"),
@@ -41,12 +41,14 @@ export class DebugPanel {
       ["transport", d.transport ?? "–"],
       ["sid", d.sid ?? "–"],
       ["client_id", d.clientId],
-      ["heartbeat RTT", formatAgo(d.rttMs)],
+      ["heartbeat RTT", `${formatAgo(d.rttMs)} (probe waits ${formatAgo(d.probeTimeout)})`],
+      ["server pings", `every ${formatAgo(d.pingInterval)}, timeout ${formatAgo(d.pingTimeout)}${d.pingFromServer ? "" : " (defaults)"}`],
+      ["probe after silence", formatAgo(d.silenceLimit)],
       ["reconnects", String(d.reconnects)],
       ["zombies dropped", String(d.zombies)],
       ["last connect", formatAgo(d.lastConnectMs)],
       ["last recovery", d.lastRecoveryMs === null ? "–" : `${formatAgo(d.lastRecoveryMs)} (${d.lastRecoveryReason})`],
-      ["sessions", d.followers.map((f) => `${f.sessionId.slice(0, 8)} ${f.state} last_seq=${f.lastSeq}`).join("; ") || "–"],
+      ["sessions", d.followers.map((f) => `${f.sessionId.slice(0, 8)} ${f.state} last_seq=${f.lastSeq}${f.epoch ? ` epoch=${f.epoch.slice(0, 8)}` : ""}`).join("; ") || "–"],
       ["outbox", String(d.outbox)],
       ["remote logs", d.remoteLogs ? `on, ${d.remoteStats.sent} sent${d.remoteStats.lastError ? `, last error ${d.remoteStats.lastError}` : ""}` : "off"],
     ];

@@ -82,8 +82,8 @@ class App {
     const id = routeSessionId();
     if (id) this.open(id);
     else {
-      const latest = this.client.sessions.ordered()[0];
-      if (latest) this.navigate(latest.id, { replace: true });
+      const latest = this.client.view(null).latestSessionId;
+      if (latest) this.navigate(latest, { replace: true });
       else this.open(null);
     }
   }
@@ -114,15 +114,13 @@ class App {
   async archive(sessionId, archived) {
     await this.guard(this.client.archiveSession(sessionId, archived));
     if (archived && sessionId === this.sessionId) {
-      const next = this.client.sessions.ordered().find((s) => s.id !== sessionId);
+      const next = this.client.view(null).sessions.find((s) => s.id !== sessionId);
       this.navigate(next ? next.id : null);
     }
   }
 
   async loadOlder() {
-    if (!this.sessionId || this.loadingOlder) return;
-    const follower = this.client.followers.get(this.sessionId);
-    if (!follower?.view.hasOlder) return;
+    if (!this.sessionId || this.loadingOlder || !this.client.view(this.sessionId).hasOlder) return;
     this.loadingOlder = true;
     this.el.older.hidden = false;
     try {
@@ -164,28 +162,25 @@ class App {
   }
 
   render() {
-    const client = this.client;
-    const state = client.state;
+    const view = this.client.view(this.sessionId, { archived: this.sidebar.showArchived });
+    const state = view.state;
     this.el.status.dataset.state = state;
     this.el.status.title = `Connection: ${state}`;
-    const pending = client.outbox.entries.filter((e) => e.state === "pending").length;
     const banner = BANNERS[state];
+    const waiting = view.pendingCount && state === "connecting" ? ` ${view.pendingCount} waiting to be sent.` : "";
     this.el.banner.hidden = !banner;
     this.el.banner.dataset.state = state;
-    this.el.banner.textContent = banner ? `${banner}${pending && state === "connecting" ? ` ${pending} waiting to be sent.` : ""}` : "";
-    this.el.signin.hidden = !client.connection.unauthorized;
-    if (client.hello) this.sidebar.setAgents(client.hello.agents ?? [], client.hello.default_agent);
-    this.sidebar.render(client.sessions.ordered({ archived: this.sidebar.showArchived }), this.sessionId);
-    const session = this.sessionId ? client.sessions.get(this.sessionId) : null;
-    this.el.title.textContent = this.sessionId ? (session?.title || "New chat") : "Tether";
+    this.el.banner.textContent = banner ? `${banner}${waiting}` : "";
+    this.el.signin.hidden = !view.unauthorized;
+    if (view.agents) this.sidebar.setAgents(view.agents, view.defaultAgent);
+    this.sidebar.render(view.sessions, this.sessionId);
+    this.el.title.textContent = this.sessionId ? (view.session?.title || "New chat") : "Tether";
     this.el.empty.hidden = Boolean(this.sessionId);
     this.el.input.disabled = !this.sessionId;
     this.el.send.disabled = !this.sessionId;
-    const messages = this.sessionId ? client.messagesFor(this.sessionId) : [];
-    this.chat.render(this.sessionId, messages);
-    const streaming = messages.some((m) => m.status === "streaming") || Boolean(session?.running);
-    this.el.stop.hidden = !streaming;
-    this.el.send.hidden = streaming && !this.el.input.value.trim();
+    this.chat.render(this.sessionId, view.messages);
+    this.el.stop.hidden = !view.streaming;
+    this.el.send.hidden = view.streaming && !this.el.input.value.trim();
     if (this.debug.open) this.debug.render();
   }
 
@@ -212,10 +207,10 @@ class App {
     });
     // Ship what is queued before the page goes away (remote logs only when on).
     window.addEventListener("pagehide", () => this.client.remoteLog.flush());
-    this.client.sessions.on("change", () => {
-      if (!this.sessionId && !routeSessionId()) {
-        const latest = this.client.sessions.ordered()[0];
-        if (latest) this.navigate(latest.id, { replace: true });
+    this.client.on("change", ({ what }) => {
+      if (what === "sessions" && !this.sessionId && !routeSessionId()) {
+        const latest = this.client.view(null).latestSessionId;
+        if (latest) this.navigate(latest, { replace: true });
       }
     });
   }

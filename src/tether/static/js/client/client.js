@@ -2,54 +2,43 @@
 // The app renders what this object holds and calls its methods; it never touches the socket.
 // `window.tether` is this object (set by the app), for diagnostics.
 
-import { Connection, STATES } from "./connection.js";
+import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
-import { SessionFollower } from "./follower.js";
+import { Followers } from "./followers.js";
+import { Identity } from "./identity.js";
 import { Logbook } from "./logbook.js";
 import { Outbox } from "./outbox.js";
-import { CLIENT_ID_PATTERN, EVENTS } from "./protocol.js";
+import { EVENTS } from "./protocol.js";
+import { RecoveryMeter } from "./recovery.js";
 import { RemoteLog } from "./remotelog.js";
+import { request } from "./request.js";
 import { SessionList } from "./sessionlist.js";
 import { KeyValueStore } from "./storage.js";
 import { realTimers } from "./timers.js";
-
-export { STATES };
+import { chatView, diagnostics, sessionMessages } from "./viewmodel.js";
 
 const defaultUuid = () => globalThis.crypto.randomUUID();
 
-/** Statuses shown for a message: the server's, or the outbox's for one not yet acknowledged. */
-export const DISPLAY_STATUSES = Object.freeze([
-  "pending", "failed", "sent", "complete", "streaming", "cancelled", "interrupted",
-]);
-
 export class TetherClient extends Emitter {
   /**
-   * @param {object} deps
-   * @param {string} deps.url         the server origin
-   * @param {Function} deps.io        socket.io-client's `io`
-   * @param {object} deps.env         `{on, visible, online}` (see connection.js)
-   * @param {Storage} [deps.tabStorage]     sessionStorage: client_id, views, followed sessions
-   * @param {Storage} [deps.sharedStorage]  localStorage: token, outbox, settings
+   * `url` the server origin; `io` socket.io-client's; `env` `{on, visible(), online()}`;
+   * `tabStorage` sessionStorage (client_id, views, followed sessions); `sharedStorage`
+   * localStorage (token, outbox, settings).
    */
   constructor({ url, io, env, tabStorage = null, sharedStorage = null, timers = realTimers,
                 random = Math.random, uuid = defaultUuid, fetch = globalThis.fetch?.bind(globalThis),
                 logbook = new Logbook({ timers }), options = {} }) {
     super();
-    Object.assign(this, { url, timers, uuid, logbook });
+    Object.assign(this, { url, timers, random, uuid, logbook });
     this.log = logbook.log;
     this.tab = new KeyValueStore(tabStorage, "tether.");
     this.shared = new KeyValueStore(sharedStorage, "tether.");
-    this.viewStore = new KeyValueStore(tabStorage, "tether.view.");
-    this.clientId = this.tab.get("client_id");
-    if (typeof this.clientId !== "string" || !CLIENT_ID_PATTERN.test(this.clientId)) this.#newClientId();
-    this.token = this.shared.get("token");
+    this.identity = new Identity(this.tab, this.shared, uuid);
     this.hello = null;
-    this.recovery = { pending: null, lastMs: null, lastReason: null, history: [] };
-    this.lastWake = null;
-    this.followOptions = options.follower ?? {};
+    this.recovery = new RecoveryMeter();
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log, options: options.connection ?? {},
-      auth: () => (this.token ? { token: this.token, client_id: this.clientId } : { client_id: this.clientId }),
+      auth: () => this.identity.auth(),
     });
     this.sessions = new SessionList({ store: this.tab });
     this.outbox = new Outbox({
@@ -58,11 +47,14 @@ export class TetherClient extends Emitter {
     });
     this.remoteLog = new RemoteLog({
       logbook, fetch, timers, random, endpoint: new URL("/api/client-logs", url).toString(),
-      token: () => this.token, clientId: () => this.clientId,
+      token: () => this.identity.token, clientId: () => this.clientId,
     });
-    this.followers = new Map();
+    this.followers = new Followers({
+      connection: this.connection, tab: this.tab, viewStore: new KeyValueStore(tabStorage, "tether.view."),
+      timers, random, log: this.log, options: options.follower ?? {},
+    });
     this.#wire();
-    for (const sessionId of this.tab.get("followed") ?? []) this.follow(sessionId);
+    this.followers.restore();
     if (this.shared.get("remote_logs") === true) this.remoteLog.setEnabled(true);
   }
 
@@ -73,18 +65,16 @@ export class TetherClient extends Emitter {
 
   stop() {
     this.connection.stop();
-    for (const follower of this.followers.values()) follower.close();
+    this.followers.closeAll();
   }
 
-  get state() {
-    return this.connection.state;
-  }
+  get state() { return this.connection.state; }
+  get clientId() { return this.identity.clientId; }
+  get token() { return this.identity.token; }
 
   /** Sign in with a bearer token (kept in localStorage) and reconnect with it. */
   setToken(token) {
-    this.token = token || null;
-    if (this.token) this.shared.set("token", this.token);
-    else this.shared.delete("token");
+    this.identity.setToken(token);
     this.connection.reauthenticate();
   }
 
@@ -94,62 +84,27 @@ export class TetherClient extends Emitter {
     this.emit("change", { what: "debug" });
   }
 
-  // -- sessions -------------------------------------------------------------------------------
-
   /** Follow a session: subscribe now (if connected) and after every reconnect. */
-  follow(sessionId) {
-    let follower = this.followers.get(sessionId);
-    if (follower) return follower;
-    follower = new SessionFollower({
-      sessionId, connection: this.connection, store: this.viewStore, timers: this.timers,
-      log: this.log, options: this.followOptions,
-    });
-    follower.on("change", () => this.emit("change", { what: "messages", sessionId }));
-    follower.on("synced", () => this.#checkRecovered());
-    follower.on("gone", () => this.emit("change", { what: "gone", sessionId }));
-    this.followers.set(sessionId, follower);
-    this.#saveFollowed();
-    follower.subscribe("follow");
-    return follower;
-  }
-
-  unfollow(sessionId) {
-    const follower = this.followers.get(sessionId);
-    if (!follower) return;
-    follower.close();
-    this.followers.delete(sessionId);
-    this.#saveFollowed();
-    if (this.connection.connected) this.connection.push(EVENTS.UNSUBSCRIBE, { session_id: sessionId });
-  }
+  follow(sessionId) { return this.followers.follow(sessionId); }
+  unfollow(sessionId) { this.followers.unfollow(sessionId); }
 
   /** Create a session; retried with the same id (creation is idempotent by id) when unanswered. */
-  async createSession({ title, agent } = {}) {
-    const payload = { id: this.uuid() };
-    if (title) payload.title = title;
-    if (agent) payload.agent = agent;
-    const reply = await this.#request(EVENTS.CREATE_SESSION, payload, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  createSession({ title, agent } = {}) {
+    return this.#saveSession(EVENTS.CREATE_SESSION, { id: this.uuid(), ...(title && { title }), ...(agent && { agent }) });
   }
 
-  async renameSession(sessionId, title) {
-    const reply = await this.#request(EVENTS.UPDATE_SESSION, { session_id: sessionId, title }, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  renameSession(sessionId, title) {
+    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, title });
   }
 
-  async archiveSession(sessionId, archived = true) {
-    const reply = await this.#request(EVENTS.UPDATE_SESSION, { session_id: sessionId, archived }, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
+  archiveSession(sessionId, archived = true) {
+    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, archived });
   }
 
   async refreshSessions() {
     const reply = await this.#request(EVENTS.LIST_SESSIONS, { limit: 100 }, 1);
-    this.sessions.applyPage(reply.sessions, reply.has_more);
+    this.sessions.applyPage(reply.sessions);
   }
-
-  // -- messages -------------------------------------------------------------------------------
 
   /** Queue a message (stored, then sent; re-sent until acknowledged). Returns the outbox entry. */
   send(sessionId, content) {
@@ -159,92 +114,43 @@ export class TetherClient extends Emitter {
     return this.outbox.add(sessionId, content);
   }
 
-  retry(clientMsgId) {
-    this.outbox.retry(clientMsgId);
-  }
-
-  discard(clientMsgId) {
-    this.outbox.discard(clientMsgId);
-  }
+  retry(clientMsgId) { this.outbox.retry(clientMsgId); }
+  discard(clientMsgId) { this.outbox.discard(clientMsgId); }
 
   async cancel(sessionId) {
-    const reply = await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1);
-    return reply.cancelled;
+    return (await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
   }
 
-  loadOlder(sessionId) {
-    return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false);
-  }
+  loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
-  /**
-   * What to show for a session, in order: the server's messages (with `displayStatus`), then the
-   * outbox entries the server has not acknowledged yet (displayStatus pending or failed).
-   */
-  messagesFor(sessionId) {
-    const follower = this.followers.get(sessionId);
-    const messages = (follower?.messages ?? []).map((m) => ({
-      ...m, local: false,
-      displayStatus: m.role === "user" && m.status === "complete" ? "sent" : m.status,
-    }));
-    const known = new Set(messages.map((m) => m.client_msg_id).filter(Boolean));
-    const local = this.outbox.entriesFor(sessionId)
-      .filter((entry) => !known.has(entry.client_msg_id))
-      .map((entry) => ({
-        id: null, session_id: sessionId, client_msg_id: entry.client_msg_id, role: "user",
-        content: entry.content, status: entry.state, displayStatus: entry.state, seq: null,
-        position: null, chunks: 0, error: entry.error?.message ?? null, local: true,
-      }));
-    return messages.concat(local);
-  }
+  /** What to show for a session, in order (see viewmodel.js). */
+  messagesFor(sessionId) { return sessionMessages(this, sessionId); }
 
-  /** Everything the debug panel shows. */
-  diagnostics() {
-    const c = this.connection;
-    return {
-      state: c.state, since: c.since, transport: c.transport, sid: c.sid, clientId: this.clientId,
-      rttMs: c.stats.rttMs, reconnects: c.stats.reconnects, zombies: c.stats.zombies,
-      lastConnectMs: c.stats.lastConnectMs, lastRecoveryMs: this.recovery.lastMs,
-      lastRecoveryReason: this.recovery.lastReason, transitions: c.transitions.slice(-10),
-      followers: [...this.followers.values()].map((f) => ({
-        sessionId: f.sessionId, state: f.state, lastSeq: f.lastSeq, lastSync: f.lastSync,
-      })),
-      outbox: this.outbox.entries.length, remoteLogs: this.remoteLog.enabled, remoteStats: this.remoteLog.stats,
-    };
-  }
+  /** What the chat screen shows, and everything the debug panel shows (see viewmodel.js). */
+  view(sessionId, options) { return chatView(this, sessionId, options); }
+  diagnostics() { return diagnostics(this); }
 
-  // -- internals --------------------------------------------------------------------------------
+  /** Close the transport and build a new connection at once (the debug panel's button). */
+  reconnectNow(reason = "manual") { this.connection.reconnectNow(reason); }
 
   #wire() {
     const c = this.connection;
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
     c.on("state", () => this.emit("change", { what: "connection" }));
     c.on("stats", () => this.emit("change", { what: "debug" }));
-    c.on("wake", (wake) => {
-      // Coming back fires several signals at once; the first one names the recovery.
-      if (!this.lastWake || wake.at - this.lastWake.at > 1000) this.lastWake = wake;
-    });
-    c.on("connect", ({ reconnect, recoveryStartedAt, at }) => {
-      // Recovery is measured from the moment the user came back, if they did since the drop.
-      let startedAt = recoveryStartedAt ?? at;
-      let reason = reconnect ? "reconnect" : "start";
-      if (this.lastWake && this.lastWake.at >= startedAt) {
-        startedAt = this.lastWake.at;
-        reason = this.lastWake.reason;
-      }
-      this.recovery.pending = { startedAt, connectedAt: at, reason };
-      for (const follower of this.followers.values()) follower.subscribe("connect");
+    c.on("wake", (wake) => this.recovery.wake(wake));
+    c.on("connect", (connect) => {
+      this.recovery.connected(connect);
+      this.followers.subscribeAll("connect");
       this.refreshSessions().catch((error) => this.log("warn", `[Client] list_sessions: ${error.message}`));
       this.outbox.flush();
       this.#checkRecovered();
     });
     c.on("disconnect", () => {
-      for (const follower of this.followers.values()) follower.disconnected();
+      this.followers.disconnected();
       this.emit("change", { what: "connection" });
     });
-    const renew = (why) => {
-      this.log("warn", `[Client] new client_id (${why})`);
-      this.#newClientId();
-    };
+    const renew = (why) => { this.log("warn", `[Client] new client_id (${why})`); this.identity.renew(); };
     c.on("kicked", () => renew("the server closed this connection: another tab has our client_id"));
     c.on("invalid_client", () => renew("the server refused our client_id"));
     c.on("unauthorized", () => this.emit("change", { what: "unauthorized" }));
@@ -253,66 +159,38 @@ export class TetherClient extends Emitter {
       if (message) this.followers.get(message.session_id)?.applyOwnMessage(message);
     });
     this.sessions.on("change", () => this.emit("change", { what: "sessions" }));
+    this.followers.on("change", (change) => this.emit("change", change));
+    this.followers.on("synced", () => this.#checkRecovered());
   }
 
   #onServerEvent(name, payload) {
     if (name === EVENTS.HELLO) {
       this.hello = payload;
+      if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
       this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
       this.emit("change", { what: "hello" });
       return;
     }
-    if (name === EVENTS.SESSION) {
-      this.sessions.upsert(payload?.session);
-      const follower = this.followers.get(payload?.session?.id);
-      if (follower) follower.session = payload.session;
-      return;
-    }
-    const follower = this.followers.get(payload?.session_id);
-    if (!follower) return;
-    if (name === EVENTS.MESSAGE) follower.onMessage(payload);
-    else if (name === EVENTS.DELTA) follower.onDelta(payload);
-    else if (name === EVENTS.RESYNC) follower.subscribe(`resync: ${payload.reason}`);
+    if (name === EVENTS.SESSION) this.sessions.upsert(payload?.session);
+    this.followers.route(name, payload);
   }
 
-  /** A recovery ends when every followed session has re-synced on the new connection. */
   #checkRecovered() {
-    const pending = this.recovery.pending;
-    if (!pending || !this.connection.connected) return;
-    for (const follower of this.followers.values()) {
-      if (follower.state === "gone") continue;
-      if (follower.state !== "live" || !follower.lastSync || follower.lastSync.at < pending.connectedAt) return;
-    }
-    const ms = this.timers.now() - pending.startedAt;
-    this.recovery = {
-      pending: null, lastMs: ms, lastReason: pending.reason,
-      history: [...this.recovery.history.slice(-19), { ms, reason: pending.reason }],
-    };
-    this.log("info", `[Client] recovered in ${ms}ms (${pending.reason})`);
-    this.emit("recovered", { ms, reason: pending.reason });
+    if (!this.connection.connected) return;
+    const done = this.recovery.check(this.followers.values(), this.timers.now());
+    if (!done) return;
+    this.log("info", `[Client] recovered in ${done.ms}ms (${done.reason})`);
+    this.emit("recovered", done);
     this.emit("change", { what: "debug" });
   }
 
-  async #request(event, payload, attempts) {
-    let last = null;
-    for (let i = 0; i < attempts; i++) {
-      const { status, response } = await this.connection.push(event, payload).promise();
-      if (status === "ok") return response;
-      last = status === "timeout" ? { code: "timeout", message: "no answer" } : response;
-      if (status === "error" && last.code !== "unavailable") break;
-      if (i + 1 < attempts) await new Promise((resolve) => this.timers.setTimeout(resolve, 500 * (i + 1)));
-    }
-    const error = new Error(last?.message ?? "request failed");
-    error.code = last?.code;
-    throw error;
+  async #saveSession(event, payload) {
+    const reply = await this.#request(event, payload, 3);
+    this.sessions.upsert(reply.session);
+    return reply.session;
   }
 
-  #newClientId() {
-    this.clientId = this.uuid().replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64);
-    this.tab.set("client_id", this.clientId);
-  }
-
-  #saveFollowed() {
-    this.tab.set("followed", [...this.followers.keys()]);
+  #request(event, payload, attempts) {
+    return request(this.connection, event, payload, { attempts, timers: this.timers, random: this.random });
   }
 }

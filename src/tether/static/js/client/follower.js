@@ -1,25 +1,38 @@
 // Follows one session over the shared connection: subscribes, buffers live events while the
 // subscribe is pending, merges by seq (merge.js), detects gaps and re-subscribes, and keeps the
 // view in the tab's storage so a reload resumes from lastSeq instead of starting over.
+//
+// The stream position is (epoch, lastSeq): lastSeq counts changes within one log of the session,
+// and the epoch names that log. A server whose log can no longer continue the one we saw (a new
+// or restored database, a reset session) has another epoch and answers our subscribe with
+// `reset` instead of "resuming" onto a different history.
 
 import { Emitter } from "./emitter.js";
 import {
   applyDelta, applyHistory, applyLiveMessage, applySubscribeAck, createView, deserializeView,
   oldestPosition, orderedMessages, serializeView,
 } from "./merge.js";
+import { StateMachine } from "./machine.js";
 import { EVENTS } from "./protocol.js";
+import { retryTimer } from "./retry.js";
 import { realTimers } from "./timers.js";
 
 export const FOLLOWER_STATES = Object.freeze({
   IDLE: "idle", // not subscribed on the current connection
   SUBSCRIBING: "subscribing",
   LIVE: "live",
-  GONE: "gone", // the server says no such session
+  GONE: "gone", // the server says no such session (for good)
+});
+
+const TRANSITIONS = Object.freeze({
+  [FOLLOWER_STATES.IDLE]: [FOLLOWER_STATES.SUBSCRIBING],
+  [FOLLOWER_STATES.SUBSCRIBING]: [FOLLOWER_STATES.LIVE, FOLLOWER_STATES.IDLE, FOLLOWER_STATES.GONE],
+  [FOLLOWER_STATES.LIVE]: [FOLLOWER_STATES.SUBSCRIBING, FOLLOWER_STATES.IDLE],
+  [FOLLOWER_STATES.GONE]: [],
 });
 
 export const FOLLOWER_DEFAULTS = Object.freeze({
   gapTimeout: 1000, // rule 4: how long a held message may wait for its gap to fill
-  retryDelay: 1000, // after a failed subscribe on a live connection
   persistDelay: 250,
   limit: 15,
   keep: 200, // messages kept in storage per session
@@ -32,20 +45,28 @@ export class SessionFollower extends Emitter {
    * @param {{connected: boolean, push: Function}} deps.connection
    * @param {import("./storage.js").KeyValueStore | null} [deps.store]  the tab's view storage
    */
-  constructor({ sessionId, connection, store = null, timers = realTimers, log = () => {}, options = {} }) {
+  constructor({ sessionId, connection, store = null, timers = realTimers, random = Math.random,
+                log = () => {}, options = {} }) {
     super();
     Object.assign(this, { sessionId, connection, store, timers, log });
     this.options = { ...FOLLOWER_DEFAULTS, ...options };
-    this.view = deserializeView(sessionId, store?.get(sessionId));
-    this.state = FOLLOWER_STATES.IDLE;
+    const stored = store?.get(sessionId);
+    this.view = deserializeView(sessionId, stored);
+    /** The epoch of the log lastSeq counts in (from the last subscribe ack), or null. */
+    this.epoch = this.view.synced && typeof stored?.epoch === "string" ? stored.epoch : null;
+    this.machine = new StateMachine({ states: FOLLOWER_STATES, transitions: TRANSITIONS, initial: FOLLOWER_STATES.IDLE, timers });
+    this.pending = null; // the subscribe push waited for
     this.buffer = [];
     this.again = false;
     this.gapTimer = null;
-    this.retryTimer = null;
+    this.retry = retryTimer(() => this.subscribe("retry"), { timers, random });
     this.persistTimer = null;
     this.loadingOlder = false;
     this.lastSync = null; // {mode, reason, at, count}
-    this.session = null;
+  }
+
+  get state() {
+    return this.machine.state;
   }
 
   get lastSeq() {
@@ -62,34 +83,39 @@ export class SessionFollower extends Emitter {
    */
   subscribe(reason = "follow") {
     if (this.state === FOLLOWER_STATES.GONE) return;
-    this.#clearTimer("retryTimer");
+    this.retry.cancel();
     if (!this.connection.connected) {
-      this.state = FOLLOWER_STATES.IDLE;
+      this.machine.go(FOLLOWER_STATES.IDLE, "not connected");
       return;
     }
     if (this.state === FOLLOWER_STATES.SUBSCRIBING) {
       this.again = true;
       return;
     }
-    this.state = FOLLOWER_STATES.SUBSCRIBING;
+    this.machine.go(FOLLOWER_STATES.SUBSCRIBING, reason);
     this.buffer = [];
     const afterSeq = this.view.synced ? this.view.lastSeq : null;
+    const payload = { session_id: this.sessionId, after_seq: afterSeq, limit: this.options.limit };
+    // The epoch goes with after_seq: a server on another log answers `reset`.
+    if (afterSeq !== null && this.epoch !== null) payload.epoch = this.epoch;
     const startedAt = this.timers.now();
-    this.log("info", `[Session] subscribe ${this.sessionId} after_seq=${afterSeq} (${reason})`);
-    this.connection
-      .push(EVENTS.SUBSCRIBE, { session_id: this.sessionId, after_seq: afterSeq, limit: this.options.limit })
-      .receive("ok", (ack) => this.#onAck(ack, reason, startedAt))
-      .receive("error", (error) => this.#onFailure(error.code, error.message))
-      .receive("timeout", () => this.#onFailure("timeout", "no answer"));
+    this.log("info", `[Session] subscribe ${this.sessionId} after_seq=${afterSeq} epoch=${payload.epoch ?? "-"} (${reason})`);
+    const push = this.connection.push(EVENTS.SUBSCRIBE, payload);
+    this.pending = push;
+    push
+      .receive("ok", (ack) => this.#settled(push) && this.#onAck(ack, reason, startedAt))
+      .receive("error", (error) => this.#settled(push) && this.#onFailure(error.code, error.message))
+      .receive("timeout", () => this.#settled(push) && this.#onFailure("timeout", "no answer"));
   }
 
   /** The connection dropped: events are no longer flowing; the next connect re-subscribes. */
   disconnected() {
-    if (this.state !== FOLLOWER_STATES.GONE) this.state = FOLLOWER_STATES.IDLE;
+    if (this.state !== FOLLOWER_STATES.GONE) this.machine.go(FOLLOWER_STATES.IDLE, "disconnected");
+    this.pending = null;
     this.buffer = [];
     this.again = false;
     this.#clearTimer("gapTimer");
-    this.#clearTimer("retryTimer");
+    this.retry.cancel();
   }
 
   /** A live `message` event of this session. */
@@ -145,26 +171,36 @@ export class SessionFollower extends Emitter {
   /** Stop following; the stored view is kept unless `forget`. */
   close({ forget = false } = {}) {
     this.#clearTimer("gapTimer");
-    this.#clearTimer("retryTimer");
+    this.retry.cancel();
     this.#clearTimer("persistTimer");
     if (forget) this.store?.delete(this.sessionId);
     else this.persistNow();
-    this.state = FOLLOWER_STATES.IDLE;
+    this.pending = null;
+    if (this.state !== FOLLOWER_STATES.GONE) this.machine.go(FOLLOWER_STATES.IDLE, "closed");
   }
 
   persistNow() {
     this.#clearTimer("persistTimer");
-    this.store?.set(this.sessionId, serializeView(this.view, this.options.keep));
+    this.store?.set(this.sessionId, { ...serializeView(this.view, this.options.keep), epoch: this.epoch });
   }
 
   // -- internals --------------------------------------------------------------------------------
+
+  /** Whether `push` is still the subscribe this follower waits for (not one of a closed past). */
+  #settled(push) {
+    if (this.pending !== push || this.state !== FOLLOWER_STATES.SUBSCRIBING) return false;
+    this.pending = null;
+    return true;
+  }
 
   #onAck(ack, reason, startedAt) {
     const buffered = this.buffer;
     this.buffer = [];
     const { gap } = applySubscribeAck(this.view, ack, buffered);
-    this.session = ack.session ?? this.session;
-    this.state = FOLLOWER_STATES.LIVE;
+    // lastSeq is now head_seq of this session's log: remember which log (old servers send none).
+    this.epoch = typeof ack.session?.epoch === "string" ? ack.session.epoch : null;
+    this.retry.reset();
+    this.machine.go(FOLLOWER_STATES.LIVE, ack.mode);
     const at = this.timers.now();
     this.lastSync = { mode: ack.mode, reason, at, ms: at - startedAt, count: ack.messages.length };
     this.log("info", `[Session] ${this.sessionId} ${ack.mode}: ${ack.messages.length} messages, head_seq=${ack.head_seq}, ${at - startedAt}ms`);
@@ -181,18 +217,15 @@ export class SessionFollower extends Emitter {
   #onFailure(code, message) {
     this.log("warn", `[Session] subscribe ${this.sessionId} failed: ${code} ${message}`);
     if (code === "not_found") {
-      this.state = FOLLOWER_STATES.GONE;
+      this.machine.go(FOLLOWER_STATES.GONE, code);
       this.emit("gone", { code });
       return;
     }
-    this.state = FOLLOWER_STATES.IDLE;
+    this.machine.go(FOLLOWER_STATES.IDLE, code);
     this.buffer = [];
-    if (this.connection.connected) {
-      this.retryTimer = this.timers.setTimeout(() => {
-        this.retryTimer = null;
-        this.subscribe("retry");
-      }, this.options.retryDelay);
-    }
+    this.again = false;
+    // Disconnected: the next connect subscribes again; connected: after the retry policy's delay.
+    if (this.connection.connected) this.retry.schedule();
   }
 
   #checkGap() {

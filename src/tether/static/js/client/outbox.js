@@ -8,12 +8,20 @@
 // Entries live in localStorage, one key per entry (no read-modify-write of a shared list), so an
 // entry left behind by a closed tab is picked up and sent by the next tab.
 
-import { Backoff } from "./backoff.js";
 import { Emitter } from "./emitter.js";
+import { IllegalTransition } from "./machine.js";
 import { EVENTS } from "./protocol.js";
+import { retryTimer } from "./retry.js";
 import { realTimers } from "./timers.js";
 
 export const OUTBOX_STATES = Object.freeze({ PENDING: "pending", SENT: "sent", FAILED: "failed" });
+
+/** An entry's life: sent once acknowledged (then gone), failed for good until retried by hand. */
+const ENTRY_TRANSITIONS = Object.freeze({
+  [OUTBOX_STATES.PENDING]: [OUTBOX_STATES.SENT, OUTBOX_STATES.FAILED],
+  [OUTBOX_STATES.FAILED]: [OUTBOX_STATES.PENDING],
+  [OUTBOX_STATES.SENT]: [],
+});
 
 /** Error codes after which the same request will never succeed: the entry fails (retry by hand). */
 export const FATAL_CODES = Object.freeze(["invalid", "too_large", "not_found", "conflict", "internal"]);
@@ -36,10 +44,9 @@ export class Outbox extends Emitter {
     super();
     Object.assign(this, { connection, store, timers, uuid, log });
     this.options = { sendTimeout: 10000, ...options };
-    this.backoff = new Backoff({ random, min: 500, max: 10000 });
+    this.retryTimer = retryTimer(() => this.flush(), { timers, random });
     this.items = new Map();
     this.inflight = null;
-    this.retryTimer = null;
     this.counter = 0;
     this.load();
   }
@@ -88,7 +95,7 @@ export class Outbox extends Emitter {
     const entry = this.items.get(clientMsgId);
     if (!entry || entry.state !== OUTBOX_STATES.FAILED) return;
     this.#update(entry, { state: OUTBOX_STATES.PENDING, error: null });
-    this.backoff.reset();
+    this.retryTimer.reset();
     this.flush();
   }
 
@@ -108,10 +115,7 @@ export class Outbox extends Emitter {
     if (this.inflight || !this.connection.connected) return;
     const entry = this.entries.find((e) => e.state === OUTBOX_STATES.PENDING);
     if (!entry) return;
-    if (this.retryTimer !== null) {
-      this.timers.clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
+    this.retryTimer.cancel();
     this.inflight = entry;
     this.#update(entry, { attempts: entry.attempts + 1 });
     const payload = { session_id: entry.session_id, client_msg_id: entry.client_msg_id, content: entry.content };
@@ -124,10 +128,10 @@ export class Outbox extends Emitter {
 
   #acked(entry, ack) {
     this.inflight = null;
-    this.backoff.reset();
+    this.retryTimer.reset();
     this.items.delete(entry.client_msg_id);
     this.store.delete(entry.client_msg_id);
-    entry.state = OUTBOX_STATES.SENT;
+    this.#move(entry, OUTBOX_STATES.SENT);
     this.log("info", `[Outbox] sent ${entry.client_msg_id}${ack.duplicate ? " (duplicate: already stored)" : ""}`);
     this.emit("sent", { entry, message: ack.message, duplicate: Boolean(ack.duplicate) });
     this.emit("change", entry);
@@ -145,15 +149,22 @@ export class Outbox extends Emitter {
     }
     this.#update(entry, { error: { code, message } });
     if (!this.connection.connected) return; // the next connect flushes
-    const delay = this.backoff.next();
+    const delay = this.retryTimer.schedule();
     this.log("info", `[Outbox] ${entry.client_msg_id}: ${code}; retry in ${delay}ms`);
-    this.retryTimer = this.timers.setTimeout(() => {
-      this.retryTimer = null;
-      this.flush();
-    }, delay);
   }
 
-  #update(entry, changes) {
+  /** Change an entry's state as ENTRY_TRANSITIONS allows (entries are plain stored objects, so
+   *  the table is checked here rather than by a StateMachine per entry). */
+  #move(entry, state) {
+    if (state === entry.state) return;
+    if (!ENTRY_TRANSITIONS[entry.state]?.includes(state)) {
+      throw new IllegalTransition(`illegal outbox transition ${entry.state} -> ${state}`);
+    }
+    entry.state = state;
+  }
+
+  #update(entry, { state, ...changes }) {
+    if (state !== undefined) this.#move(entry, state);
     Object.assign(entry, changes);
     this.store.set(entry.client_msg_id, entry);
     this.emit("change", entry);

@@ -43,14 +43,5 @@ export const ERROR_CODES = Object.freeze([
 /** The `message` of a refused connection's `connect_error`. */
 export const CONNECT_ERRORS = Object.freeze({ UNAUTHORIZED: "unauthorized", INVALID: "invalid" });
 
-export const MESSAGE_STATUSES = Object.freeze([
-  "complete", "streaming", "cancelled", "failed", "interrupted",
-]);
-
-export const ROLES = Object.freeze(["user", "assistant", "system"]);
-
 /** A tab's client_id: 1 to 64 of [A-Za-z0-9_-]. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Subscribe modes of the acknowledgement (section 3.1). */
-export const SUBSCRIBE_MODES = Object.freeze({ RECENT: "recent", RESUME: "resume", RESET: "reset" });

@@ -3,7 +3,7 @@
 // while the socket is down; a batch that cannot be delivered stays queued and is retried, and the
 // queue is capped (oldest lines dropped first) so a long absence cannot exhaust memory.
 
-import { Backoff } from "./backoff.js";
+import { retryTimer } from "./retry.js";
 import { realTimers } from "./timers.js";
 
 export const REMOTE_DEFAULTS = Object.freeze({
@@ -26,7 +26,7 @@ export class RemoteLog {
                 timers = realTimers, random = Math.random, options = {} }) {
     Object.assign(this, { logbook, endpoint, token, clientId, fetch, timers });
     this.options = { ...REMOTE_DEFAULTS, ...options };
-    this.backoff = new Backoff({ random, min: 1000, max: 30000 });
+    this.retry = retryTimer(() => this.#send(), { timers, random });
     this.queue = [];
     this.enabled = false;
     this.timer = null;
@@ -48,6 +48,7 @@ export class RemoteLog {
       this.queue = [];
       if (this.timer !== null) this.timers.clearTimeout(this.timer);
       this.timer = null;
+      this.retry.reset();
     }
   }
 
@@ -55,6 +56,7 @@ export class RemoteLog {
   flush() {
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
+    this.retry.cancel();
     return this.#send();
   }
 
@@ -70,7 +72,8 @@ export class RemoteLog {
   }
 
   #schedule(delay) {
-    if (this.timer !== null || !this.enabled) return;
+    // A failed batch waits for its retry (retry.js); new lines go with it.
+    if (this.timer !== null || this.retry.pending || !this.enabled) return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.#send();
@@ -95,7 +98,7 @@ export class RemoteLog {
         this.queue.splice(0, batch.length);
         if (response.ok) this.stats.sent += batch.length;
         else this.stats.lastError = `HTTP ${response.status}`;
-        this.backoff.reset();
+        this.retry.reset();
       } else {
         retry = true;
         this.stats.lastError = `HTTP ${response.status}`;
@@ -108,7 +111,7 @@ export class RemoteLog {
     }
     if (retry) {
       this.stats.failures += 1;
-      this.#schedule(this.backoff.next());
+      this.retry.schedule();
     } else if (this.queue.length > 0) {
       this.#schedule(0);
     }

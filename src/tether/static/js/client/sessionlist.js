@@ -14,8 +14,6 @@ export class SessionList extends Emitter {
     super();
     this.store = store;
     this.sessions = new Map();
-    this.hasMore = false;
-    this.loaded = false;
     for (const session of store?.get("list") ?? []) this.sessions.set(session.id, session);
   }
 
@@ -28,12 +26,10 @@ export class SessionList extends Emitter {
   }
 
   /** A `list_sessions` page; sessions beyond the page are kept. */
-  applyPage(sessions, hasMore) {
+  applyPage(sessions) {
     for (const session of sessions) {
       if (isFresher(session, this.sessions.get(session.id))) this.sessions.set(session.id, { ...session });
     }
-    this.hasMore = Boolean(hasMore);
-    this.loaded = true;
     this.#changed();
   }
 

@@ -1,0 +1,71 @@
+// What the app shows, read from the client in one place: the app renders these plain objects and
+// never reaches into followers, the outbox or the connection itself.
+
+/**
+ * A session's messages in screen order: the server's (with `displayStatus`), then the outbox
+ * entries the server has not acknowledged yet (displayStatus pending or failed). Pure.
+ */
+export function displayMessages(sessionId, serverMessages, outboxEntries) {
+  const messages = serverMessages.map((m) => ({
+    ...m, local: false,
+    displayStatus: m.role === "user" && m.status === "complete" ? "sent" : m.status,
+  }));
+  const known = new Set(messages.map((m) => m.client_msg_id).filter(Boolean));
+  const local = outboxEntries
+    .filter((entry) => !known.has(entry.client_msg_id))
+    .map((entry) => ({
+      id: null, session_id: sessionId, client_msg_id: entry.client_msg_id, role: "user",
+      content: entry.content, status: entry.state, displayStatus: entry.state, seq: null,
+      position: null, chunks: 0, error: entry.error?.message ?? null, local: true,
+    }));
+  return messages.concat(local);
+}
+
+/** What to show for a followed session: its messages, then the unacknowledged sends. */
+export function sessionMessages(client, sessionId) {
+  const messages = client.followers.get(sessionId)?.messages ?? [];
+  return displayMessages(sessionId, messages, client.outbox.entriesFor(sessionId));
+}
+
+/**
+ * The chat screen: connection state, sign-in, the session list, and the open session's messages.
+ * @param {import("./client.js").TetherClient} client
+ */
+export function chatView(client, sessionId, { archived = false } = {}) {
+  const session = sessionId ? client.sessions.get(sessionId) : null;
+  const messages = sessionId ? sessionMessages(client, sessionId) : [];
+  const follower = sessionId ? client.followers.get(sessionId) : null;
+  return {
+    state: client.connection.state,
+    unauthorized: client.connection.unauthorized,
+    pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
+    agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
+    defaultAgent: client.hello?.default_agent ?? null,
+    sessions: client.sessions.ordered({ archived }),
+    latestSessionId: client.sessions.ordered()[0]?.id ?? null,
+    session,
+    messages,
+    hasOlder: Boolean(follower?.view.hasOlder),
+    streaming: messages.some((m) => m.status === "streaming") || Boolean(session?.running),
+  };
+}
+
+/** Everything the debug panel shows (and the end-to-end tests read). */
+export function diagnostics(client) {
+  const c = client.connection;
+  const recovery = client.recovery;
+  return {
+    state: c.state, since: c.since, transport: c.transport, sid: c.sid, clientId: client.clientId,
+    rttMs: c.stats.rttMs, reconnects: c.stats.reconnects, zombies: c.stats.zombies,
+    lastConnectMs: c.stats.lastConnectMs, lastRecoveryMs: recovery.lastMs,
+    lastRecoveryReason: recovery.lastReason, transitions: c.transitions.slice(-10),
+    // The liveness settings in force: the server's ping settings (from hello) and what follows.
+    pingInterval: c.ping.pingInterval, pingTimeout: c.ping.pingTimeout, pingFromServer: c.ping.fromServer,
+    serverTimeout: c.ping.serverTimeout, silenceLimit: c.liveness.silenceLimit,
+    probeTimeout: c.liveness.heartbeat.timeout,
+    followers: [...client.followers.values()].map((f) => ({
+      sessionId: f.sessionId, state: f.state, lastSeq: f.lastSeq, epoch: f.epoch, lastSync: f.lastSync,
+    })),
+    outbox: client.outbox.entries.length, remoteLogs: client.remoteLog.enabled, remoteStats: client.remoteLog.stats,
+  };
+}
