@@ -41,12 +41,12 @@ async def log_lines(page: Any) -> list[str]:
 async def test_a_silent_connection_is_probed_after_the_servers_ping_interval(
     browser: Any, servers: Any
 ) -> None:
-    from tests.support.proxy import SilentDropProxy
+    from tests.support.proxy import FaultProxy
 
     # Engine.IO itself gives up after 3 + 20 = 23 s of silence; the client's watchdog must probe
     # once a ping is overdue (3 s + 5 s), so it recovers long before that.
     server = servers({"TETHER_PING_INTERVAL": "3", "TETHER_PING_TIMEOUT": "20"})
-    proxy = await SilentDropProxy("127.0.0.1", server.port).start()
+    proxy = await FaultProxy("127.0.0.1", server.port).start()
     try:
         context, page, settings = await open_phone(browser, proxy.url)
         assert (settings["pingInterval"], settings["pingTimeout"]) == (3000, 20_000)
