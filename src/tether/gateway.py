@@ -27,7 +27,7 @@ from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
 from tether.service import ChatService
 from tether.settings import Settings
-from tether.store import is_unavailable
+from tether.store import MessageRow, SessionRow, is_unavailable
 
 log = logging.getLogger("tether.socketio")
 
@@ -60,7 +60,7 @@ class SocketBus:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
-    async def message(self, session_id: str, message: dict[str, Any]) -> None:
+    async def message(self, session_id: str, message: MessageRow) -> None:
         await self.sio.emit(
             Event.MESSAGE, {"session_id": session_id, "message": message},
             room=session_room(session_id),
@@ -73,7 +73,7 @@ class SocketBus:
             room=session_room(session_id),
         )
 
-    async def session(self, user_id: str, session: dict[str, Any]) -> None:
+    async def session(self, user_id: str, session: SessionRow) -> None:
         await self.sio.emit(Event.SESSION, {"session": session}, room=user_room(user_id))
 
 

@@ -91,6 +91,7 @@ class ChatService:
             req.after_seq,
             req.limit or self.settings.history_limit,
             self.settings.max_resume,
+            req.epoch,
         )
         if snapshot is None:
             raise not_found()
