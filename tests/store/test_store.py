@@ -12,8 +12,17 @@ from tether.accounts import Accounts, User
 from tether.db.engine import create_engine
 from tether.db.migrate import upgrade
 from tether.db.schema import users
+from tether.protocol import MessageStatus
 from tether.recovery import Mode
-from tether.store import ContentMismatch, SessionTaken, Snapshot, Store, utcnow
+from tether.store import (
+    ContentMismatch,
+    MessageRow,
+    SessionRow,
+    SessionTaken,
+    Snapshot,
+    Store,
+    utcnow,
+)
 
 
 async def new_session(store: Store, user: User) -> str:
@@ -278,3 +287,17 @@ async def test_migration_gives_existing_sessions_their_own_epochs(database_url: 
         assert [s["head_seq"] for s in listed] == [4, 4]
     finally:
         await engine.dispose()
+
+
+async def test_rows_have_exactly_the_fields_their_types_declare(store: Store, user: User) -> None:
+    """mypy checks every read of a row against MessageRow / SessionRow; this checks that the
+    rows the store builds really have those fields (message_out and session_out read Any)."""
+    sid = await new_session(store, user)
+    stored = await store.add_user_message(user.id, sid, "c", "hello")
+    assert stored is not None
+    snapshot = await store.snapshot(sid, None, 15, 1000)
+    assert snapshot is not None
+    assert set(snapshot.session) == SessionRow.__required_keys__
+    [message] = snapshot.messages
+    assert set(message) == set(stored[0]) == MessageRow.__required_keys__
+    assert message["status"] == MessageStatus.COMPLETE
