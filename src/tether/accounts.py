@@ -32,12 +32,19 @@ AUTH_CACHE_SIZE = 10_000
 _LOCAL_MODE = "local mode"
 
 
+class UserOut(TypedDict):
+    """A user on the wire (``hello.user``)."""
+
+    id: str
+    name: str
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
     name: str
 
-    def out(self) -> dict[str, str]:
+    def out(self) -> UserOut:
         return {"id": self.id, "name": self.name}
 
 
