@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -31,13 +32,29 @@ AUTH_CACHE_SIZE = 10_000
 _LOCAL_MODE = "local mode"
 
 
+class UserOut(TypedDict):
+    """A user on the wire (``hello.user``)."""
+
+    id: str
+    name: str
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
     name: str
 
-    def out(self) -> dict[str, str]:
+    def out(self) -> UserOut:
         return {"id": self.id, "name": self.name}
+
+
+class TokenSummary(TypedDict):
+    """One user's tokens, as ``tether token list`` prints them."""
+
+    user: str
+    tokens: int
+    #: When the newest token was made (ISO-8601 UTC).
+    newest: str
 
 
 def hash_token(token: str) -> str:
@@ -93,7 +110,7 @@ class Accounts:
         self._authenticated.discard(_LOCAL_MODE)  # a token exists now: local mode is over
         return token
 
-    async def list_tokens(self) -> list[dict[str, object]]:
+    async def list_tokens(self) -> list[TokenSummary]:
         """Per user with tokens: name, how many tokens, when the newest was made."""
         query = (
             select(users.c.name, func.count(tokens.c.id), func.max(tokens.c.created_at))
@@ -141,10 +158,6 @@ class Accounts:
     async def has_tokens(self) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None
-
-    async def user_for_token(self, token: str) -> User | None:
-        """The user of ``token`` as the database has it now (never cached)."""
-        return await self._user_for_hash(hash_token(token))
 
     async def _user_for_hash(self, token_hash: str) -> User | None:
         query = (

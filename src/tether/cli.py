@@ -72,6 +72,14 @@ def build_parser() -> Parser:
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
     up = db_commands.add_parser("upgrade", help="apply pending migrations")
     add_storage_flags(up)
+    renew = db_commands.add_parser(
+        "new-epoch",
+        help="give sessions a new epoch, so every client rebuilds its view of them; "
+        "run it after restoring the database from a backup",
+    )
+    renew.add_argument("session_ids", nargs="*", metavar="SESSION_ID",
+                       help="only these sessions (default: every session)")
+    add_storage_flags(renew)
     return parser
 
 
@@ -126,12 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "token":
         return run_storage(settings, lambda engine: token_command(args, engine))
+    if args.command == "db" and args.db_command == "new-epoch":
+        return run_storage(settings, lambda engine: new_epoch_command(args, engine))
     if args.command == "db":
-        from tether.db.migrate import upgrade
 
         async def do_upgrade(engine: Any) -> int:
-            await upgrade(engine)
-            print("database is up to date")
+            print("database is up to date")  # run_storage has migrated it
             return 0
 
         return run_storage(settings, do_upgrade)
@@ -194,6 +202,18 @@ async def token_command(args: argparse.Namespace, engine: Any) -> int:
     if not removed:
         return fail(f"user {args.name} has no tokens")
     print(f"revoked {removed} token(s) of user {args.name}")
+    return 0
+
+
+async def new_epoch_command(args: argparse.Namespace, engine: Any) -> int:
+    from tether.store import Store
+
+    renewed = await Store(engine).renew_epochs(args.session_ids or None)
+    if args.session_ids and renewed < len(set(args.session_ids)):
+        return fail(f"renewed {renewed} of {len(set(args.session_ids))} sessions: "
+                    "the others do not exist")
+    print(f"gave {renewed} session(s) a new epoch: clients rebuild their view at the next "
+          "subscribe")
     return 0
 
 

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,9 @@ from tether.cluster import LocalClients, RedisClients
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
-from tether.service import ChatService
+from tether.service import ChatService, NoFields, SubscribeAck
 from tether.settings import Settings
-from tether.store import is_unavailable
+from tether.store import MessageRow, SessionRow, is_unavailable
 
 log = logging.getLogger("tether.socketio")
 
@@ -60,7 +60,7 @@ class SocketBus:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
-    async def message(self, session_id: str, message: dict[str, Any]) -> None:
+    async def message(self, session_id: str, message: MessageRow) -> None:
         await self.sio.emit(
             Event.MESSAGE, {"session_id": session_id, "message": message},
             room=session_room(session_id),
@@ -73,7 +73,7 @@ class SocketBus:
             room=session_room(session_id),
         )
 
-    async def session(self, user_id: str, session: dict[str, Any]) -> None:
+    async def session(self, user_id: str, session: SessionRow) -> None:
         await self.sio.emit(Event.SESSION, {"session": session}, room=user_room(user_id))
 
 
@@ -101,7 +101,7 @@ class Gateway:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
-        service_calls: dict[str, Callable[[Connection, Any], Awaitable[dict[str, Any]]]] = {
+        service_calls: dict[str, Callable[[Connection, Any], Awaitable[Mapping[str, Any]]]] = {
             Event.CREATE_SESSION: lambda c, r: service.create_session(c.user, r),
             Event.LIST_SESSIONS: lambda c, r: service.list_sessions(c.user, r),
             Event.UPDATE_SESSION: lambda c, r: service.update_session(c.user, r),
@@ -211,7 +211,7 @@ class Gateway:
     # -- requests ---------------------------------------------------------------------------
 
     def _handler(
-        self, event: str, call: Callable[[Connection, Any], Awaitable[dict[str, Any]]]
+        self, event: str, call: Callable[[Connection, Any], Awaitable[Mapping[str, Any]]]
     ) -> Callable[..., Awaitable[dict[str, Any]]]:
         requests = self.metrics.requests
         latency = self.metrics.request_seconds.labels(event)
@@ -244,7 +244,7 @@ class Gateway:
 
         return handle
 
-    async def _subscribe(self, conn: Connection, req: p.Subscribe) -> dict[str, Any]:
+    async def _subscribe(self, conn: Connection, req: p.Subscribe) -> SubscribeAck:
         async def join() -> None:
             await self.sio.enter_room(conn.sid, session_room(req.session_id))
             if req.session_id not in conn.subscriptions:
@@ -253,7 +253,7 @@ class Gateway:
 
         return await self.service.subscribe(conn.user, req, join)
 
-    async def _unsubscribe(self, conn: Connection, req: p.Unsubscribe) -> dict[str, Any]:
+    async def _unsubscribe(self, conn: Connection, req: p.Unsubscribe) -> NoFields:
         async def leave() -> None:
             await self.sio.leave_room(conn.sid, session_room(req.session_id))
             if req.session_id in conn.subscriptions:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,8 +77,22 @@ ERROR_CODES: Final = (
 CONNECT_UNAUTHORIZED: Final = "unauthorized"
 CONNECT_INVALID: Final = "invalid"
 
-MESSAGE_STATUSES: Final = ("complete", "streaming", "cancelled", "failed", "interrupted")
-ROLES: Final = ("user", "assistant", "system")
+class MessageStatus(StrEnum):
+    """A message's ``status``. A StrEnum, so a status read from the database (a plain str)
+    compares equal to its member and either serialises as the same string."""
+
+    #: Written in full: a user message, or an answer that ended normally.
+    COMPLETE = "complete"
+    #: An answer being written; its text so far is in the live stream.
+    STREAMING = "streaming"
+    #: An answer ended by ``cancel``; the text so far is kept.
+    CANCELLED = "cancelled"
+    #: An answer the agent failed to write; ``error`` says why.
+    FAILED = "failed"
+    #: An answer whose server process stopped while writing it; the checkpointed text is kept.
+    INTERRUPTED = "interrupted"
+
+
 
 
 class RequestError(Exception):
@@ -153,6 +168,10 @@ class Subscribe(Request):
     session_id: str = SessionId
     #: The client's ``last_seq``; omitted or null for the latest messages.
     after_seq: int | None = Field(default=None, ge=0)
+    #: The session's ``epoch`` when the client saw ``last_seq``; a different epoch now means
+    #: that history is gone (a restored or new database) and the reply is a ``reset``.
+    #: Omitted: ``after_seq`` is trusted as it is (older clients).
+    epoch: str | None = Field(default=None, min_length=1, max_length=64)
     limit: int | None = Limit
 
 

@@ -30,9 +30,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from tether.agents import AgentError, AgentRegistry, ChatMessage, Turn, UnknownAgent
-from tether.bus import Bus, Row
+from tether.bus import Bus
 from tether.metrics import Metrics
-from tether.store import Store, is_unavailable, utcnow
+from tether.protocol import MessageStatus
+from tether.store import MessageRow, Store, is_unavailable, utcnow
 from tether.streams import Chunk, LiveStream, LocalStreams
 
 log = logging.getLogger("tether.runs")
@@ -223,7 +224,7 @@ class RunManager:
             await self.bus.session(owner, fresh or session)
         self.wake(session_id)
 
-    async def _interrupt(self, message: Row) -> None:
+    async def _interrupt(self, message: MessageRow) -> None:
         ended = await self.store.interrupt(message)
         if ended is not None:
             log.warning(
@@ -278,7 +279,7 @@ class RunManager:
             if released is not None and owner is not None:
                 await self.bus.session(owner, released)
 
-    async def _run(self, session_id: str, agent_name: str, question: Row) -> bool:
+    async def _run(self, session_id: str, agent_name: str, question: MessageRow) -> bool:
         """Answer one user message with the agent called ``agent_name``; False when this
         process turned out not to hold the session's claim any more."""
         assistant = await self.store.create_assistant_message(
@@ -293,7 +294,7 @@ class RunManager:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick(), name="run-streams")
         self.metrics.runs_active.inc()
-        status, error = "complete", None
+        status, error = MessageStatus.COMPLETE, None
         turn: Turn | None = None
         try:
             try:
@@ -312,7 +313,7 @@ class RunManager:
             run.producer = asyncio.create_task(self._produce(agent.stream(turn), run))
             await asyncio.wait({run.producer})
             if run.producer.cancelled():
-                status = "cancelled"
+                status = MessageStatus.CANCELLED
             elif (exc := run.producer.exception()) is not None:
                 raise exc
         except asyncio.CancelledError:
@@ -321,13 +322,14 @@ class RunManager:
                 run.producer.cancel()
                 # Let the agent clean up (a command agent kills its process group).
                 await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
-            await asyncio.shield(self._finish(run, turn, "interrupted", INTERRUPTED))
+            await asyncio.shield(self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED))
             raise
         except AgentError as exc:
-            status, error = "failed", str(exc) or "the agent failed"
+            status, error = MessageStatus.FAILED, str(exc) or "the agent failed"
         except Exception as exc:
             log.exception("agent of session %s failed", session_id)
-            status, error = "failed", f"the agent failed unexpectedly ({type(exc).__name__})"
+            status = MessageStatus.FAILED
+            error = f"the agent failed unexpectedly ({type(exc).__name__})"
         return await self._finish(run, turn, status, error)
 
     async def _produce(self, chunks: AsyncIterator[str], run: ActiveRun) -> None:
@@ -338,7 +340,7 @@ class RunManager:
                 arrived.set()
 
     async def _finish(
-        self, run: ActiveRun, turn: Turn | None, status: str, error: str | None
+        self, run: ActiveRun, turn: Turn | None, status: MessageStatus, error: str | None
     ) -> bool:
         stream = run.stream
         # Out of the ticker's hands first; a flush under way may still be emitting this
@@ -347,7 +349,7 @@ class RunManager:
         if self._flushing is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._flushing)
-        final: Row | None = None
+        final: MessageRow | None = None
         try:
             if not run.fenced:
                 taken = stream.take_chunk()
@@ -376,7 +378,9 @@ class RunManager:
         await self.bus.message(stream.session_id, final)
         return True
 
-    async def _patiently(self, write: Callable[[], Awaitable[Row | None]]) -> Row | None:
+    async def _patiently(
+        self, write: Callable[[], Awaitable[MessageRow | None]]
+    ) -> MessageRow | None:
         """Retry a run's final write while the database is unreachable: an answer that was
         produced must not stay ``streaming`` because the database blinked."""
         loop = asyncio.get_running_loop()

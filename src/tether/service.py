@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypedDict
 
 from tether import protocol as p
 from tether.accounts import User
@@ -18,10 +18,57 @@ from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.runs import RunManager
 from tether.settings import Settings
-from tether.store import ContentMismatch, SessionTaken, Store
+from tether.store import ContentMismatch, MessageRow, SessionRow, SessionTaken, Store
 from tether.streams import LocalStreams, overlay_live_text
 
-Ack = dict[str, Any]
+# The acknowledgements' fields on success (PROTOCOL.md section 3); the gateway adds "ok".
+
+
+class SessionAck(TypedDict):
+    """create_session, update_session."""
+
+    session: SessionRow
+
+
+class SessionsAck(TypedDict):
+    """list_sessions."""
+
+    sessions: list[SessionRow]
+    has_more: bool
+
+
+class SubscribeAck(TypedDict):
+    """subscribe (section 3.1)."""
+
+    session: SessionRow
+    #: A tether.recovery.Mode's value.
+    mode: str
+    #: The head the mode was decided on; every change up to it is in ``messages``.
+    head_seq: int
+    messages: list[MessageRow]
+
+
+class NoFields(TypedDict):
+    """unsubscribe: nothing beyond ``ok``."""
+
+
+class SendAck(TypedDict):
+    message: MessageRow
+    duplicate: bool
+
+
+class CancelAck(TypedDict):
+    cancelled: bool
+
+
+class HistoryAck(TypedDict):
+    messages: list[MessageRow]
+    has_more: bool
+
+
+class HeartbeatAck(TypedDict):
+    #: Unix seconds.
+    server_time: float
 
 
 class ChatService:
@@ -49,7 +96,7 @@ class ChatService:
         if await self.store.session_owner(session_id) != user.id:
             raise not_found()
 
-    async def create_session(self, user: User, req: p.CreateSession) -> Ack:
+    async def create_session(self, user: User, req: p.CreateSession) -> SessionAck:
         agent = req.agent or self.agents.default
         if agent not in self.agents:
             raise RequestError(ErrorCode.INVALID, f"agent: no agent named {agent!r}")
@@ -61,11 +108,11 @@ class ChatService:
             await self.bus.session(user.id, session)
         return {"session": session}
 
-    async def list_sessions(self, user: User, req: p.ListSessions) -> Ack:
+    async def list_sessions(self, user: User, req: p.ListSessions) -> SessionsAck:
         sessions, has_more = await self.store.list_sessions(user.id, req.limit, req.before)
         return {"sessions": sessions, "has_more": has_more}
 
-    async def update_session(self, user: User, req: p.UpdateSession) -> Ack:
+    async def update_session(self, user: User, req: p.UpdateSession) -> SessionAck:
         if req.title is None and req.archived is None:
             raise RequestError(ErrorCode.INVALID, "nothing to update: give title or archived")
         session = await self.store.update_session(user.id, req.session_id, req.title, req.archived)
@@ -76,7 +123,7 @@ class ChatService:
 
     async def subscribe(
         self, user: User, req: p.Subscribe, join: Callable[[], Awaitable[None]]
-    ) -> Ack:
+    ) -> SubscribeAck:
         """Join the session's live events, then read what the client is missing.
 
         Ownership is checked before joining, so no event of another user's session reaches
@@ -91,6 +138,7 @@ class ChatService:
             req.after_seq,
             req.limit or self.settings.history_limit,
             self.settings.max_resume,
+            req.epoch,
         )
         if snapshot is None:
             raise not_found()
@@ -105,12 +153,12 @@ class ChatService:
 
     async def unsubscribe(
         self, user: User, req: p.Unsubscribe, leave: Callable[[], Awaitable[None]]
-    ) -> Ack:
+    ) -> NoFields:
         await self._own(user, req.session_id)
         await leave()
         return {}
 
-    async def send(self, user: User, req: p.Send) -> Ack:
+    async def send(self, user: User, req: p.Send) -> SendAck:
         if len(req.content) > self.settings.max_message_chars:
             raise RequestError(
                 ErrorCode.TOO_LARGE,
@@ -133,11 +181,11 @@ class ChatService:
             self.runs.wake(req.session_id)
         return {"message": message, "duplicate": duplicate}
 
-    async def cancel(self, user: User, req: p.Cancel) -> Ack:
+    async def cancel(self, user: User, req: p.Cancel) -> CancelAck:
         await self._own(user, req.session_id)
         return {"cancelled": await self.runs.cancel(req.session_id)}
 
-    async def history(self, user: User, req: p.History) -> Ack:
+    async def history(self, user: User, req: p.History) -> HistoryAck:
         await self._own(user, req.session_id)
         messages, has_more = await self.store.history(
             req.session_id, req.before_position, req.limit or self.settings.history_limit
@@ -145,5 +193,5 @@ class ChatService:
         messages = await overlay_live_text(self.streams, messages)
         return {"messages": messages, "has_more": has_more}
 
-    async def heartbeat(self, user: User, req: p.Heartbeat) -> Ack:
+    async def heartbeat(self, user: User, req: p.Heartbeat) -> HeartbeatAck:
         return {"server_time": time.time()}

@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.protocol import MessageStatus
+from tether.store.rows import MessageRow
+
 log = logging.getLogger("tether.streams")
 
 
@@ -81,16 +84,16 @@ class LocalStreams:
 
 
 async def overlay_live_text(
-    streams: LocalStreams, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    streams: LocalStreams, rows: list[MessageRow]
+) -> list[MessageRow]:
     """Replace the checkpointed text of streaming messages with their live text."""
-    ids = [r["id"] for r in rows if r["status"] == "streaming"]
+    ids = [r["id"] for r in rows if r["status"] == MessageStatus.STREAMING]
     if not ids:
         return rows
     live = await streams.snapshot(ids)
     for row in rows:
         state = live.get(row["id"])
-        if state is not None and row["status"] == "streaming":
+        if state is not None and row["status"] == MessageStatus.STREAMING:
             row["content"], row["chunks"] = state
     return rows
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tether.accounts import Accounts
+from tether.db.engine import create_engine
+from tether.store import Store
 
 
 def tether(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -82,6 +87,30 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = tether("db", "upgrade", "--data-dir", str(tmp_path))
         assert result.returncode == 0 and "up to date" in result.stdout
+
+
+def test_db_new_epoch_renews_the_epochs_of_sessions(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert tether("db", "upgrade", *data).returncode == 0
+    url = f"sqlite:///{tmp_path / 'tether.db'}"
+
+    async def epochs(create: int = 0) -> list[str]:
+        store = Store(create_engine(url))
+        try:
+            user = await Accounts(store.engine).ensure_user("alice")
+            for _ in range(create):
+                await store.create_session(user.id, None, "t", "echo")
+            listed, _ = await store.list_sessions(user.id, 10, None)
+            return sorted(s["epoch"] for s in listed)
+        finally:
+            await store.close()
+
+    before = asyncio.run(epochs(create=2))
+    renewed = tether("db", "new-epoch", *data)
+    assert renewed.returncode == 0 and "gave 2 session(s) a new epoch" in renewed.stdout
+    after = asyncio.run(epochs())
+    assert len(after) == 2 and not set(after) & set(before)
+    one_line_error(tether("db", "new-epoch", "no-such-session", *data), "renewed 0 of 1")
 
 
 def test_bad_agents_file_and_unknown_default_agent(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -89,6 +92,72 @@ async def test_reset_when_ahead_or_too_far_behind(
         assert near["mode"] == "resume" and [m["seq"] for m in near["messages"]] == [4, 6]
     finally:
         small.stop()
+
+
+def sqlite_backup(source: Path, target: Path) -> None:
+    """An online backup, as an operator would take one (SQLite's backup API)."""
+    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
+        live.backup(copy)
+    copy.close()
+    live.close()
+
+
+async def test_a_restored_database_resets_clients_that_saw_later_changes(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    database = data / "tether.db"
+    server = start_server(data)
+    try:
+        c = clients(url=server.url)
+        await c.connect()
+        sid = await c.new_session()
+        await c.ok("subscribe", {"session_id": sid})
+        await c.send(sid, "kept")
+        await c.wait_status(sid, "complete")
+        sqlite_backup(database, tmp_path / "backup.db")  # taken at seq 3
+        await c.send(sid, "lost")
+        await c.wait_status(sid, "complete", count=2)
+        seen = await c.ok("subscribe", {"session_id": sid, "after_seq": 0})
+        last_seq, epoch = seen["head_seq"], seen["session"]["epoch"]
+        assert last_seq == 6 and isinstance(epoch, str) and epoch
+        await c.close()
+    finally:
+        server.stop()
+
+    for leftover in (data / "tether.db-wal", data / "tether.db-shm"):
+        leftover.unlink(missing_ok=True)
+    (tmp_path / "backup.db").replace(database)  # the restore
+    renew = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tether", "db", "new-epoch", "--data-dir", str(data),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(renew.communicate(), 60)
+    assert renew.returncode == 0, err.decode()
+    assert "gave 1 session(s) a new epoch" in out.decode()
+
+    server = start_server(data)
+    try:
+        c = clients(url=server.url)
+        await c.connect()
+        await c.ok("subscribe", {"session_id": sid})
+        for text in ("after one", "after two"):
+            await c.send(sid, text)
+        await c.wait_status(sid, "complete", count=2)  # head 9: past the client's last_seq
+        back = clients(url=server.url)
+        await back.connect()
+        ack = await back.ok("subscribe", {"session_id": sid, "after_seq": last_seq, "epoch": epoch})
+        assert ack["mode"] == "reset" and ack["head_seq"] == 9
+        assert ack["session"]["epoch"] != epoch
+        assert "lost" not in [m["content"] for m in ack["messages"]]
+        assert [m["content"] for m in ack["messages"] if m["role"] == "user"] == [
+            "kept", "after one", "after two",
+        ]
+        # A client without epochs is served as before: by its seq alone.
+        blind = await back.ok("subscribe", {"session_id": sid, "after_seq": last_seq})
+        assert blind["mode"] == "resume"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import pytest
 
 from tether.accounts import User
 from tether.agents import AgentRegistry, Turn
-from tether.bus import Row
 from tether.metrics import Metrics
 from tether.runs import RunManager
-from tether.store import Store
+from tether.store import MessageRow, SessionRow, Store
 from tether.streams import LocalStreams
 
 
@@ -25,13 +24,13 @@ class RecordingBus:
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
 
-    async def message(self, session_id: str, message: Row) -> None:
+    async def message(self, session_id: str, message: MessageRow) -> None:
         self.events.append(("message", dict(message)))
 
     async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
         self.events.append(("delta", (message_id, chunk, text)))
 
-    async def session(self, user_id: str, session: Row) -> None:
+    async def session(self, user_id: str, session: SessionRow) -> None:
         self.events.append(("session", dict(session)))
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from tether import protocol as p
 from tether.accounts import Accounts, User
 from tether.agents import AgentRegistry
 from tether.agents.echo import EchoAgent
 from tether.bus import NullBus
+from tether.db.schema import messages, sessions
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError
 from tether.runs import RunManager
@@ -109,3 +111,81 @@ async def test_a_session_created_after_a_miss_is_found(
     await created_elsewhere(service.store, user, sid)
     ack = await service.subscribe(user, p.Subscribe(session_id=sid), room)
     assert ack["mode"] == "recent" and room.joined == 1
+
+
+async def backup(store: Store) -> dict[str, list[dict[str, object]]]:
+    """Every session and message row as it is now: what a dump of the database holds."""
+    async with store.engine.connect() as conn:
+        return {
+            table.name: [dict(row._mapping) for row in await conn.execute(select(table))]
+            for table in (sessions, messages)
+        }
+
+
+async def restore(store: Store, saved: dict[str, list[dict[str, object]]]) -> None:
+    """Put the rows of ``backup`` back, as restoring that dump would (users are kept)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(messages.delete())
+        await conn.execute(sessions.delete())
+        for table in (sessions, messages):
+            if saved[table.name]:
+                await conn.execute(table.insert(), saved[table.name])
+
+
+async def say(service: ChatService, user: User, sid: str, *contents: str) -> None:
+    for content in contents:
+        await service.store.add_user_message(user.id, sid, str(uuid.uuid4()), content)
+
+
+async def test_a_restored_database_is_a_reset_once_its_epochs_are_renewed(
+    service: ChatService, user: User
+) -> None:
+    store, room = service.store, Room()
+    sid = (await service.create_session(user, p.CreateSession()))["session"]["id"]
+    await say(service, user, sid, "m1", "m2", "m3")
+    saved = await backup(store)  # taken at seq 3
+    await say(service, user, sid, "m4", "m5")
+    seen = await service.subscribe(user, p.Subscribe(session_id=sid), room)
+    last_seq, epoch = seen["head_seq"], seen["session"]["epoch"]
+    assert last_seq == 5 and epoch
+
+    await restore(store, saved)  # back to seq 3, with the epoch of then
+    assert await store.renew_epochs() == 1  # `tether db new-epoch`, as a restore requires
+    await say(service, user, sid, "r4", "r5", "r6", "r7")  # grows past the client's last_seq
+
+    old_view = p.Subscribe(session_id=sid, after_seq=last_seq, epoch=epoch)
+    ack = await service.subscribe(user, old_view, room)
+    assert ack["mode"] == "reset" and ack["head_seq"] == 7
+    assert [m["content"] for m in ack["messages"]] == ["m1", "m2", "m3", "r4", "r5", "r6", "r7"]
+    renewed = ack["session"]["epoch"]
+    assert renewed != epoch and ack["session"] == await store.get_session(user.id, sid)
+    # Rebuilt from that reply, the client resumes in the new epoch.
+    again = await service.subscribe(
+        user, p.Subscribe(session_id=sid, after_seq=7, epoch=renewed), room
+    )
+    assert again["mode"] == "resume" and again["messages"] == []
+    # An older client sends no epoch and is judged on its seq alone, as before epochs.
+    blind = await service.subscribe(user, p.Subscribe(session_id=sid, after_seq=last_seq), room)
+    assert blind["mode"] == "resume"
+    assert [m["content"] for m in blind["messages"]] == ["r6", "r7"]
+
+
+async def test_a_session_recreated_in_a_new_database_is_a_reset(
+    service: ChatService, user: User
+) -> None:
+    store, room = service.store, Room()
+    sid = str(uuid.uuid4())
+    first = await service.create_session(user, p.CreateSession(id=sid))
+    await say(service, user, sid, "old 1", "old 2")
+    epoch = first["session"]["epoch"]
+
+    await restore(store, {"sessions": [], "messages": []})  # an empty, new database
+    # The client creates its session again by the same id (creation is idempotent by id).
+    second = await service.create_session(user, p.CreateSession(id=sid))
+    assert second["session"]["epoch"] != epoch
+    await say(service, user, sid, "new 1", "new 2", "new 3")
+    ack = await service.subscribe(
+        user, p.Subscribe(session_id=sid, after_seq=2, epoch=epoch), room
+    )
+    assert ack["mode"] == "reset"
+    assert [m["content"] for m in ack["messages"]] == ["new 1", "new 2", "new 3"]

@@ -6,10 +6,23 @@ import asyncio
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from tether.accounts import Accounts, User
+from tether.db.engine import create_engine
+from tether.db.migrate import upgrade
+from tether.db.schema import users
+from tether.protocol import MessageStatus
 from tether.recovery import Mode
-from tether.store import ContentMismatch, SessionTaken, Snapshot, Store
+from tether.store import (
+    ContentMismatch,
+    MessageRow,
+    SessionRow,
+    SessionTaken,
+    Snapshot,
+    Store,
+    utcnow,
+)
 
 
 async def new_session(store: Store, user: User) -> str:
@@ -216,3 +229,75 @@ async def test_snapshot_has_every_change_up_to_its_head_under_writers(
         assert max(seqs, default=0) >= head
         unchanged = {m["id"] for m in stored if m["seq"] <= head}
         assert unchanged <= {m["id"] for m in snapshot.messages}
+
+
+async def test_snapshot_is_a_reset_in_another_epoch(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    for i in range(1, 4):
+        await store.add_user_message(user.id, sid, f"c{i}", f"m{i}")
+    session = await store.get_session(user.id, sid)
+    assert session is not None
+    epoch = session["epoch"]
+    same = await store.snapshot(sid, 2, 15, 1000, epoch)
+    assert same is not None and same.mode is Mode.RESUME and same.session["epoch"] == epoch
+    other = await store.snapshot(sid, 2, 2, 1000, "not-" + epoch)
+    assert other is not None and other.mode is Mode.RESET
+    assert other.messages == await store.recent(sid, 2)
+
+
+async def test_epochs_are_per_session_and_renewed_on_demand(store: Store, user: User) -> None:
+    ids = [await new_session(store, user) for _ in range(3)]
+
+    async def epochs() -> dict[str, str]:
+        listed, _ = await store.list_sessions(user.id, 10, None)
+        return {s["id"]: s["epoch"] for s in listed}
+
+    before = await epochs()
+    assert len(set(before.values())) == 3  # random per session, not one per database
+    assert await store.renew_epochs([ids[0]]) == 1
+    after_one = await epochs()
+    assert after_one[ids[0]] != before[ids[0]]
+    assert {i: after_one[i] for i in ids[1:]} == {i: before[i] for i in ids[1:]}
+    assert await store.renew_epochs() == 3
+    after_all = await epochs()
+    assert all(after_all[i] not in (before[i], after_one[i]) for i in ids)
+    assert await store.head_seq(ids[0]) == 0  # not a change: it takes no seq
+
+
+async def test_migration_gives_existing_sessions_their_own_epochs(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0002")
+        now = utcnow()
+        async with engine.begin() as conn:
+            await conn.execute(users.insert().values(id="u", name="old", created_at=now))
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sessions (id, user_id, title, agent, head_seq, message_count,"
+                    " running, archived, created_at, updated_at)"
+                    " VALUES (:id, 'u', 't', 'echo', 4, 4, false, false, :now, :now)"
+                ),
+                [{"id": "s1", "now": now}, {"id": "s2", "now": now}],
+            )
+        await upgrade(engine)
+        store = Store(engine)
+        listed, _ = await store.list_sessions("u", 10, None)
+        epochs = [s["epoch"] for s in listed]
+        assert len(epochs) == 2 and all(epochs) and epochs[0] != epochs[1]
+        assert [s["head_seq"] for s in listed] == [4, 4]
+    finally:
+        await engine.dispose()
+
+
+async def test_rows_have_exactly_the_fields_their_types_declare(store: Store, user: User) -> None:
+    """mypy checks every read of a row against MessageRow / SessionRow; this checks that the
+    rows the store builds really have those fields (message_out and session_out read Any)."""
+    sid = await new_session(store, user)
+    stored = await store.add_user_message(user.id, sid, "c", "hello")
+    assert stored is not None
+    snapshot = await store.snapshot(sid, None, 15, 1000)
+    assert snapshot is not None
+    assert set(snapshot.session) == SessionRow.__required_keys__
+    [message] = snapshot.messages
+    assert set(message) == set(stored[0]) == MessageRow.__required_keys__
+    assert message["status"] == MessageStatus.COMPLETE

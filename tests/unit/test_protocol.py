@@ -33,6 +33,9 @@ def test_heartbeat_accepts_no_payload() -> None:
         ({"session_id": "s", "after_seq": True}, "after_seq"),
         ({"session_id": "s", "limit": 0}, "limit"),
         ({"session_id": "s", "limit": 201}, "limit"),
+        ({"session_id": "s", "after_seq": 3, "epoch": 7}, "epoch"),  # an opaque string
+        ({"session_id": "s", "after_seq": 3, "epoch": ""}, "epoch"),
+        ({"session_id": "s", "after_seq": 3, "epoch": "e" * 65}, "epoch"),
     ],
 )
 def test_subscribe_validation(payload: dict[str, object], field: str) -> None:
@@ -42,7 +45,18 @@ def test_subscribe_validation(payload: dict[str, object], field: str) -> None:
 def test_subscribe_defaults_and_ignores_unknown_fields() -> None:
     req = parse_request(Event.SUBSCRIBE, {"session_id": "s", "future": 1})
     assert isinstance(req, p.Subscribe)
-    assert req.after_seq is None and req.limit is None
+    assert req.after_seq is None and req.limit is None and req.epoch is None
+    req = parse_request(Event.SUBSCRIBE, {"session_id": "s", "after_seq": 4, "epoch": "ab12"})
+    assert isinstance(req, p.Subscribe)
+    assert (req.after_seq, req.epoch) == (4, "ab12")
+
+
+def test_message_statuses_are_the_contracts_strings() -> None:
+    assert [s.value for s in p.MessageStatus] == [
+        "complete", "streaming", "cancelled", "failed", "interrupted"
+    ]
+    # A status read from the database is a plain str: it must compare equal to its member.
+    assert "streaming" == p.MessageStatus.STREAMING and str(p.MessageStatus.FAILED) == "failed"
 
 
 @pytest.mark.parametrize(
@@ -90,3 +104,9 @@ def test_error_ack_shape() -> None:
 
 def test_every_request_has_a_model() -> None:
     assert set(p.REQUEST_MODELS) == set(p.REQUEST_EVENTS)
+
+
+def test_every_event_is_either_sent_by_the_server_or_a_request() -> None:
+    names = {v for k, v in vars(p.Event).items() if k.isupper()}
+    assert set(p.SERVER_EVENTS) | set(p.REQUEST_EVENTS) == names
+    assert not set(p.SERVER_EVENTS) & set(p.REQUEST_EVENTS)

@@ -49,6 +49,10 @@ sessions = Table(
     Column("message_count", Integer, nullable=False, default=0),
     Column("running", Boolean, nullable=False, default=False),
     Column("archived", Boolean, nullable=False, default=False),
+    # Names the history head_seq counts in (tether.recovery): random per session, and given a
+    # new value by `tether db new-epoch` after a restore, so seqs a client saw before cannot
+    # be mistaken for seqs of this history.
+    Column("epoch", String(32), nullable=False),
     # The agent's own conversation handle (for example a CLI's resume id), kept across restarts.
     Column("agent_state", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

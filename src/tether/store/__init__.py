@@ -11,15 +11,13 @@ from tether.store.messages import MessageQueries
 from tether.store.rows import (
     STREAMING,
     ContentMismatch,
-    Row,
+    MessageRow,
+    SessionRow,
     SessionTaken,
     Snapshot,
     StorageUnavailable,
     is_unavailable,
     iso,
-    message_out,
-    parse_iso,
-    session_out,
     utcnow,
 )
 from tether.store.sessions import SessionQueries
@@ -32,15 +30,13 @@ class Store(SessionQueries, MessageQueries, ClaimQueries):
 __all__ = [
     "STREAMING",
     "ContentMismatch",
-    "Row",
+    "MessageRow",
+    "SessionRow",
     "SessionTaken",
     "Snapshot",
     "StorageUnavailable",
     "Store",
     "is_unavailable",
     "iso",
-    "message_out",
-    "parse_iso",
-    "session_out",
     "utcnow",
 ]

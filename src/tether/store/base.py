@@ -14,7 +14,7 @@ from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
 from tether.store import statements
-from tether.store.rows import _SESSION_COLUMNS, Row, session_out, utcnow
+from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out, utcnow
 
 #: Session owners kept in memory (about 150 bytes each).
 SESSION_OWNERS_CACHED = 100_000
@@ -70,13 +70,13 @@ class StoreBase:
         row = (await conn.execute(statement, params)).first()
         return None if row is None else (row[0], row[1])
 
-    async def _write_session(self, statement: Any, params: dict[str, Any]) -> Row | None:
+    async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
         """One prebuilt statement returning a session row (tether.store.statements)."""
         async with self._write() as conn:
             row = (await conn.execute(statement, params)).first()
         return None if row is None else session_out(row)
 
-    async def _update_session(self, condition: Any, **values: Any) -> Row | None:
+    async def _update_session(self, condition: Any, **values: Any) -> SessionRow | None:
         """One UPDATE of a session row; the session afterwards, or None when none matched."""
         async with self._write() as conn:
             row = (

@@ -9,14 +9,13 @@ from sqlalchemy import and_, select, update
 from tether.db.schema import sessions
 from tether.store import statements
 from tether.store.base import StoreBase
-from tether.store.rows import (
-    Row,
-    utcnow,
-)
+from tether.store.rows import SessionRow, utcnow
 
 
 class ClaimQueries(StoreBase):
-    async def claim_session(self, session_id: str, runner: str, until: datetime) -> Row | None:
+    async def claim_session(
+        self, session_id: str, runner: str, until: datetime
+    ) -> SessionRow | None:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
         live claim. The session (now ``running``) on success, else None."""
         return await self._write_session(
@@ -37,7 +36,7 @@ class ClaimQueries(StoreBase):
             ).all()
         return {r[0] for r in rows}
 
-    async def release_session(self, session_id: str, runner: str) -> Row | None:
+    async def release_session(self, session_id: str, runner: str) -> SessionRow | None:
         """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
         return await self._write_session(
             statements.RELEASE, {"p_session": session_id, "p_runner": runner}
@@ -54,7 +53,7 @@ class ClaimQueries(StoreBase):
             ).all()
         return [r[0] for r in rows]
 
-    async def break_claim(self, session_id: str, *, force: bool = False) -> Row | None:
+    async def break_claim(self, session_id: str, *, force: bool = False) -> SessionRow | None:
         """Clear a session's claim if it has expired (or, with ``force``, whatever it is);
         the session, or None when the claim was live (or there was none)."""
         condition = and_(sessions.c.id == session_id, sessions.c.runner.is_not(None))

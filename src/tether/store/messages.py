@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
+from tether.protocol import MessageStatus
 from tether.recovery import Mode, decide
 from tether.store import statements
 from tether.store.base import StoreBase
@@ -19,7 +20,7 @@ from tether.store.rows import (
     _SESSION_COLUMNS,
     STREAMING,
     ContentMismatch,
-    Row,
+    MessageRow,
     Snapshot,
     StorageUnavailable,
     _NothingToDo,
@@ -32,7 +33,7 @@ from tether.store.rows import (
 class MessageQueries(StoreBase):
     async def add_user_message(
         self, user_id: str, session_id: str, client_msg_id: str, content: str
-    ) -> tuple[Row, bool] | None:
+    ) -> tuple[MessageRow, bool] | None:
         """Store a user message once per client_msg_id: (message, duplicate), or None when the
         session is not the user's. Raises ContentMismatch for a reused id with other content."""
         for _attempt in range(2):
@@ -56,7 +57,7 @@ class MessageQueries(StoreBase):
                         seq=seq,
                         role="user",
                         content=content,
-                        status="complete",
+                        status=MessageStatus.COMPLETE,
                         client_msg_id=client_msg_id,
                     )
                     return row, False
@@ -68,7 +69,7 @@ class MessageQueries(StoreBase):
     @staticmethod
     async def _by_client_msg_id(
         conn: AsyncConnection, user_id: str, session_id: str, client_msg_id: str
-    ) -> Row | None:
+    ) -> MessageRow | None:
         row = (
             await conn.execute(
                 statements.BY_CLIENT_MSG_ID,
@@ -78,7 +79,7 @@ class MessageQueries(StoreBase):
         return None if row is None else message_out(row)
 
     @staticmethod
-    async def _insert_message(conn: AsyncConnection, **values: Any) -> Row:
+    async def _insert_message(conn: AsyncConnection, **values: Any) -> MessageRow:
         now = utcnow()
         values.setdefault("chunks", 0)
         values.setdefault("client_msg_id", None)
@@ -93,7 +94,7 @@ class MessageQueries(StoreBase):
 
     async def create_assistant_message(
         self, session_id: str, reply_to: str | None, runner: str | None = None
-    ) -> Row | None:
+    ) -> MessageRow | None:
         """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
         ``runner``, only while that runner holds the session's claim (else None)."""
         async with self._write() as conn:
@@ -144,11 +145,11 @@ class MessageQueries(StoreBase):
         self,
         session_id: str,
         message_id: str,
-        status: str,
+        status: MessageStatus,
         content: str,
         chunks: int,
         error: str | None = None,
-    ) -> Row | None:
+    ) -> MessageRow | None:
         """End a streaming message (a change: it takes a seq). None when it was not streaming
         any more (someone else ended it): nothing is written then."""
         try:
@@ -160,11 +161,11 @@ class MessageQueries(StoreBase):
         self,
         session_id: str,
         message_id: str,
-        status: str,
+        status: MessageStatus,
         content: str,
         chunks: int,
         error: str | None,
-    ) -> Row:
+    ) -> MessageRow:
         async with self._write() as conn:
             taken = await self._next_seq(conn, session_id, new_message=False)
             if taken is None:
@@ -183,7 +184,7 @@ class MessageQueries(StoreBase):
                 raise _NothingToDo  # rolls the seq back
             return message_out(row)
 
-    async def streaming_messages(self) -> list[Row]:
+    async def streaming_messages(self) -> list[MessageRow]:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -194,18 +195,18 @@ class MessageQueries(StoreBase):
             ).all()
         return [message_out(r) for r in rows]
 
-    async def interrupt(self, message: Row) -> Row | None:
+    async def interrupt(self, message: MessageRow) -> MessageRow | None:
         """Mark a streaming message ``interrupted``, keeping its checkpointed text."""
         return await self.finish_message(
             message["session_id"],
             message["id"],
-            "interrupted",
+            MessageStatus.INTERRUPTED,
             message["content"],
             message["chunks"],
             "the server stopped while this answer was being written",
         )
 
-    async def unanswered(self) -> list[Row]:
+    async def unanswered(self) -> list[MessageRow]:
         """User messages that no assistant message answers yet (queued when a process died)."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(statements.UNANSWERED)).all()
@@ -218,21 +219,27 @@ class MessageQueries(StoreBase):
             ).scalar()
         return int(value or 0)
 
-    async def recent(self, session_id: str, limit: int) -> list[Row]:
+    async def recent(self, session_id: str, limit: int) -> list[MessageRow]:
         """The latest ``limit`` messages by position, oldest first."""
         async with self.engine.connect() as conn:
             return await self._recent(conn, session_id, limit)
 
-    async def changed_since(self, session_id: str, after_seq: int) -> list[Row]:
+    async def changed_since(self, session_id: str, after_seq: int) -> list[MessageRow]:
         """Every message changed after ``after_seq``, plus every one still streaming, by seq."""
         async with self.engine.connect() as conn:
             return await self._changed_since(conn, session_id, after_seq)
 
     async def snapshot(
-        self, session_id: str, after_seq: int | None, limit: int, max_resume: int
+        self,
+        session_id: str,
+        after_seq: int | None,
+        limit: int,
+        max_resume: int,
+        epoch: str | None = None,
     ) -> Snapshot | None:
-        """What a subscribe at ``after_seq`` is sent (tether.recovery decides the mode), in one
-        read transaction; None when there is no such session.
+        """What a subscribe at ``after_seq`` (seen in ``epoch``, when the client says) is sent
+        (tether.recovery decides the mode), in one read transaction; None when there is no
+        such session.
 
         The session row, and with it the head, is read before the messages, so every change
         up to the head is in them (later ones may be too: merging them is idempotent)."""
@@ -243,7 +250,13 @@ class MessageQueries(StoreBase):
             if row is None:
                 return None
             session = session_out(row)
-            mode = decide(after_seq, session["head_seq"], max_resume)
+            mode = decide(
+                after_seq,
+                session["head_seq"],
+                max_resume,
+                client_epoch=epoch,
+                epoch=session["epoch"],
+            )
             if mode is Mode.RESUME:
                 assert after_seq is not None
                 rows = await self._changed_since(conn, session_id, after_seq)
@@ -252,7 +265,7 @@ class MessageQueries(StoreBase):
         return Snapshot(session, mode, rows)
 
     @staticmethod
-    async def _recent(conn: AsyncConnection, session_id: str, limit: int) -> list[Row]:
+    async def _recent(conn: AsyncConnection, session_id: str, limit: int) -> list[MessageRow]:
         rows = (
             await conn.execute(
                 select(*_MESSAGE_COLUMNS)
@@ -264,7 +277,9 @@ class MessageQueries(StoreBase):
         return [message_out(r) for r in reversed(rows)]
 
     @staticmethod
-    async def _changed_since(conn: AsyncConnection, session_id: str, after_seq: int) -> list[Row]:
+    async def _changed_since(
+        conn: AsyncConnection, session_id: str, after_seq: int
+    ) -> list[MessageRow]:
         rows = (
             await conn.execute(
                 select(*_MESSAGE_COLUMNS)
@@ -279,7 +294,7 @@ class MessageQueries(StoreBase):
 
     async def history(
         self, session_id: str, before_position: int, limit: int
-    ) -> tuple[list[Row], bool]:
+    ) -> tuple[list[MessageRow], bool]:
         """Up to ``limit`` messages before ``before_position``, oldest first, and has_more."""
         async with self.engine.connect() as conn:
             rows = (
@@ -294,11 +309,6 @@ class MessageQueries(StoreBase):
                 )
             ).all()
         return [message_out(r) for r in reversed(rows[:limit])], len(rows) > limit
-
-    async def conversation(self, session_id: str, up_to_position: int) -> list[tuple[str, str]]:
-        """(role, content) of every message up to a position, for an agent's turn."""
-        async with self.engine.connect() as conn:
-            return await self._conversation(conn, session_id, up_to_position)
 
     async def turn_inputs(
         self, session_id: str, up_to_position: int | None
@@ -338,7 +348,7 @@ class MessageQueries(StoreBase):
             ).scalar()
         return int(value or 0)
 
-    async def streaming_in(self, session_id: str) -> list[Row]:
+    async def streaming_in(self, session_id: str) -> list[MessageRow]:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -349,7 +359,7 @@ class MessageQueries(StoreBase):
             ).all()
         return [message_out(r) for r in rows]
 
-    async def next_unanswered(self, session_id: str) -> Row | None:
+    async def next_unanswered(self, session_id: str) -> MessageRow | None:
         """The oldest user message of the session that no assistant message answers yet."""
         async with self.engine.connect() as conn:
             row = (

@@ -2,19 +2,60 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from tether.db.schema import messages, sessions
+from tether.protocol import MessageStatus
 from tether.recovery import Mode
 
-Row = dict[str, Any]
-
-STREAMING = "streaming"
+#: The status the store's queries ask for most (answers being written).
+STREAMING = MessageStatus.STREAMING
 DEFAULT_TITLE = "New chat"
+
+
+class MessageRow(TypedDict):
+    """A message in its wire form (PROTOCOL.md section 5), as the store returns it. A plain
+    dict at run time: the type is for mypy, which then checks every field read."""
+
+    id: str
+    session_id: str
+    #: Creation order within the session, 1, 2, 3, ...; fixed for life.
+    position: int
+    #: The session seq of this message's latest change.
+    seq: int
+    role: str
+    content: str
+    status: MessageStatus
+    client_msg_id: str | None
+    #: How many delta chunks ``content`` includes.
+    chunks: int
+    error: str | None
+    #: For an assistant message, the user message it answers.
+    reply_to: str | None
+    created_at: str
+    updated_at: str
+
+
+class SessionRow(TypedDict):
+    """A session in its wire form (PROTOCOL.md section 5, plus ``epoch``)."""
+
+    id: str
+    title: str
+    agent: str
+    #: The seq of the session's latest change.
+    head_seq: int
+    running: bool
+    archived: bool
+    #: Names the history that ``head_seq`` counts in; a new value means seqs seen before it
+    #: belong to a history this database no longer has (see tether.recovery).
+    epoch: str
+    created_at: str
+    updated_at: str
 
 
 class StorageUnavailable(Exception):
@@ -34,13 +75,13 @@ class Snapshot:
     """What a subscribe sends, read in one transaction: the session (its ``head_seq`` is the
     head the mode was decided on), the mode, and that mode's messages in their stored state."""
 
-    session: Row
+    session: SessionRow
     mode: Mode
-    messages: list[Row]
+    messages: list[MessageRow]
 
     @property
     def head_seq(self) -> int:
-        return int(self.session["head_seq"])
+        return self.session["head_seq"]
 
 
 class _NothingToDo(Exception):
@@ -56,6 +97,12 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OSError | ConnectionError | TimeoutError)
+
+
+def new_epoch() -> str:
+    """A fresh session epoch: random, so it says nothing of the session id or of any other
+    database (64 bits: two histories of one session never share one by chance)."""
+    return secrets.token_hex(8)
 
 
 def utcnow() -> datetime:
@@ -98,12 +145,13 @@ _SESSION_COLUMNS = (
     sessions.c.head_seq,
     sessions.c.running,
     sessions.c.archived,
+    sessions.c.epoch,
     sessions.c.created_at,
     sessions.c.updated_at,
 )
 
 
-def message_out(row: Any) -> Row:
+def message_out(row: Any) -> MessageRow:
     """A message row in its wire form (PROTOCOL.md section 5)."""
     m = row._mapping
     return {
@@ -123,7 +171,7 @@ def message_out(row: Any) -> Row:
     }
 
 
-def session_out(row: Any) -> Row:
+def session_out(row: Any) -> SessionRow:
     """A session row in its wire form (PROTOCOL.md section 5)."""
     m = row._mapping
     return {
@@ -133,6 +181,7 @@ def session_out(row: Any) -> Row:
         "head_seq": m["head_seq"],
         "running": bool(m["running"]),
         "archived": bool(m["archived"]),
+        "epoch": m["epoch"],
         "created_at": iso(m["created_at"]),
         "updated_at": iso(m["updated_at"]),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.db.schema import sessions
@@ -13,8 +13,9 @@ from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
     DEFAULT_TITLE,
-    Row,
+    SessionRow,
     SessionTaken,
+    new_epoch,
     parse_iso,
     session_out,
     utcnow,
@@ -24,7 +25,7 @@ from tether.store.rows import (
 class SessionQueries(StoreBase):
     async def create_session(
         self, user_id: str, session_id: str | None, title: str | None, agent: str
-    ) -> tuple[Row, bool]:
+    ) -> tuple[SessionRow, bool]:
         """Create a session, or return the existing one with this id: (session, created)."""
         session_id = session_id or str(uuid.uuid4())
         now = utcnow()
@@ -54,6 +55,7 @@ class SessionQueries(StoreBase):
                             message_count=0,
                             running=False,
                             archived=False,
+                            epoch=new_epoch(),
                             created_at=now,
                             updated_at=now,
                         )
@@ -69,7 +71,7 @@ class SessionQueries(StoreBase):
                 raise SessionTaken(session_id) from None
             return again, False
 
-    async def get_session(self, user_id: str, session_id: str) -> Row | None:
+    async def get_session(self, user_id: str, session_id: str) -> SessionRow | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -80,7 +82,7 @@ class SessionQueries(StoreBase):
             ).first()
         return None if row is None else session_out(row)
 
-    async def session_by_id(self, session_id: str) -> Row | None:
+    async def session_by_id(self, session_id: str) -> SessionRow | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
@@ -104,7 +106,7 @@ class SessionQueries(StoreBase):
 
     async def list_sessions(
         self, user_id: str, limit: int, before: str | None
-    ) -> tuple[list[Row], bool]:
+    ) -> tuple[list[SessionRow], bool]:
         """The user's sessions, latest activity first, ``limit`` of them after the cursor."""
         query = select(*_SESSION_COLUMNS).where(sessions.c.user_id == user_id)
         if before is not None:
@@ -116,7 +118,7 @@ class SessionQueries(StoreBase):
 
     async def update_session(
         self, user_id: str, session_id: str, title: str | None, archived: bool | None
-    ) -> Row | None:
+    ) -> SessionRow | None:
         values: dict[str, Any] = {"updated_at": utcnow()}
         if title is not None:
             values["title"] = title or DEFAULT_TITLE
@@ -126,16 +128,28 @@ class SessionQueries(StoreBase):
             and_(sessions.c.id == session_id, sessions.c.user_id == user_id), **values
         )
 
-    async def agent_state(self, session_id: str) -> str | None:
-        async with self.engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(sessions.c.agent_state).where(sessions.c.id == session_id)
-                )
-            ).scalar()
-
     async def set_agent_state(self, session_id: str, state: str | None) -> None:
         async with self._write() as conn:
             await conn.execute(
                 update(sessions).where(sessions.c.id == session_id).values(agent_state=state)
             )
+
+    async def renew_epochs(self, session_ids: list[str] | None = None) -> int:
+        """Give sessions (every one, by default) a new epoch, so clients that saw them before
+        rebuild their view at the next subscribe (``reset``); how many were renewed.
+
+        Run after restoring the database from a backup: the restored rows carry the epochs
+        clients saw before, on a history that has since been cut back (see tether.recovery)."""
+        async with self._write() as conn:
+            query = select(sessions.c.id)
+            if session_ids is not None:
+                query = query.where(sessions.c.id.in_(session_ids))
+            ids = [row[0] for row in await conn.execute(query)]
+            if ids:
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.id == bindparam("p_id"))
+                    .values(epoch=bindparam("p_epoch")),
+                    [{"p_id": i, "p_epoch": new_epoch()} for i in ids],
+                )
+        return len(ids)

@@ -34,12 +34,18 @@ def _next_seq(*, by_user: bool, by_runner: bool, new_message: bool) -> Update:
 
 
 #: Take a session's next seq (and position, for a new message): keyed by (by_user, by_runner,
-#: new_message). Parameters: p_session, p_now, and p_user / p_runner where used.
+#: new_message). Parameters: p_session, p_now, and p_user / p_runner where used. Only the
+#: variants that are written: a user's message (by_user), a run's new answer and its end fenced
+#: by the runner's claim (by_runner), and either without a runner.
 NEXT_SEQ = {
     (by_user, by_runner, new): _next_seq(by_user=by_user, by_runner=by_runner, new_message=new)
-    for by_user in (False, True)
-    for by_runner in (False, True)
-    for new in (False, True)
+    for by_user, by_runner, new in (
+        (True, False, True),
+        (False, True, True),
+        (False, True, False),
+        (False, False, True),
+        (False, False, False),
+    )
 }
 
 #: The user message already stored under a client_msg_id (p_session, p_user, p_client_msg_id).
