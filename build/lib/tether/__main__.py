@@ -1,3 +1,0 @@
-from tether.cli import main
-
-raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""Storage: the schema (SQLAlchemy Core), the engine, and Alembic migrations."""
