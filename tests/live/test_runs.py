@@ -4,20 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tests.support.client import Client
-from tests.support.server import start_server
+from tests.support.server import ServerProcess, start_server
+
+T = TypeVar("T")
 
 
-async def test_run_finishes_with_no_client_connected(clients: Callable[..., Client]) -> None:
+async def eventually(probe: Callable[[], Awaitable[T]], what: str, timeout: float = 10) -> T:
+    """``probe()``'s first truthy value, asked again until ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (value := await probe()):
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+    return value
+
+
+def answers_in(data_dir: Path) -> list[tuple[str, str]]:
+    """(status, content) of every assistant message in a server's SQLite database."""
+    with sqlite3.connect(data_dir / "tether.db") as db:
+        return db.execute(
+            "SELECT status, content FROM messages WHERE role = 'assistant' ORDER BY position"
+        ).fetchall()
+
+
+async def test_run_finishes_with_no_client_connected(
+    clients: Callable[..., Client], server: ServerProcess
+) -> None:
     c = clients()
     await c.connect()
     sid = await c.new_session()
     await c.send(sid, "answer me while I am away please")
     await c.close()
-    await asyncio.sleep(1.5)
+
+    async def finished() -> bool:
+        with sqlite3.connect(server.data_dir / "tether.db") as db:
+            rows = db.execute(
+                "SELECT status FROM messages WHERE session_id = ? AND role = 'assistant'", (sid,)
+            ).fetchall()
+        return rows == [("complete",)]
+
+    await eventually(finished, "the answer to end with no client connected")
     back = clients()
     await back.connect()
     ack = await back.ok("subscribe", {"session_id": sid, "after_seq": 1})
@@ -84,14 +116,15 @@ async def test_sigkill_mid_stream_leaves_the_message_interrupted(
     await c.ok("subscribe", {"session_id": sid})
     await c.send(sid, " ".join(f"w{i}" for i in range(100)))
     await c.wait_for(lambda: len(c.of("delta", sid)) >= 10, what="deltas")
-    await asyncio.sleep(0.5)  # at least one checkpoint
-    streamed = "".join(d["text"] for d in c.of("delta", sid))
+
+    async def checkpointed() -> bool:
+        return any(kept for _, kept in answers_in(tmp_path / "data"))
+
+    await eventually(checkpointed, "a checkpoint")
     first.kill()
+    streamed = "".join(d["text"] for d in c.of("delta", sid))
     await c.close()
-    with sqlite3.connect(tmp_path / "data" / "tether.db") as db:
-        [(status, kept)] = db.execute(
-            "SELECT status, content FROM messages WHERE role = 'assistant'"
-        ).fetchall()
+    [(status, kept)] = answers_in(tmp_path / "data")
     assert status == "streaming" and kept and streamed.startswith(kept)
 
     second = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.01"})
@@ -127,15 +160,11 @@ async def test_a_message_sent_just_before_a_crash_is_answered_after_restart(
         back = clients(url=second.url)
         await back.connect()
 
-        async def statuses() -> list[tuple[str, str]]:
+        async def answered() -> bool:
             ack = await back.ok("subscribe", {"session_id": sid})
-            return [(m["role"], m["status"]) for m in ack["messages"]]
+            return ("assistant", "complete") in [(m["role"], m["status"]) for m in ack["messages"]]
 
-        for _ in range(100):
-            found = await statuses()
-            if ("assistant", "complete") in found:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(answered, "the queued question answered")
         ack = await back.ok("subscribe", {"session_id": sid})
         answers = [m for m in ack["messages"] if m["role"] == "assistant"]
         assert [m["status"] for m in answers] == ["interrupted", "complete"]
