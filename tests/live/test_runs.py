@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from tests.support.client import Client
 from tests.support.server import ServerProcess, start_server
+from tests.support.services import REDIS_URL, fresh_pg_database, require
+from tether.bus import Row
+from tether.db.engine import create_engine
+from tether.store import Store
 
 T = TypeVar("T")
 
@@ -18,7 +26,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], what: str, timeout: floa
     """``probe()``'s first truthy value, asked again until ``timeout``."""
     try:
         async with asyncio.timeout(timeout):
-            while not (value := await probe()):
+            while not (value := await probe()):  # noqa: ASYNC110 - polls the server
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
@@ -171,3 +179,68 @@ async def test_a_message_sent_just_before_a_crash_is_answered_after_restart(
         assert answers[1]["content"] == "Echo: queued behind"
     finally:
         second.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_node_stopped_past_its_lease_leaves_nothing_streaming(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    """Issue 12 section 1, two ``tether serve`` nodes on PostgreSQL and Redis: node A is
+    stopped (SIGSTOP) mid-answer past its lease; a new question reaches node B, whose own
+    sweep is far off, so B claims the session through the normal path. B must end A's answer
+    ``interrupted`` (text kept); A, resumed, must write nothing and say who ended it."""
+    require("Redis", "127.0.0.1", 6379)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    async with fresh_pg_database() as pg_url:
+        shared = {"TETHER_DATABASE_URL": pg_url, "TETHER_REDIS_URL": REDIS_URL,
+                  "TETHER_REDIS_PREFIX": prefix, "TETHER_CHECKPOINT_INTERVAL": "0.2"}
+        node_a = start_server(tmp_path / "a", {**shared, "TETHER_LEASE_SECONDS": "1",
+                                                "TETHER_ECHO_DELAY": "0.1"})
+        node_b = start_server(tmp_path / "b", {**shared, "TETHER_LEASE_SECONDS": "60",
+                                                "TETHER_ECHO_DELAY": "0.01"})
+        store = Store(create_engine(pg_url))
+        try:
+            on_a, on_b = clients(url=node_a.url), clients(url=node_b.url)
+            await on_a.connect()
+            await on_b.connect()
+            sid = await on_a.new_session()
+            await on_b.ok("subscribe", {"session_id": sid})
+            await on_a.send(sid, " ".join(f"w{i}" for i in range(200)))
+            await on_b.wait_for(lambda: len(on_b.of("delta", sid)) >= 5, what="deltas")
+
+            async def checkpointed() -> list[Row]:
+                return [m for m in await store.streaming_in(sid) if m["content"]]
+
+            [old] = await eventually(checkpointed, "a checkpoint")
+            node_a.proc.send_signal(signal.SIGSTOP)
+            try:
+
+                async def expired() -> bool:
+                    return sid in await store.expired_claims()
+
+                await eventually(expired, "node A's lease to run out")
+                await on_b.send(sid, "are you there")
+                [ended] = await on_b.wait_status(sid, "interrupted")
+                assert ended["id"] == old["id"] and ended["content"].startswith(old["content"])
+                [answer] = await on_b.wait_status(sid, "complete")
+                assert answer["content"] == "Echo: are you there"
+            finally:
+                node_a.proc.send_signal(signal.SIGCONT)
+            await on_b.wait_for(lambda: "was ended by the runner that took session" in
+                                node_a.log(), what="node A to find its answer ended")
+            rows = await store.changed_since(sid, 0)
+            assert [m["status"] for m in rows if m["status"] == "streaming"] == []
+            answers = [m for m in rows if m["role"] == "assistant"]
+            assert sorted(m["reply_to"] for m in answers) == sorted(
+                m["id"] for m in rows if m["role"] == "user"
+            )  # every question, exactly one final answer
+            [final_old] = [m for m in answers if m["id"] == old["id"]]
+            assert final_old == {**ended, "reply_to": final_old["reply_to"]}  # A wrote nothing
+            assert [m["status"] for m in on_b.messages(sid) if m["id"] == old["id"]] == [
+                "streaming", "interrupted"
+            ]  # ended once
+        finally:
+            await store.close()
+            node_a.stop()
+            node_b.stop()
