@@ -436,3 +436,37 @@ async def test_a_node_claiming_an_expired_lease_ends_the_old_answer_once(
     assert finals_b == ["interrupted"]  # ended once, by the node that took the session over
     questions = [m for m in await store.changed_since(sid, 0) if m["role"] == "user"]
     assert sorted(m["reply_to"] for m in (first, second)) == sorted(q["id"] for q in questions)
+
+
+class RefusingStore(CountingStore):
+    """A database that refuses one answer's final text (not because it is away)."""
+
+    async def finish_message(
+        self, session_id: str, message_id: str, status: str, content: str, chunks: int,
+        error: str | None = None, runner: str | None = None,
+    ) -> Row | None:
+        if POISON in content:
+            raise ValueError("cannot store this text")
+        return await super().finish_message(
+            session_id, message_id, status, content, chunks, error, runner
+        )
+
+
+async def test_an_answer_the_database_refuses_ends_failed_not_streaming(
+    store: Store, user: User
+) -> None:
+    bad, good = await sessions_with_a_question(store, user, 2)
+    hold = asyncio.Event()
+    hold.set()
+    runs = manager(store, TwoVoicesAgent({bad}, hold), RecordingBus(), kind=RefusingStore,
+                   delta_interval=0.01)
+    try:
+        runs.wake(bad)
+        runs.wake(good)
+        await wait_answered(store, [bad, good])
+    finally:
+        await runs.shutdown()
+    [refused] = await final_answers(store, bad)
+    assert (refused["status"], refused["error"]) == ("failed", "the answer could not be stored")
+    [fine] = await final_answers(store, good)
+    assert fine["status"] == "complete"

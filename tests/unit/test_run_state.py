@@ -80,6 +80,7 @@ async def test_illegal_transitions_raise() -> None:
         ("half \ud83d", "half \ufffd"),
         ("\ude00 tail", "\ufffd tail"),
         ("pair \ud83d\ude00 as two code points", "pair 😀 as two code points"),
+        ("nul\x00 inside", "nul\ufffd inside"),
     ],
 )
 def test_lone_surrogates_become_replacement_characters(text: str, expected: str) -> None:

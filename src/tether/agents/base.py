@@ -92,7 +92,9 @@ def repair_text(text: str) -> str:
     written as two code points joined into its character). A lone surrogate is valid in JSON
     and in a Python str but cannot be encoded as UTF-8: it must not reach the database, Redis
     or a client. The codec does the work: it is exact and fast, and a hand-written scan would
-    only copy it."""
+    only copy it. NUL, which PostgreSQL cannot store in text, becomes U+FFFD too."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     if text.isascii():
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -1,30 +1,24 @@
 """The run manager: the queue of each session and the worker that answers it, one run at a
-time, and cancel."""
+time; what a cancel reaches."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-from tether.agents import Agent, AgentError, AgentRegistry, ChatMessage, Turn, UnknownAgent
-from tether.agents.base import repaired
-from tether.bus import Bus, Row
+from tether.agents import AgentRegistry
+from tether.bus import Bus
 from tether.metrics import Metrics
+from tether.runs.answer import Answers
 from tether.runs.cancel import CancelChannel
 from tether.runs.leases import Leases
 from tether.runs.retry import patiently
 from tether.runs.state import Run, RunState
 from tether.runs.ticker import StreamTicker
-from tether.store import Store, is_unavailable
-from tether.store.claims import INTERRUPTED
+from tether.store import Store
 from tether.streams import LocalStreams
 
 log = logging.getLogger("tether.runs")
-
-#: How long a cancel waits for the answer to end ``cancelled``, and the agent to clean up.
-CANCEL_WAIT = 5.0
 
 
 class RunManager:
@@ -56,12 +50,14 @@ class RunManager:
         self.cancels = cancels
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._active: dict[str, Run] = {}  # by session
         self._closing = False
+        active: dict[str, Run] = {}  # by session
         self.ticker = StreamTicker(store, streams, bus, delta_interval=delta_interval,
                                    checkpoint_interval=checkpoint_interval)
         self.leases = Leases(store, bus, runner_id=runner_id, lease=lease,
-                             active=self._active, working=self._workers.keys(), wake=self.wake)
+                             active=active, working=self._workers.keys(), wake=self.wake)
+        self.answers = Answers(store, streams, bus, agents, metrics, runner_id=runner_id,
+                               ticker=self.ticker, leases=self.leases, active=active)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -87,18 +83,12 @@ class RunManager:
         """Cancel the session's run if this process runs it: True once its message has ended
         ``cancelled`` (waiting at most CANCEL_WAIT), False when this process runs nothing
         there that can still be cancelled."""
-        run = self._active.get(session_id)
-        if run is None or not run.cancel():
-            return False
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CANCEL_WAIT):
-                await run.ended.wait()
-        return True
+        return await self.answers.cancel_here(session_id)
 
     @property
     def running(self) -> dict[str, RunState]:
         """The state of each run of this process, by session (for diagnostics and tests)."""
-        return {sid: run.state for sid, run in self._active.items()}
+        return self.answers.running
 
     async def start(self, *, single_process: bool) -> None:
         """Recover what a dead process left (a single process ends every claim it finds; with
@@ -151,7 +141,7 @@ class RunManager:
             return  # another process answers this session; it will see the message
         try:
             while (question := await self.store.next_unanswered(session_id)) is not None:
-                if not await self._run(session_id, taken.session["agent"], question):
+                if not await self.answers.run(taken.session["agent"], question):
                     return  # fenced: the claim is gone
         finally:
             released = await asyncio.shield(
@@ -159,111 +149,3 @@ class RunManager:
             )
             if released is not None and owner is not None:
                 await self.bus.session(owner, released)
-
-    # -- one run ----------------------------------------------------------------------------
-
-    async def _run(self, session_id: str, agent_name: str, question: Row) -> bool:
-        """Answer one user message with the agent called ``agent_name``; False when this
-        process turned out not to hold the session's claim any more."""
-        assistant = await patiently(
-            lambda: self.store.create_assistant_message(
-                session_id, question["id"], self.runner_id
-            ),
-            f"answer of session {session_id}",
-        )
-        if assistant is None:
-            return False
-        await self.bus.message(session_id, assistant)
-        run = Run(self.streams.open(session_id, assistant["id"]))
-        self._active[session_id] = run
-        self.ticker.add(run)
-        self.metrics.runs_active.inc()
-        status, error, turn = "complete", None, None
-        try:
-            agent, turn = await self._turn(session_id, agent_name, question)
-            if run.state is RunState.STARTING:
-                run.streaming(asyncio.create_task(self._produce(agent.stream(turn), run)))
-                assert run.producer is not None
-                await asyncio.wait({run.producer})
-                if not run.producer.cancelled() and (exc := run.producer.exception()):
-                    raise exc
-            if run.state is RunState.CANCELLING:
-                status = "cancelled"
-        except asyncio.CancelledError:
-            # This process is stopping: end the answer as interrupted, then stop.
-            if run.producer is not None:
-                run.producer.cancel()
-                # Let the agent clean up (a command agent kills its process group).
-                await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
-            await asyncio.shield(self._finish(run, turn, "interrupted", INTERRUPTED))
-            raise
-        except AgentError as exc:
-            status, error = "failed", str(exc) or "the agent failed"
-        except Exception as exc:
-            if run.producer is None and is_unavailable(exc):
-                # The database stayed away past the run's patience: not the agent's fault.
-                status, error = "interrupted", INTERRUPTED
-            else:
-                log.exception("agent of session %s failed", session_id)
-                status, error = "failed", f"the agent failed unexpectedly ({type(exc).__name__})"
-        return await self._finish(run, turn, status, error)
-
-    async def _turn(self, session_id: str, agent_name: str, question: Row) -> tuple[Agent, Turn]:
-        try:
-            agent = self.agents.get(agent_name)
-        except UnknownAgent:
-            raise AgentError(f"agent {agent_name!r} is not configured") from None
-        history, state = await patiently(
-            lambda: self.store.turn_inputs(
-                session_id, question["position"] if agent.history else None
-            ),
-            f"turn of session {session_id}",
-        )
-        messages = (
-            [ChatMessage(role, content) for role, content in history]  # type: ignore[arg-type]
-            if agent.history else [ChatMessage("user", question["content"])]
-        )
-        return agent, Turn(session_id=session_id, messages=messages, state=state)
-
-    async def _produce(self, chunks: AsyncIterator[str], run: Run) -> None:
-        pending, arrived = run.stream.pending, self.ticker.text_arrived
-        async for piece in repaired(chunks):
-            if piece:
-                pending.append(piece)
-                arrived.set()
-
-    async def _finish(
-        self, run: Run, turn: Turn | None, status: str, error: str | None
-    ) -> bool:
-        stream = run.stream
-        fenced = run.state is RunState.FENCED
-        if not fenced:
-            run.finishing()
-        await self.ticker.remove(run)
-        final: Row | None = None
-        try:
-            if not fenced:
-                await self.ticker.flush_last(run)  # the final message carries it all the same
-                final = await patiently(
-                    lambda: self.store.finish_message(
-                        stream.session_id, stream.message_id, status, stream.text,
-                        stream.chunks, error, runner=self.runner_id,
-                    ),
-                    f"end of message {stream.message_id}",
-                )
-                if final is not None and turn is not None and turn.state_changed:
-                    new_state = turn.new_state
-                    await patiently(
-                        lambda: self.store.set_agent_state(stream.session_id, new_state),
-                        f"agent state of session {stream.session_id}",
-                    )
-        finally:
-            self.streams.close(stream.message_id)
-            self._active.pop(stream.session_id, None)
-            self.metrics.runs_active.dec()
-            run.end()
-        if final is None:
-            await self.leases.settle(stream.session_id, stream.message_id)
-            return False
-        await self.bus.message(stream.session_id, final)
-        return True
