@@ -28,12 +28,17 @@ async def new_session(store: Store, user: User) -> str:
     return sid
 
 
-async def answer_streaming(store: Store, sid: str, runner: str, text: str) -> str:
-    """An answer ``runner`` has started and checkpointed ``text`` of (its claim must be held)."""
-    made = await store.create_assistant_message(sid, None, runner)
+async def answer_streaming(
+    store: Store, user: User, until: datetime, text: str
+) -> tuple[str, str]:
+    """A new session claimed by runner A until ``until``, and the answer A has started there
+    and checkpointed ``text`` of: (session id, message id)."""
+    sid = await new_session(store, user)
+    assert await store.claim_session(sid, A, until) is not None
+    made = await store.create_assistant_message(sid, None, A)
     assert made is not None
     assert await store.checkpoint(made["id"], text, 3)
-    return str(made["id"])
+    return sid, str(made["id"])
 
 
 async def test_a_claim_is_exclusive_while_its_lease_lasts(store: Store, user: User) -> None:
@@ -89,9 +94,7 @@ async def test_claiming_an_expired_lease_interrupts_the_old_answer_in_the_claim(
 ) -> None:
     """Issue 12: a node claiming an expired lease through the normal path (a new question)
     must end the answer the previous holder left streaming, once, with its text kept."""
-    sid = await new_session(store, user)
-    assert await store.claim_session(sid, A, expired()) is not None
-    old = await answer_streaming(store, sid, A, "half an ans")
+    sid, old = await answer_streaming(store, user, expired(), "half an ans")
     head = await store.head_seq(sid)
 
     taken = await store.claim_session(sid, B, live())
@@ -109,9 +112,7 @@ async def test_claiming_an_expired_lease_interrupts_the_old_answer_in_the_claim(
 
 
 async def test_a_stale_holder_is_fenced_after_a_takeover(store: Store, user: User) -> None:
-    sid = await new_session(store, user)
-    assert await store.claim_session(sid, A, expired()) is not None
-    old = await answer_streaming(store, sid, A, "stale text")
+    sid, old = await answer_streaming(store, user, expired(), "stale text")
     assert await store.claim_session(sid, B, live()) is not None
     head = await store.head_seq(sid)
 
@@ -128,9 +129,7 @@ async def test_a_holder_that_lost_its_claim_cannot_finish_even_while_streaming(
     store: Store, user: User
 ) -> None:
     """The claim fences the final write itself, not only the message's status."""
-    sid = await new_session(store, user)
-    assert await store.claim_session(sid, A, live()) is not None
-    mine = await answer_streaming(store, sid, A, "text")
+    sid, mine = await answer_streaming(store, user, live(), "text")
     assert await store.finish_message(sid, mine, "complete", "text!", 4, None, B) is None
     done = await store.finish_message(sid, mine, "complete", "text!", 4, None, A)
     assert done is not None and done["status"] == "complete"
@@ -139,9 +138,7 @@ async def test_a_holder_that_lost_its_claim_cannot_finish_even_while_streaming(
 async def test_breaking_an_expired_claim_interrupts_its_answers(
     store: Store, user: User
 ) -> None:
-    sid = await new_session(store, user)
-    assert await store.claim_session(sid, A, expired()) is not None
-    old = await answer_streaming(store, sid, A, "cut off")
+    sid, old = await answer_streaming(store, user, expired(), "cut off")
     broken = await store.break_claim(sid)
     assert broken is not None
     assert await store.streaming_in(sid) == []

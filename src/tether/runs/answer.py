@@ -33,23 +33,21 @@ class Answers:
 
     def __init__(
         self,
-        store: Store,
-        streams: LocalStreams,
-        bus: Bus,
         agents: AgentRegistry,
         metrics: Metrics,
         *,
-        runner_id: str,
         ticker: StreamTicker,
         leases: Leases,
         active: dict[str, Run],
     ) -> None:
-        self.store = store
-        self.streams = streams
-        self.bus = bus
+        """Runs write through the ticker's store, streams and bus, under ``leases``' claims;
+        ``active`` is shared with the leases, which fence a run whose claim is lost."""
+        self.store: Store = ticker.store
+        self.streams: LocalStreams = ticker.streams
+        self.bus: Bus = ticker.bus
         self.agents = agents
         self.metrics = metrics
-        self.runner_id = runner_id
+        self.runner_id = leases.runner_id
         self.ticker = ticker
         self.leases = leases
         self._active = active

@@ -42,10 +42,7 @@ class RunManager:
         """``cancels`` carries a cancel to whichever process runs the session (and calls
         :meth:`cancel_here` there); without it, only this process's runs can be cancelled."""
         self.store = store
-        self.streams = streams
         self.bus = bus
-        self.agents = agents
-        self.metrics = metrics
         self.runner_id = runner_id
         self.cancels = cancels
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -56,8 +53,8 @@ class RunManager:
                                    checkpoint_interval=checkpoint_interval)
         self.leases = Leases(store, bus, runner_id=runner_id, lease=lease,
                              active=active, working=self._workers.keys(), wake=self.wake)
-        self.answers = Answers(store, streams, bus, agents, metrics, runner_id=runner_id,
-                               ticker=self.ticker, leases=self.leases, active=active)
+        self.answers = Answers(agents, metrics, ticker=self.ticker, leases=self.leases,
+                               active=active)
 
     # -- public -----------------------------------------------------------------------------
 
