@@ -1,10 +1,10 @@
 """One run's state: an explicit machine with guarded transitions (an illegal one raises).
 
-    STARTING ──> STREAMING ──> FINISHING ──> ENDED
-        │   ╲        │   ╲          ↑
-        │    ╲       │    ──> CANCELLING
-        │     ╲      ↓              │
-        └──────> FENCED ──> ENDED <─┘ (via FINISHING)
+    STARTING   -> STREAMING | CANCELLING | FINISHING | FENCED
+    STREAMING  -> CANCELLING | FINISHING | FENCED
+    CANCELLING -> FINISHING | FENCED
+    FINISHING  -> ENDED
+    FENCED     -> ENDED
 
 A cancel stops the agent and the answer still ends with one write (``cancelled``); a fenced run
 (its process lost the session's claim) writes nothing more: whoever took the claim ended its
