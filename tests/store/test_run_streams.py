@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from tether.accounts import User
 from tether.agents import AgentRegistry, Turn
 from tether.bus import Row
 from tether.metrics import Metrics
-from tether.runs import RunManager
+from tether.runs import CancelChannel, RunManager, RunState
 from tether.store import Store
 from tether.streams import LocalStreams
 
@@ -63,13 +63,13 @@ class CountingStore(Store):
 
 def manager(
     store: Store, agent: Any, bus: RecordingBus, *, kind: type[CountingStore] = CountingStore,
-    runner_id: str = "test", **timing: float,
+    runner_id: str = "test", cancels: CancelChannel | None = None, **timing: float,
 ) -> RunManager:
     counting = kind(store.engine)
     counting.batches = []
     counting._write_lock = store._write_lock  # one writer queue per database, as in the app
     return RunManager(counting, LocalStreams(), bus, AgentRegistry([agent], default="words"),
-                      Metrics(), runner_id=runner_id, **timing)
+                      Metrics(), runner_id=runner_id, cancels=cancels, **timing)
 
 
 async def wait_until_idle(runs: RunManager, timeout: float = 10) -> None:
@@ -470,3 +470,54 @@ async def test_an_answer_the_database_refuses_ends_failed_not_streaming(
     assert (refused["status"], refused["error"]) == ("failed", "the answer could not be stored")
     [fine] = await final_answers(store, good)
     assert fine["status"] == "complete"
+
+
+class PausingAgent(WordsAgent):
+    """Two words, then waits for ever (until cancelled), saying so."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 0.001)
+        self.paused = asyncio.Event()
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        async for piece in super().stream(turn):
+            yield piece
+        self.paused.set()
+        await asyncio.Event().wait()
+
+
+class LoopbackChannel:
+    """A cancel channel with one process behind it: records each request and hands it to the
+    registered handler, as the cluster seam's local implementation does."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.handler: Callable[[str], Awaitable[bool]] | None = None
+
+    async def cancel(self, session_id: str) -> bool:
+        self.asked.append(session_id)
+        assert self.handler is not None
+        return await self.handler(session_id)
+
+
+async def test_cancel_goes_through_the_channel_and_ends_the_answer_cancelled(
+    store: Store, user: User
+) -> None:
+    channel = LoopbackChannel()
+    agent = PausingAgent()
+    runs = manager(store, agent, RecordingBus(), cancels=channel, delta_interval=0.01)
+    channel.handler = runs.cancel_here
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        assert await runs.cancel(sid) is False  # nothing runs yet
+        runs.wake(sid)
+        async with asyncio.timeout(10):
+            await agent.paused.wait()
+        assert runs.running == {sid: RunState.STREAMING}
+        assert await runs.cancel(sid) is True
+        [answer] = await final_answers(store, sid)  # ended before cancel returned
+        assert answer["status"] == "cancelled" and answer["content"] == "w0 w1 "
+        assert await runs.cancel(sid) is False
+    finally:
+        await runs.shutdown()
+    assert channel.asked == [sid, sid, sid]
