@@ -104,7 +104,7 @@ class Tether:
             delta_interval=settings.delta_interval,
             checkpoint_interval=settings.checkpoint_interval,
             lease=settings.lease_seconds,
-            relay=self.control,
+            cancels=self.control,
         )
         self.service = ChatService(
             self.store, self.runs, self.streams, bus, self.agents, self.metrics, settings
@@ -126,7 +126,8 @@ class Tether:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         if self.control is not None:
-            self.control.start(self.runs.cancel_local)
+            self.control.on_cancel(self.runs.cancel_here)
+            self.control.start()
         await self.runs.start(single_process=self.settings.redis_url is None)
         try:
             yield

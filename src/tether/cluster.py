@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -130,26 +131,53 @@ class FanoutRepair:
 
 
 class RedisControl:
-    """Relays ``cancel`` to whichever node runs the session."""
+    """Relays ``cancel`` to whichever node runs the session: a request with a reply id goes
+    to every node, each calls its handler (``RunManager.cancel_here``), the one that
+    cancelled the run publishes the reply, and the requester waits (bounded) for it."""
+
+    #: How long a requester waits for a node to report the run cancelled (the handler itself
+    #: waits up to tether.runs.CANCEL_WAIT for the answer to end).
+    REPLY_WAIT = 6.0
 
     def __init__(self, redis: Any, prefix: str) -> None:
         self.redis = redis
         self.channel = f"{prefix}:control"
-        self.on_cancel: Callable[[str], Awaitable[None]] | None = None
+        self._handler: Callable[[str], Awaitable[bool]] | None = None
+        self._waiting: dict[str, asyncio.Future[bool]] = {}
+        self._handling: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def request_cancel(self, session_id: str) -> None:
-        await self.redis.publish(self.channel, json.dumps({"cancel": session_id}))
+    def on_cancel(self, handler: Callable[[str], Awaitable[bool]]) -> None:
+        self._handler = handler
 
-    def start(self, on_cancel: Callable[[str], Awaitable[None]]) -> None:
-        self.on_cancel = on_cancel
+    async def cancel(self, session_id: str) -> bool:
+        reply = uuid.uuid4().hex
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting[reply] = waiter
+        try:
+            await self.redis.publish(
+                self.channel, json.dumps({"cancel": session_id, "reply": reply})
+            )
+            async with asyncio.timeout(self.REPLY_WAIT):
+                return await waiter
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting.pop(reply, None)
+
+    def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._handling]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _handle(self, session_id: str, reply: str) -> None:
+        if self._handler is not None and await self._handler(session_id):
+            await self.redis.publish(self.channel, json.dumps({"cancelled": reply}))
 
     async def _listen(self) -> None:
         delay = 0.25
@@ -160,8 +188,16 @@ class RedisControl:
                 delay = 0.25
                 async for message in pubsub.listen():
                     data = json.loads(message["data"])
-                    if "cancel" in data and self.on_cancel is not None:
-                        await self.on_cancel(str(data["cancel"]))
+                    if "cancel" in data:
+                        # Handled aside: a handler waits for its run to end.
+                        task = asyncio.create_task(
+                            self._handle(str(data["cancel"]), str(data.get("reply")))
+                        )
+                        self._handling.add(task)
+                        task.add_done_callback(self._handling.discard)
+                    elif (waiter := self._waiting.get(str(data.get("cancelled")))) is not None:
+                        if not waiter.done():
+                            waiter.set_result(True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -3,21 +3,61 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 from tests.support.client import Client
-from tests.support.server import start_server
+from tests.support.server import ServerProcess, start_server
+from tests.support.services import REDIS_URL, fresh_pg_database, require
+from tether.db.engine import create_engine
+from tether.store import MessageRow as Row
+from tether.store import Store
+
+T = TypeVar("T")
 
 
-async def test_run_finishes_with_no_client_connected(clients: Callable[..., Client]) -> None:
+async def eventually(probe: Callable[[], Awaitable[T]], what: str, timeout: float = 10) -> T:
+    """``probe()``'s first truthy value, asked again until ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (value := await probe()):  # noqa: ASYNC110 - polls the server
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+    return value
+
+
+def answers_in(data_dir: Path) -> list[tuple[str, str]]:
+    """(status, content) of every assistant message in a server's SQLite database."""
+    with sqlite3.connect(data_dir / "tether.db") as db:
+        return db.execute(
+            "SELECT status, content FROM messages WHERE role = 'assistant' ORDER BY position"
+        ).fetchall()
+
+
+async def test_run_finishes_with_no_client_connected(
+    clients: Callable[..., Client], server: ServerProcess
+) -> None:
     c = clients()
     await c.connect()
     sid = await c.new_session()
     await c.send(sid, "answer me while I am away please")
     await c.close()
-    await asyncio.sleep(1.5)
+
+    async def finished() -> bool:
+        with sqlite3.connect(server.data_dir / "tether.db") as db:
+            rows = db.execute(
+                "SELECT status FROM messages WHERE session_id = ? AND role = 'assistant'", (sid,)
+            ).fetchall()
+        return rows == [("complete",)]
+
+    await eventually(finished, "the answer to end with no client connected")
     back = clients()
     await back.connect()
     ack = await back.ok("subscribe", {"session_id": sid, "after_seq": 1})
@@ -84,14 +124,15 @@ async def test_sigkill_mid_stream_leaves_the_message_interrupted(
     await c.ok("subscribe", {"session_id": sid})
     await c.send(sid, " ".join(f"w{i}" for i in range(100)))
     await c.wait_for(lambda: len(c.of("delta", sid)) >= 10, what="deltas")
-    await asyncio.sleep(0.5)  # at least one checkpoint
-    streamed = "".join(d["text"] for d in c.of("delta", sid))
+
+    async def checkpointed() -> bool:
+        return any(kept for _, kept in answers_in(tmp_path / "data"))
+
+    await eventually(checkpointed, "a checkpoint")
     first.kill()
+    streamed = "".join(d["text"] for d in c.of("delta", sid))
     await c.close()
-    with sqlite3.connect(tmp_path / "data" / "tether.db") as db:
-        [(status, kept)] = db.execute(
-            "SELECT status, content FROM messages WHERE role = 'assistant'"
-        ).fetchall()
+    [(status, kept)] = answers_in(tmp_path / "data")
     assert status == "streaming" and kept and streamed.startswith(kept)
 
     second = start_server(tmp_path / "data", {"TETHER_ECHO_DELAY": "0.01"})
@@ -127,18 +168,79 @@ async def test_a_message_sent_just_before_a_crash_is_answered_after_restart(
         back = clients(url=second.url)
         await back.connect()
 
-        async def statuses() -> list[tuple[str, str]]:
+        async def answered() -> bool:
             ack = await back.ok("subscribe", {"session_id": sid})
-            return [(m["role"], m["status"]) for m in ack["messages"]]
+            return ("assistant", "complete") in [(m["role"], m["status"]) for m in ack["messages"]]
 
-        for _ in range(100):
-            found = await statuses()
-            if ("assistant", "complete") in found:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(answered, "the queued question answered")
         ack = await back.ok("subscribe", {"session_id": sid})
         answers = [m for m in ack["messages"] if m["role"] == "assistant"]
         assert [m["status"] for m in answers] == ["interrupted", "complete"]
         assert answers[1]["content"] == "Echo: queued behind"
     finally:
         second.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_node_stopped_past_its_lease_leaves_nothing_streaming(
+    clients: Callable[..., Client], tmp_path: Path
+) -> None:
+    """Issue 12 section 1, two ``tether serve`` nodes on PostgreSQL and Redis: node A is
+    stopped (SIGSTOP) mid-answer past its lease; a new question reaches node B, whose own
+    sweep is far off, so B claims the session through the normal path. B must end A's answer
+    ``interrupted`` (text kept); A, resumed, must write nothing and say who ended it."""
+    require("Redis", "127.0.0.1", 6379)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    async with fresh_pg_database() as pg_url:
+        shared = {"TETHER_DATABASE_URL": pg_url, "TETHER_REDIS_URL": REDIS_URL,
+                  "TETHER_REDIS_PREFIX": prefix, "TETHER_CHECKPOINT_INTERVAL": "0.2"}
+        node_a = start_server(tmp_path / "a", {**shared, "TETHER_LEASE_SECONDS": "1",
+                                                "TETHER_ECHO_DELAY": "0.1"})
+        node_b = start_server(tmp_path / "b", {**shared, "TETHER_LEASE_SECONDS": "60",
+                                                "TETHER_ECHO_DELAY": "0.01"})
+        store = Store(create_engine(pg_url))
+        try:
+            on_a, on_b = clients(url=node_a.url), clients(url=node_b.url)
+            await on_a.connect()
+            await on_b.connect()
+            sid = await on_a.new_session()
+            await on_b.ok("subscribe", {"session_id": sid})
+            await on_a.send(sid, " ".join(f"w{i}" for i in range(200)))
+            await on_b.wait_for(lambda: len(on_b.of("delta", sid)) >= 5, what="deltas")
+
+            async def checkpointed() -> list[Row]:
+                return [m for m in await store.streaming_in(sid) if m["content"]]
+
+            [old] = await eventually(checkpointed, "a checkpoint")
+            node_a.proc.send_signal(signal.SIGSTOP)
+            try:
+
+                async def expired() -> bool:
+                    return sid in await store.expired_claims()
+
+                await eventually(expired, "node A's lease to run out")
+                await on_b.send(sid, "are you there")
+                [ended] = await on_b.wait_status(sid, "interrupted")
+                assert ended["id"] == old["id"] and ended["content"].startswith(old["content"])
+                [answer] = await on_b.wait_status(sid, "complete")
+                assert answer["content"] == "Echo: are you there"
+            finally:
+                node_a.proc.send_signal(signal.SIGCONT)
+            await on_b.wait_for(lambda: "was ended by the runner that took session" in
+                                node_a.log(), what="node A to find its answer ended")
+            rows = await store.changed_since(sid, 0)
+            assert [m["status"] for m in rows if m["status"] == "streaming"] == []
+            answers = [m for m in rows if m["role"] == "assistant"]
+            assert sorted(m["reply_to"] for m in answers) == sorted(
+                m["id"] for m in rows if m["role"] == "user"
+            )  # every question, exactly one final answer
+            [final_old] = [m for m in answers if m["id"] == old["id"]]
+            assert final_old == {**ended, "reply_to": final_old["reply_to"]}  # A wrote nothing
+            assert [m["status"] for m in on_b.messages(sid) if m["id"] == old["id"]] == [
+                "streaming", "interrupted"
+            ]  # ended once
+        finally:
+            await store.close()
+            node_a.stop()
+            node_b.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from tether.accounts import User
 from tether.agents import AgentRegistry, Turn
 from tether.metrics import Metrics
-from tether.runs import RunManager
+from tether.runs import CancelChannel, RunManager, RunState
 from tether.store import MessageRow, SessionRow, Store
 from tether.streams import LocalStreams
 
@@ -60,12 +60,21 @@ class CountingStore(Store):
         return await super().checkpoint_many(items)
 
 
-def manager(store: Store, agent: Any, bus: RecordingBus, **timing: float) -> RunManager:
-    counting = CountingStore(store.engine)
+def manager(
+    store: Store, agent: Any, bus: RecordingBus, *, kind: type[CountingStore] = CountingStore,
+    runner_id: str = "test", cancels: CancelChannel | None = None, **timing: float,
+) -> RunManager:
+    counting = kind(store.engine)
     counting.batches = []
     counting._write_lock = store._write_lock  # one writer queue per database, as in the app
     return RunManager(counting, LocalStreams(), bus, AgentRegistry([agent], default="words"),
-                      Metrics(), runner_id="test", **timing)
+                      Metrics(), runner_id=runner_id, cancels=cancels, **timing)
+
+
+async def wait_until_idle(runs: RunManager, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while runs.running:  # noqa: ASYNC110 - the run ends in its own time
+            await asyncio.sleep(0.02)
 
 
 async def sessions_with_a_question(store: Store, user: User, n: int) -> list[str]:
@@ -140,9 +149,7 @@ async def test_a_stream_ended_elsewhere_is_fenced_at_its_next_checkpoint(
         assert ended is not None
         hold.set()
         await wait_answered(store, [sid])
-        async with asyncio.timeout(10):
-            while runs._active:  # noqa: ASYNC110 - the run ends in its own time
-                await asyncio.sleep(0.02)
+        await wait_until_idle(runs)
     finally:
         await runs.shutdown()
     statuses = [m["status"] for kind, m in bus.events
@@ -208,3 +215,308 @@ async def test_an_agent_gets_the_conversation_only_when_it_reads_history(
     else:
         assert last == [("user", "again")]
     assert agent.turns[-1].prompt == "again"
+
+
+async def final_answers(store: Store, sid: str) -> list[MessageRow]:
+    """The session's assistant messages, by position; asserts none is left streaming."""
+    rows = [m for m in await store.changed_since(sid, 0) if m["role"] == "assistant"]
+    assert all(m["status"] != "streaming" for m in rows)
+    return sorted(rows, key=lambda m: m["position"])
+
+
+class SurrogateAgent:
+    """Streams an emoji split across two strings and a lone surrogate, as JSON allows."""
+
+    kind = "words"
+    history = False
+    name = "words"
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        for piece in ("smile \ud83d", "\ude00", " and \udc00 lone"):
+            yield piece
+            await asyncio.sleep(0.01)
+
+
+async def test_a_lone_surrogate_from_an_agent_is_repaired_and_the_answer_ends(
+    store: Store, user: User
+) -> None:
+    """Issue 12 section 3: such an answer stayed streaming for ever."""
+    bus = RecordingBus()
+    runs = manager(store, SurrogateAgent(), bus, delta_interval=0.01, checkpoint_interval=0.01)
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid], timeout=10)
+    finally:
+        await runs.shutdown()
+    [answer] = await final_answers(store, sid)
+    assert answer["status"] == "complete"
+    assert answer["content"] == "smile 😀 and \ufffd lone"
+    deltas = "".join(e[2] for kind, e in bus.events if kind == "delta")
+    assert deltas == answer["content"]
+
+
+POISON = "POISON"
+
+
+class PoisonStore(CountingStore):
+    """A store that cannot checkpoint text containing POISON (as PostgreSQL refused a lone
+    surrogate): the whole batch fails."""
+
+    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
+        if any(POISON in text for _, text, _ in items):
+            raise ValueError("cannot encode this text")
+        return await super().checkpoint_many(items)
+
+
+class PoisonBus(RecordingBus):
+    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+        if POISON in text:
+            raise ValueError("cannot encode this delta")
+        await super().delta(session_id, message_id, chunk, text)
+
+
+class TwoVoicesAgent:
+    """Poisoned words in the sessions named in ``bad``, clean ones elsewhere; holds after the
+    first few words until ``hold`` is set."""
+
+    kind = "words"
+    history = False
+    name = "words"
+
+    def __init__(self, bad: set[str], hold: asyncio.Event) -> None:
+        self.bad, self.hold = bad, hold
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        word = POISON if turn.session_id in self.bad else "fine"
+        for i in range(20):
+            if i == 5:
+                await self.hold.wait()
+            yield f"{word}{i} "
+            await asyncio.sleep(0.005)
+
+
+async def test_one_streams_bad_writes_do_not_touch_another_stream(
+    store: Store, user: User
+) -> None:
+    """Issue 12 section 3: a bad stream made another user's stream on the same node lose
+    delta chunks and its checkpoint."""
+    bad, good = await sessions_with_a_question(store, user, 2)
+    hold = asyncio.Event()
+    bus = PoisonBus()
+    runs = manager(store, TwoVoicesAgent({bad}, hold), bus, kind=PoisonStore,
+                   delta_interval=0.02, checkpoint_interval=0.05)
+    try:
+        runs.wake(bad)
+        runs.wake(good)
+        async with asyncio.timeout(10):  # the good stream is checkpointed while it streams
+            while not any(m["content"] for m in await store.streaming_in(good)):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        hold.set()
+        await wait_answered(store, [bad, good])
+    finally:
+        await runs.shutdown()
+    [answer] = await final_answers(store, good)
+    expected = "".join(f"fine{i} " for i in range(20))
+    assert answer["content"] == expected and answer["status"] == "complete"
+    chunks = [(c, t) for kind, e in bus.events if kind == "delta" and e[0] == answer["id"]
+              for _, c, t in [e]]
+    assert [c for c, _ in chunks] == list(range(answer["chunks"]))  # none lost
+    assert "".join(t for _, t in chunks) == expected
+    [poisoned] = await final_answers(store, bad)
+    assert poisoned["status"] == "complete"  # the bad stream ends too
+
+
+class FlakyStore(CountingStore):
+    """Each storage call of a run fails twice as if PostgreSQL blinked, then works."""
+
+    failures: dict[str, int]
+
+    def _blink(self, name: str) -> None:
+        seen = self.failures.get(name, 0)
+        if seen < 2:
+            self.failures[name] = seen + 1
+            raise ConnectionResetError(f"{name}: connection reset by peer")
+
+    async def create_assistant_message(
+        self, session_id: str, reply_to: str | None, runner: str | None = None
+    ) -> MessageRow | None:
+        self._blink("create")
+        return await super().create_assistant_message(session_id, reply_to, runner)
+
+    async def turn_inputs(
+        self, session_id: str, up_to_position: int | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        self._blink("turn")
+        return await super().turn_inputs(session_id, up_to_position)
+
+    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
+        self._blink("checkpoint")
+        return await super().checkpoint_many(items)
+
+    async def set_agent_state(self, session_id: str, state: str | None) -> None:
+        self._blink("state")
+        await super().set_agent_state(session_id, state)
+
+
+class StatefulAgent(WordsAgent):
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        turn.set_state("conversation-7")
+        async for piece in super().stream(turn):
+            yield piece
+
+
+async def test_storage_errors_during_a_run_wait_and_retry(store: Store, user: User) -> None:
+    """Issue 12 section 1: a database blip ended answers failed with "the agent failed
+    unexpectedly (ConnectionResetError)"."""
+    runs = manager(store, StatefulAgent(10, 0.02), RecordingBus(), kind=FlakyStore,
+                   delta_interval=0.01, checkpoint_interval=0.02)
+    assert isinstance(runs.store, FlakyStore)
+    runs.store.failures = {}
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid])
+        await wait_until_idle(runs)
+    finally:
+        await runs.shutdown()
+    [answer] = await final_answers(store, sid)
+    assert (answer["status"], answer["error"]) == ("complete", None)
+    assert answer["content"] == "".join(f"w{i} " for i in range(10))
+    assert runs.store.failures == {"create": 2, "turn": 2, "checkpoint": 2, "state": 2}
+    assert (await store.turn_inputs(sid, None))[1] == "conversation-7"
+
+
+async def test_a_node_claiming_an_expired_lease_ends_the_old_answer_once(
+    store: Store, user: User
+) -> None:
+    """Issue 12 section 1, with two run managers on one database: node A stalls past its
+    lease mid-answer; node B claims the session through the normal path (a new question, no
+    sweep). B must end A's answer, and A, resuming, must write nothing."""
+    hold = asyncio.Event()
+    bus_a, bus_b = RecordingBus(), RecordingBus()
+    a = manager(store, WordsAgent(50, 0.005, hold), bus_a, runner_id="node-a", lease=0.3,
+                delta_interval=0.01, checkpoint_interval=0.02)
+    b = manager(store, WordsAgent(3, 0.005), bus_b, runner_id="node-b", lease=30,
+                delta_interval=0.01)
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        await a.start(single_process=False)
+        async with asyncio.timeout(10):  # A's answer streams, checkpointed
+            while not any(m["content"] for m in await store.streaming_in(sid)):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        [old] = await store.streaming_in(sid)
+        await a.leases.stop()  # A stalls: no more renewals
+        async with asyncio.timeout(10):
+            while sid not in await store.expired_claims():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await store.add_user_message(user.id, sid, "c2", "second question")
+        b.wake(sid)  # B never started its sweeps: only the normal path claims
+        await wait_answered(store, [sid])
+        first, second = await final_answers(store, sid)
+        assert first["id"] == old["id"] and first["status"] == "interrupted"
+        assert old["content"] and first["content"].startswith(old["content"])
+        assert second["status"] == "complete" and second["content"] == "w0 w1 w2 "
+        ended = dict(first)
+
+        hold.set()  # A resumes, finds its answer ended and its claim gone
+        await wait_until_idle(a)
+        await wait_until_idle(b)
+    finally:
+        await a.shutdown()
+        await b.shutdown()
+    first, second = await final_answers(store, sid)
+    assert first == ended  # A wrote nothing more
+    finals_a = [m["status"] for kind, m in bus_a.events
+                if kind == "message" and m.get("id") == old["id"]]
+    assert finals_a == ["streaming"]
+    finals_b = [m["status"] for kind, m in bus_b.events
+                if kind == "message" and m.get("id") == old["id"]]
+    assert finals_b == ["interrupted"]  # ended once, by the node that took the session over
+    questions = [m for m in await store.changed_since(sid, 0) if m["role"] == "user"]
+    assert sorted(m["reply_to"] for m in (first, second)) == sorted(q["id"] for q in questions)
+
+
+class RefusingStore(CountingStore):
+    """A database that refuses one answer's final text (not because it is away)."""
+
+    async def finish_message(
+        self, session_id: str, message_id: str, status: str, content: str, chunks: int,
+        error: str | None = None, runner: str | None = None,
+    ) -> MessageRow | None:
+        if POISON in content:
+            raise ValueError("cannot store this text")
+        return await super().finish_message(
+            session_id, message_id, status, content, chunks, error, runner
+        )
+
+
+async def test_an_answer_the_database_refuses_ends_failed_not_streaming(
+    store: Store, user: User
+) -> None:
+    bad, good = await sessions_with_a_question(store, user, 2)
+    hold = asyncio.Event()
+    hold.set()
+    runs = manager(store, TwoVoicesAgent({bad}, hold), RecordingBus(), kind=RefusingStore,
+                   delta_interval=0.01)
+    try:
+        runs.wake(bad)
+        runs.wake(good)
+        await wait_answered(store, [bad, good])
+    finally:
+        await runs.shutdown()
+    [refused] = await final_answers(store, bad)
+    assert (refused["status"], refused["error"]) == ("failed", "the answer could not be stored")
+    [fine] = await final_answers(store, good)
+    assert fine["status"] == "complete"
+
+
+class PausingAgent(WordsAgent):
+    """Two words, then waits for ever (until cancelled), saying so."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 0.001)
+        self.paused = asyncio.Event()
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        async for piece in super().stream(turn):
+            yield piece
+        self.paused.set()
+        await asyncio.Event().wait()
+
+
+class LoopbackChannel:
+    """A cancel channel with one process behind it: records each request and hands it to the
+    registered handler, as the cluster seam's local implementation does."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.handler: Callable[[str], Awaitable[bool]] | None = None
+
+    async def cancel(self, session_id: str) -> bool:
+        self.asked.append(session_id)
+        assert self.handler is not None
+        return await self.handler(session_id)
+
+
+async def test_cancel_goes_through_the_channel_and_ends_the_answer_cancelled(
+    store: Store, user: User
+) -> None:
+    channel = LoopbackChannel()
+    agent = PausingAgent()
+    runs = manager(store, agent, RecordingBus(), cancels=channel, delta_interval=0.01)
+    channel.handler = runs.cancel_here
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        assert await runs.cancel(sid) is False  # nothing runs yet
+        runs.wake(sid)
+        async with asyncio.timeout(10):
+            await agent.paused.wait()
+        assert runs.running == {sid: RunState.STREAMING}
+        assert await runs.cancel(sid) is True
+        [answer] = await final_answers(store, sid)  # ended before cancel returned
+        assert answer["status"] == "cancelled" and answer["content"] == "w0 w1 "
+        assert await runs.cancel(sid) is False
+    finally:
+        await runs.shutdown()
+    assert channel.asked == [sid, sid, sid]

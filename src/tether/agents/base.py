@@ -82,3 +82,35 @@ class Agent(Protocol):
     def stream(self, turn: Turn) -> AsyncIterator[str]:
         """Yield the answer's text chunk by chunk. Raise AgentError on a user-visible failure."""
         ...
+
+
+_HIGH = range(0xD800, 0xDC00)
+
+
+def repair_text(text: str) -> str:
+    """``text`` with every lone UTF-16 surrogate replaced by U+FFFD (and a surrogate pair
+    written as two code points joined into its character). A lone surrogate is valid in JSON
+    and in a Python str but cannot be encoded as UTF-8: it must not reach the database, Redis
+    or a client. The codec does the work: it is exact and fast, and a hand-written scan would
+    only copy it. NUL, which PostgreSQL cannot store in text, becomes U+FFFD too."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if text.isascii():
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+async def repaired(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """An agent's chunks as valid text: the boundary between an agent and the run manager. A
+    high surrogate that ends a chunk waits for the next one (an emoji split across two
+    streamed strings comes out whole); one with no partner becomes U+FFFD."""
+    held = ""
+    async for chunk in chunks:
+        text = held + chunk
+        held = ""
+        if text and ord(text[-1]) in _HIGH:
+            text, held = text[:-1], text[-1]
+        if text:
+            yield repair_text(text)
+    if held:
+        yield "\ufffd"

@@ -6,7 +6,7 @@ diverge from the rows. Streamed text is not a change: checkpoints rewrite a stre
 text without taking a seq.
 """
 
-from tether.store.claims import ClaimQueries
+from tether.store.claims import ClaimQueries, Takeover
 from tether.store.messages import MessageQueries
 from tether.store.rows import (
     STREAMING,
@@ -36,6 +36,7 @@ __all__ = [
     "Snapshot",
     "StorageUnavailable",
     "Store",
+    "Takeover",
     "is_unavailable",
     "iso",
     "utcnow",

@@ -1,27 +1,61 @@
-"""Run claims: which process answers a session, until when (see tether.runs)."""
+"""Run claims: which process answers a session, until when (see tether.runs).
+
+A claim changes hands in one transaction with the end of every answer its previous holder left
+``streaming``: whoever takes a session over (a new question arrived at a node while the old
+holder's lease had run out, a sweep for expired leases, a restart) ends those answers
+``interrupted``, exactly once, before anything else can happen in the session. A stale holder
+that wakes up later finds its answer already ended and its claim gone; it never has to guess.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tether.db.schema import sessions
+from tether.db.schema import messages, sessions
+from tether.protocol import MessageStatus
 from tether.store import statements
 from tether.store.base import StoreBase
-from tether.store.rows import SessionRow, utcnow
+from tether.store.rows import (
+    _MESSAGE_COLUMNS,
+    _SESSION_COLUMNS,
+    STREAMING,
+    MessageRow,
+    SessionRow,
+    message_out,
+    session_out,
+    utcnow,
+)
+
+#: The error kept on an answer whose writer lost the session (it stopped, stalled or was cut off).
+INTERRUPTED = "the server stopped while this answer was being written"
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """A claim that changed: the session afterwards, and the answers the previous holder had
+    left streaming, now ended ``interrupted`` (text so far kept) in the same transaction."""
+
+    session: SessionRow
+    interrupted: list[MessageRow]
 
 
 class ClaimQueries(StoreBase):
     async def claim_session(
         self, session_id: str, runner: str, until: datetime
-    ) -> SessionRow | None:
+    ) -> Takeover | None:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
-        live claim. The session (now ``running``) on success, else None."""
-        return await self._write_session(
-            statements.CLAIM,
-            {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()},
-        )
+        live claim; None then. Any answer still streaming in the session is the previous
+        holder's (a runner claims only when it runs nothing there), so it is ended
+        ``interrupted`` in the claim's transaction."""
+        params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
+        async with self._write() as conn:
+            if (await conn.execute(statements.CLAIM, params)).first() is None:
+                return None
+            return await self._end_streaming(conn, session_id)
 
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
         """Extend every claim ``runner`` still holds; the ids of those sessions."""
@@ -43,6 +77,7 @@ class ClaimQueries(StoreBase):
         )
 
     async def expired_claims(self) -> list[str]:
+        """The sessions whose claim's lease has run out."""
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -53,13 +88,23 @@ class ClaimQueries(StoreBase):
             ).all()
         return [r[0] for r in rows]
 
-    async def break_claim(self, session_id: str, *, force: bool = False) -> SessionRow | None:
-        """Clear a session's claim if it has expired (or, with ``force``, whatever it is);
-        the session, or None when the claim was live (or there was none)."""
+    async def break_claim(self, session_id: str, *, force: bool = False) -> Takeover | None:
+        """Clear a session's claim if it has expired (or, with ``force``, whatever it is), and
+        end its holder's streaming answers ``interrupted`` in the same transaction; None when
+        the claim was live (or there was none)."""
         condition = and_(sessions.c.id == session_id, sessions.c.runner.is_not(None))
         if not force:
             condition = and_(condition, sessions.c.runner_lease < utcnow())
-        return await self._update_session(condition, runner=None, runner_lease=None, running=False)
+        async with self._write() as conn:
+            cleared = await conn.execute(
+                update(sessions)
+                .where(condition)
+                .values(runner=None, runner_lease=None, running=False)
+                .returning(sessions.c.id)
+            )
+            if cleared.first() is None:
+                return None
+            return await self._end_streaming(conn, session_id)
 
     async def claimed_sessions(self) -> list[str]:
         async with self.engine.connect() as conn:
@@ -67,3 +112,34 @@ class ClaimQueries(StoreBase):
                 await conn.execute(select(sessions.c.id).where(sessions.c.runner.is_not(None)))
             ).all()
         return [r[0] for r in rows]
+
+    async def _end_streaming(self, conn: AsyncConnection, session_id: str) -> Takeover:
+        """In ``conn``'s transaction (which holds the session row): end every streaming answer
+        of the session ``interrupted``, each a change with its own seq; the session after."""
+        left = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(messages.c.session_id == session_id, messages.c.status == STREAMING)
+                .order_by(messages.c.position)
+            )
+        ).all()
+        interrupted: list[MessageRow] = []
+        for row in left:
+            taken = await self._next_seq(conn, session_id, new_message=False)
+            assert taken is not None  # the session row was just updated in this transaction
+            ended = (
+                await conn.execute(
+                    statements.FINISH_MESSAGE,
+                    {
+                        "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
+                        "p_content": row.content,
+                        "p_chunks": row.chunks, "p_error": INTERRUPTED, "p_seq": taken[0],
+                        "p_now": utcnow(),
+                    },
+                )
+            ).one()
+            interrupted.append(message_out(ended))
+        session = (
+            await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
+        ).one()
+        return Takeover(session_out(session), interrupted)

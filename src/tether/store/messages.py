@@ -149,11 +149,15 @@ class MessageQueries(StoreBase):
         content: str,
         chunks: int,
         error: str | None = None,
+        runner: str | None = None,
     ) -> MessageRow | None:
         """End a streaming message (a change: it takes a seq). None when it was not streaming
-        any more (someone else ended it): nothing is written then."""
+        any more (someone else ended it), or, with ``runner``, when that runner no longer holds
+        the session's claim (it is fenced): nothing is written then."""
         try:
-            return await self._finish(session_id, message_id, status, content, chunks, error)
+            return await self._finish(
+                session_id, message_id, status, content, chunks, error, runner
+            )
         except _NothingToDo:
             return None
 
@@ -165,9 +169,10 @@ class MessageQueries(StoreBase):
         content: str,
         chunks: int,
         error: str | None,
+        runner: str | None = None,
     ) -> MessageRow:
         async with self._write() as conn:
-            taken = await self._next_seq(conn, session_id, new_message=False)
+            taken = await self._next_seq(conn, session_id, runner=runner, new_message=False)
             if taken is None:
                 raise _NothingToDo
             row = (

@@ -1,0 +1,176 @@
+"""One run: an answer created, its agent streamed through the ticker, and its one end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable
+
+from tether.agents import AgentError, AgentRegistry, Turn
+from tether.agents.base import repaired
+from tether.bus import Bus
+from tether.metrics import Metrics
+from tether.protocol import MessageStatus
+from tether.runs.leases import Leases
+from tether.runs.retry import patiently
+from tether.runs.state import Run, RunState
+from tether.runs.ticker import StreamTicker
+from tether.runs.turn import build_turn
+from tether.store import MessageRow, Store, is_unavailable
+from tether.store.claims import INTERRUPTED
+from tether.streams import LiveStream, LocalStreams
+
+log = logging.getLogger("tether.runs")
+
+#: How long a cancel waits for the answer to end ``cancelled``, and the agent to clean up.
+CANCEL_WAIT = 5.0
+#: The error of an answer whose text the database refused.
+UNSTORABLE = "the answer could not be stored"
+
+
+class Answers:
+    """This process's runs, one per session at most (the worker of each session sees to it)."""
+
+    def __init__(
+        self,
+        agents: AgentRegistry,
+        metrics: Metrics,
+        *,
+        ticker: StreamTicker,
+        leases: Leases,
+        active: dict[str, Run],
+    ) -> None:
+        """Runs write through the ticker's store, streams and bus, under ``leases``' claims;
+        ``active`` is shared with the leases, which fence a run whose claim is lost."""
+        self.store: Store = ticker.store
+        self.streams: LocalStreams = ticker.streams
+        self.bus: Bus = ticker.bus
+        self.agents = agents
+        self.metrics = metrics
+        self.runner_id = leases.runner_id
+        self.ticker = ticker
+        self.leases = leases
+        self._active = active
+
+    async def cancel_here(self, session_id: str) -> bool:
+        run = self._active.get(session_id)
+        if run is None or not run.cancel():
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CANCEL_WAIT):
+                await run.ended.wait()
+        return True
+
+    @property
+    def running(self) -> dict[str, RunState]:
+        return {sid: run.state for sid, run in self._active.items()}
+
+    async def run(self, agent_name: str, question: MessageRow) -> bool:
+        """Answer one user message with the agent called ``agent_name``; False when this
+        process turned out not to hold the session's claim any more."""
+        session_id = question["session_id"]
+        assistant = await patiently(
+            lambda: self.store.create_assistant_message(
+                session_id, question["id"], self.runner_id
+            ),
+            f"answer of session {session_id}",
+        )
+        if assistant is None:
+            return False
+        await self.bus.message(session_id, assistant)
+        run = Run(self.streams.open(session_id, assistant["id"]))
+        self._active[session_id] = run
+        self.ticker.add(run)
+        self.metrics.runs_active.inc()
+        status, error, turn = MessageStatus.COMPLETE, None, None
+        try:
+            agent, turn = await build_turn(self.store, self.agents, agent_name, question)
+            if run.state is RunState.STARTING:
+                run.streaming(asyncio.create_task(self._produce(agent.stream(turn), run)))
+                assert run.producer is not None
+                await asyncio.wait({run.producer})
+                if not run.producer.cancelled() and (exc := run.producer.exception()):
+                    raise exc
+            if run.state is RunState.CANCELLING:
+                status = MessageStatus.CANCELLED
+        except asyncio.CancelledError:
+            # This process is stopping: end the answer as interrupted, then stop.
+            if run.producer is not None:
+                run.producer.cancel()
+                # Let the agent clean up (a command agent kills its process group).
+                await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
+            await asyncio.shield(self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED))
+            raise
+        except AgentError as exc:
+            status, error = MessageStatus.FAILED, str(exc) or "the agent failed"
+        except Exception as exc:
+            if run.producer is None and is_unavailable(exc):
+                # The database stayed away past the run's patience: not the agent's fault.
+                status, error = MessageStatus.INTERRUPTED, INTERRUPTED
+            else:
+                log.exception("agent of session %s failed", session_id)
+                error = f"the agent failed unexpectedly ({type(exc).__name__})"
+                status = MessageStatus.FAILED
+        return await self._finish(run, turn, status, error)
+
+    async def _produce(self, chunks: AsyncIterator[str], run: Run) -> None:
+        pending, arrived = run.stream.pending, self.ticker.text_arrived
+        async for piece in repaired(chunks):
+            if piece:
+                pending.append(piece)
+                arrived.set()
+
+    async def _finish(
+        self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None
+    ) -> bool:
+        stream = run.stream
+        fenced = run.state is RunState.FENCED
+        if not fenced:
+            run.finishing()
+        await self.ticker.remove(run)
+        final: MessageRow | None = None
+        try:
+            if not fenced:
+                await self.ticker.flush_last(run)  # the final message carries it all the same
+                final = await self._end(stream, status, stream.text, error)
+                if final is not None and turn is not None and turn.state_changed:
+                    new_state = turn.new_state
+                    await patiently(
+                        lambda: self.store.set_agent_state(stream.session_id, new_state),
+                        f"agent state of session {stream.session_id}",
+                    )
+        finally:
+            self.streams.close(stream.message_id)
+            self._active.pop(stream.session_id, None)
+            self.metrics.runs_active.dec()
+            run.end()
+        if final is None:
+            await self.leases.settle(stream.session_id, stream.message_id)
+            return False
+        await self.bus.message(stream.session_id, final)
+        return True
+
+    async def _end(
+        self, stream: LiveStream, status: MessageStatus, text: str, error: str | None
+    ) -> MessageRow | None:
+        """The final write, fenced by this process's claim. One the database refuses for
+        another reason than being away ends the answer ``failed`` instead, so it never stays
+        ``streaming``."""
+
+        def write(
+            status: MessageStatus, text: str, error: str | None
+        ) -> Awaitable[MessageRow | None]:
+            return self.store.finish_message(
+                stream.session_id, stream.message_id, status, text, stream.chunks, error,
+                runner=self.runner_id,
+            )
+
+        what = f"end of message {stream.message_id}"
+        try:
+            return await patiently(lambda: write(status, text, error), what)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            log.exception("message %s could not be stored", stream.message_id)
+            return await patiently(lambda: write(MessageStatus.FAILED, "", UNSTORABLE), what)

@@ -1,0 +1,148 @@
+"""The run manager: the queue of each session and the worker that answers it, one run at a
+time; what a cancel reaches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tether.agents import AgentRegistry
+from tether.bus import Bus
+from tether.metrics import Metrics
+from tether.runs.answer import Answers
+from tether.runs.cancel import CancelChannel
+from tether.runs.leases import Leases
+from tether.runs.retry import patiently
+from tether.runs.state import Run, RunState
+from tether.runs.ticker import StreamTicker
+from tether.store import Store
+from tether.streams import LocalStreams
+
+log = logging.getLogger("tether.runs")
+
+
+class RunManager:
+    """Answers the sessions' queued questions (the queue is in the database: user messages
+    no assistant message answers yet)."""
+
+    def __init__(
+        self,
+        store: Store,
+        streams: LocalStreams,
+        bus: Bus,
+        agents: AgentRegistry,
+        metrics: Metrics,
+        *,
+        runner_id: str,
+        delta_interval: float = 0.03,
+        checkpoint_interval: float = 1.0,
+        lease: float = 10.0,
+        cancels: CancelChannel | None = None,
+    ) -> None:
+        """``cancels`` carries a cancel to whichever process runs the session (and calls
+        :meth:`cancel_here` there); without it, only this process's runs can be cancelled."""
+        self.store = store
+        self.bus = bus
+        self.runner_id = runner_id
+        self.cancels = cancels
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._closing = False
+        active: dict[str, Run] = {}  # by session
+        self.ticker = StreamTicker(store, streams, bus, delta_interval=delta_interval,
+                                   checkpoint_interval=checkpoint_interval)
+        self.leases = Leases(store, bus, runner_id=runner_id, lease=lease,
+                             active=active, working=self._workers.keys(), wake=self.wake)
+        self.answers = Answers(agents, metrics, ticker=self.ticker, leases=self.leases,
+                               active=active)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def wake(self, session_id: str) -> None:
+        """The session has (or may have) a user message to answer."""
+        if self._closing:
+            return
+        if session_id in self._workers:
+            self._again.add(session_id)
+            return
+        self._workers[session_id] = asyncio.create_task(
+            self._work(session_id), name=f"run-worker:{session_id}"
+        )
+
+    async def cancel(self, session_id: str) -> bool:
+        """Stop the session's current run wherever it runs (its text is kept); True once its
+        message has ended ``cancelled``. Queued messages are still answered."""
+        if self.cancels is None:
+            return await self.cancel_here(session_id)
+        return await self.cancels.cancel(session_id)
+
+    async def cancel_here(self, session_id: str) -> bool:
+        """Cancel the session's run if this process runs it: True once its message has ended
+        ``cancelled`` (waiting at most CANCEL_WAIT), False when this process runs nothing
+        there that can still be cancelled."""
+        return await self.answers.cancel_here(session_id)
+
+    @property
+    def running(self) -> dict[str, RunState]:
+        """The state of each run of this process, by session (for diagnostics and tests)."""
+        return self.answers.running
+
+    async def start(self, *, single_process: bool) -> None:
+        """Recover what a dead process left (a single process ends every claim it finds; with
+        several nodes a claim is stale once its lease expires), then keep claims alive."""
+        if single_process:
+            await self.leases.recover_all()
+        for message in await self.store.unanswered():
+            self.wake(message["session_id"])
+        self.leases.start()
+
+    async def shutdown(self) -> None:
+        """Stop every worker; running answers end ``interrupted`` with their text, and this
+        process's claims are released so another node can go on at once."""
+        self._closing = True
+        await self.leases.stop()
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+        await self.ticker.stop()
+
+    # -- the worker -------------------------------------------------------------------------
+
+    async def _work(self, session_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(session_id)
+                # The queue is in the database: while it is away, wait and look again.
+                await patiently(
+                    lambda: self._answer_queue(session_id), f"session {session_id}",
+                    patience=None,
+                )
+                if session_id not in self._again:
+                    return  # nothing arrived meanwhile: no await between here and the pop
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run worker of session %s failed", session_id)
+        finally:
+            self._workers.pop(session_id, None)
+            self._again.discard(session_id)
+
+    async def _answer_queue(self, session_id: str) -> None:
+        if await self.store.next_unanswered(session_id) is None:
+            return
+        owner = await self.store.session_owner(session_id)
+        taken = await self.leases.claim(session_id)
+        if taken is None:
+            return  # another process answers this session; it will see the message
+        try:
+            while (question := await self.store.next_unanswered(session_id)) is not None:
+                if not await self.answers.run(taken.session["agent"], question):
+                    return  # fenced: the claim is gone
+        finally:
+            released = await asyncio.shield(
+                self.store.release_session(session_id, self.runner_id)
+            )
+            if released is not None and owner is not None:
+                await self.bus.session(owner, released)
