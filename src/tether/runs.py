@@ -43,10 +43,10 @@ FINAL_WRITE_PATIENCE = 120.0
 INTERRUPTED = "the server stopped while this answer was being written"
 
 
-class CancelRelay(Protocol):
-    """Carries a cancel to the process running the session (see tether.cluster)."""
+class CancelChannel(Protocol):
+    """Carries a cancel to the process running the session (the cluster seam)."""
 
-    async def request_cancel(self, session_id: str) -> None: ...
+    async def cancel(self, session_id: str) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -81,7 +81,7 @@ class RunManager:
         delta_interval: float = 0.03,
         checkpoint_interval: float = 1.0,
         lease: float = 10.0,
-        relay: CancelRelay | None = None,
+        cancels: CancelChannel | None = None,
     ) -> None:
         self.store = store
         self.streams = streams
@@ -92,7 +92,7 @@ class RunManager:
         self.delta_interval = delta_interval
         self.checkpoint_interval = checkpoint_interval
         self.lease = lease
-        self.relay = relay
+        self.cancels = cancels
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._active: dict[str, ActiveRun] = {}
@@ -121,29 +121,23 @@ class RunManager:
         )
 
     async def cancel(self, session_id: str) -> bool:
-        """Stop the session's current run (its text is kept); True when one was stopped.
-        Returns once the message has ended ``cancelled``. Queued messages are still answered."""
-        run = self._active.get(session_id)
-        if run is not None and run.producer is not None and not run.producer.done():
-            run.stop(cancel=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.done.wait(), CANCEL_WAIT)
-            return True
-        if self.relay is None or not await self.store.streaming_in(session_id):
-            return False
-        await self.relay.request_cancel(session_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CANCEL_WAIT
-        # Polls the database: the run ends on another node, nothing here can be awaited.
-        while await self.store.streaming_in(session_id) and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        return True
+        """Stop the session's current run, on whichever process runs it (its text is kept);
+        True when one was stopped. Queued messages are still answered."""
+        if self.cancels is None:
+            return await self.cancel_here(session_id)
+        return await self.cancels.cancel(session_id)
 
-    async def cancel_local(self, session_id: str) -> None:
-        """A cancel relayed from another process: stop the run if it is ours."""
+    async def cancel_here(self, session_id: str) -> bool:
+        """Stop the session's run if this process runs it: True once its message has ended
+        ``cancelled`` (waiting at most CANCEL_WAIT), False when this process runs nothing
+        there. The cluster seam calls it for cancels from any node."""
         run = self._active.get(session_id)
-        if run is not None:
-            run.stop(cancel=True)
+        if run is None or run.producer is None or run.producer.done():
+            return False
+        run.stop(cancel=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.done.wait(), CANCEL_WAIT)
+        return True
 
     async def start(self, *, single_process: bool) -> None:
         """Recover what a dead process left, then keep claims alive and sweep for dead ones.
