@@ -34,6 +34,10 @@ from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet
 
+#: python-engineio's own ``AsyncSocket.poll``, kept before :func:`install_fast_writer` replaces it
+#: (tests/unit/test_upstream_shapes.py fingerprints it).
+UPSTREAM_POLL = AsyncSocket.poll
+
 
 class TextPacket(socketio.packet.Packet):  # type: ignore[misc]
     """A Socket.IO packet that never carries binary attachments."""
