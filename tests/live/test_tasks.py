@@ -1,18 +1,16 @@
 """Every background task of the server has an owner that cancels or awaits it at shutdown.
 
-The server runs in this process (uvicorn on port 0) so the test can look at its tasks; its
-cluster is the real local one, with a hook that holds ``hello`` on its way out.
+The server runs in this process so the test can look at its tasks; its cluster is the real
+local one, with a hook that holds ``hello`` on its way out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from tests.live.inprocess import serving
 from tests.support.client import Client
 from tether.app import Tether
 from tether.cluster import LocalCluster
@@ -45,24 +43,10 @@ async def test_work_after_a_connect_is_cancelled_at_shutdown(tmp_path: Path) -> 
     await prepare_database(settings)
     cluster = LocalCluster()
     cluster.manager = manager = HeldHello()
-    tether = Tether(settings, cluster=cluster)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(tether, lifespan="on", log_level="warning",
-                                           ws_ping_interval=None, ws_ping_timeout=None))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    client = Client(f"http://127.0.0.1:{port}")
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers only a flag
-                await asyncio.sleep(0.01)
-            await client.connect(wait_hello=False)
-            hello = await manager.sending  # the connect's follow-up work, under way
+    async with serving(Tether(settings, cluster=cluster)) as url:
+        client = Client(url)
+        await client.connect(wait_hello=False)
+        hello = await asyncio.wait_for(manager.sending, 10)  # the connect's follow-up work
         await client.close()
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 15)
-        sock.close()
     assert hello.done(), "the hello task outlived the server"
     assert hello.cancelled()
