@@ -25,7 +25,7 @@ async def serving(tether: Tether) -> AsyncIterator[str]:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers only a flag
+            while not server.started:  # uvicorn offers only a flag
                 if task.done():
                     task.result()  # startup failed: raise its error
                 await asyncio.sleep(0.01)
