@@ -35,6 +35,9 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
      "connects, subscribes, retries) into the copy"),
     ("AsyncRedisManager._listen", socketio.AsyncRedisManager._listen, "3e74fdd1084b4e13",
      "it must still iterate _redis_listen_with_retries for the override to take effect"),
+    ("AsyncPubSubManager.initialize", AsyncPubSubManager.initialize, "e8a2b026ecea320f",
+     "TrackedRedisManager.stop cancels the listener task this keeps in self.thread: check it "
+     "still starts one there"),
     ("AsyncPubSubManager.emit", AsyncPubSubManager.emit, "6cc46e0ff9b6d7cf",
      "it must still deliver locally through super().emit (BroadcastManager) and then call "
      "_publish; FanoutRepair relies on ignore_queue=True meaning 'this node only'"),

@@ -131,7 +131,7 @@ class TrackedRedisManager(socketio.AsyncRedisManager, BroadcastManager):  # type
     async def stop(self) -> None:
         """End the listener task python-socketio started (it never ends it itself) and the
         repair, then close the connection."""
-        thread = getattr(self, "thread", None)
+        thread = getattr(self, "thread", None)  # set by initialize(), at the first connection
         if isinstance(thread, asyncio.Task):
             thread.cancel()
             await asyncio.gather(thread, return_exceptions=True)

@@ -89,7 +89,8 @@ class RedisCancels:
     async def cancel(self, session_id: str) -> bool:
         reply_to = uuid.uuid4().hex
         request = orjson.dumps({"cancel": session_id, "reply_to": reply_to})
-        # Registered before publishing: a reply may arrive before PUBLISH returns.
+        # Registered before publishing: a reply may arrive before PUBLISH returns, and until
+        # it does the number of receivers is unknown (so: more than any reply count).
         pending = self._pending[reply_to] = _PendingCancel(receivers=1 << 30)
         try:
             pending.receivers = int(await self.redis.publish(self.channel, request))
