@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import socketio
 
+from tests.cluster.conftest import PrivateRedis
 from tests.support.services import REDIS_URL, require
 from tether.cluster import Cluster, LocalCluster
 from tether.streams import LiveStream
@@ -153,3 +154,19 @@ async def test_stop_leaves_no_task_behind(member: Members) -> None:
     await cluster.stop()
     left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
     assert not [t for t in left if not t.done()], left
+
+
+@pytest.mark.redis
+async def test_a_cancel_while_redis_is_away_is_unavailable(private_redis: PrivateRedis) -> None:
+    from tether.cluster.redis import RedisCluster
+    from tether.store import is_unavailable
+
+    cluster = RedisCluster(private_redis.url, f"t{uuid.uuid4().hex[:10]}")
+    await cluster.start()
+    try:
+        private_redis.stop()
+        with pytest.raises(Exception) as raised:
+            await asyncio.wait_for(cluster.cancel("running"), 15)
+        assert is_unavailable(raised.value), raised.value  # the ack says `unavailable`
+    finally:
+        await cluster.stop()

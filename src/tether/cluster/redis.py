@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio
+import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type
 
 from tether.cluster.base import CancelHandler
@@ -93,7 +94,11 @@ class RedisCancels:
         # it does the number of receivers is unknown (so: more than any reply count).
         pending = self._pending[reply_to] = _PendingCancel(receivers=1 << 30)
         try:
-            pending.receivers = int(await self.redis.publish(self.channel, request))
+            try:
+                pending.receivers = int(await self.redis.publish(self.channel, request))
+            except redis.exceptions.RedisError as exc:
+                # The broker is down: the request answers ``unavailable`` and the client retries.
+                raise ConnectionError(f"Redis unavailable: {exc}") from exc
             if pending.replies >= pending.receivers and not pending.done.done():
                 pending.done.set_result(False)
             if pending.receivers == 0:
