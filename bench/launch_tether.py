@@ -1,33 +1,33 @@
 """Bench-only launcher: ``tether serve`` with the ``bench`` agent added.
 
-The server is the unchanged ``tether`` package: this only wraps ``tether.app.load_agents`` so the
-registry also offers :class:`bench.agent.BenchAgent` (default agent stays ``echo``).
+The server is the unchanged ``tether`` package, built through its public constructor: the agents
+are the ones settings give (default agent stays ``echo``) plus :class:`bench.agent.BenchAgent`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import Any
 
-import tether.app
 from bench.agent import BenchAgent
+from tether.agents.config import load_agents
 from tether.agents.registry import AgentRegistry
+from tether.app import Tether
+from tether.cli import main as tether_main
+from tether.settings import Settings
 
-_load_agents = tether.app.load_agents
 
-
-def load_agents(data_dir: Path, default: str, echo_delay: float, env: Any) -> AgentRegistry:
-    registry = _load_agents(data_dir, default, echo_delay, env)
-    agents = [registry.get(d["name"]) for d in registry.describe()]
-    return AgentRegistry([*agents, BenchAgent()], default=registry.default)
+def build(settings: Settings) -> Tether:
+    configured = load_agents(
+        settings.data_dir, settings.agent, settings.echo_delay, dict(os.environ)
+    )
+    agents = [configured.get(d["name"]) for d in configured.describe()]
+    return Tether(settings, agents=AgentRegistry([*agents, BenchAgent()],
+                                                 default=configured.default))
 
 
 def main() -> int:
-    tether.app.load_agents = load_agents  # type: ignore[assignment]
-    from tether.cli import main as tether_main
-
-    return tether_main(sys.argv[1:])
+    return tether_main(sys.argv[1:], build=build)
 
 
 if __name__ == "__main__":

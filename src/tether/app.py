@@ -1,4 +1,10 @@
-"""Wiring: one Tether server = store + runs + service + Socket.IO gateway + HTTP routes."""
+"""Wiring: one Tether = store + cluster + runs + service + Socket.IO gateway + HTTP routes.
+
+``Tether(settings)`` builds every part from settings; each part can be handed in instead
+(``agents=``, ``authenticate=``, ``store=``, ``cluster=``), which is how the CLI, the benchmarks
+and an application embedding Tether choose their own. The object is an ASGI application, and
+:meth:`Tether.lifespan` starts and stops everything it owns.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,17 @@ from typing import Any
 
 import socketio
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from tether import jsoncodec
 from tether.accounts import Accounts
+from tether.agents import AgentRegistry
 from tether.agents.config import load_agents
+from tether.auth import Authenticate, token_authenticator
 from tether.client_logs import FrontendLogWriter
-from tether.cluster import (
-    FanoutRepair,
-    LocalClients,
-    RedisClients,
-    RedisControl,
-    TrackedRedisManager,
-)
+from tether.cluster import Cluster, cluster_for
 from tether.db.engine import create_engine
-from tether.delivery import BroadcastManager, TextPacket, install_fast_writer
+from tether.delivery import TextPacket, install_fast_writer
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
@@ -33,7 +36,6 @@ from tether.runs import RunManager
 from tether.service import ChatService
 from tether.settings import Settings
 from tether.store import Store
-from tether.streams import LocalStreams, RedisStreams
 
 
 def new_server_id() -> str:
@@ -41,62 +43,51 @@ def new_server_id() -> str:
 
 
 class Tether:
-    """One server process's parts, built from settings."""
+    """One server process's parts; an ASGI application.
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    :param settings: every setting (``Settings()``, from ``TETHER_*`` variables, by default).
+    :param agents: the agents sessions can use (default: the built-in echo agent and
+        ``agents.toml``).
+    :param authenticate: who a connection is (default: Tether's bearer tokens).
+    :param store: storage (default: the database of ``settings.database_url``).
+    :param cluster: local, or several nodes over Redis (default: as ``settings.redis_url``
+        says).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        agents: AgentRegistry | None = None,
+        authenticate: Authenticate | None = None,
+        store: Store | None = None,
+        cluster: Cluster | None = None,
+    ) -> None:
+        self.settings = settings = settings or Settings()
         self.server_id = new_server_id()
         self.metrics = Metrics()
-        self.engine = create_engine(
+        self.store = store or Store(create_engine(
             settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
-        )
-        self.store = Store(self.engine)
-        self.accounts = Accounts(self.engine)
-        self.agents = load_agents(
+        ))
+        self.accounts = Accounts(self.store.engine)
+        self.agents = agents or load_agents(
             settings.data_dir, settings.agent, settings.echo_delay, dict(os.environ)
         )
-        self.redis: Any = None
-        self.control: RedisControl | None = None
-        self.streams: LocalStreams
-        clients: LocalClients | RedisClients
-        manager: BroadcastManager
-        if settings.redis_url:
-            import redis.asyncio
-
-            prefix = settings.redis_prefix
-            self.redis = redis.asyncio.Redis.from_url(
-                settings.redis_url, socket_timeout=5, socket_connect_timeout=5
-            )
-            self.repair = FanoutRepair(None, self.redis.ping)
-            manager = TrackedRedisManager(
-                settings.redis_url,
-                f"{prefix}:socketio",
-                self.repair.publish_failed,
-                self.repair.listen_restored,
-            )
-            self.streams = RedisStreams(self.redis, prefix)
-            self.control = RedisControl(self.redis, prefix)
-            clients = RedisClients(self.redis, prefix)
-        else:
-            self.streams = LocalStreams()
-            clients = LocalClients()
-            manager = BroadcastManager()
+        self.cluster = cluster or cluster_for(settings)
         install_fast_writer()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            client_manager=manager,
+            client_manager=self.cluster.manager,
             serializer=TextPacket,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,
         )
-        if settings.redis_url:
-            self.repair.sio = self.sio
         bus = SocketBus(self.sio)
         self.runs = RunManager(
             self.store,
-            self.streams,
+            self.cluster.streams,
             bus,
             self.agents,
             self.metrics,
@@ -104,45 +95,48 @@ class Tether:
             delta_interval=settings.delta_interval,
             checkpoint_interval=settings.checkpoint_interval,
             lease=settings.lease_seconds,
-            cancels=self.control,
+            cancels=self.cluster,
         )
+        self.cluster.on_cancel(self.runs.cancel_here)
         self.service = ChatService(
-            self.store, self.runs, self.streams, bus, self.agents, self.metrics, settings
+            self.store, self.runs, self.cluster.streams, bus, self.agents, self.metrics, settings
         )
         self.gateway = Gateway(
             self.sio,
             self.service,
-            self.accounts,
+            authenticate or token_authenticator(
+                self.accounts, local_allowed=settings.is_loopback
+            ),
             self.agents,
             self.metrics,
             settings,
             self.server_id,
-            clients,
+            self.cluster.clients,
         )
         self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
-        self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
+        self.http = Starlette(routes=routes(self), lifespan=self.lifespan)
         self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
     @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        if self.control is not None:
-            self.control.on_cancel(self.runs.cancel_here)
-            self.control.start()
-        await self.runs.start(single_process=self.settings.redis_url is None)
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Start the cluster and the runs; at the end stop everything, in order: connection
+        work, runs (answers in flight end ``interrupted``), the cluster, the store."""
+        await self.cluster.start()
         try:
+            await self.runs.start(single_process=self.cluster.single_process)
             yield
         finally:
+            await self.gateway.close()
             await self.runs.shutdown()
-            if self.control is not None:
-                await self.control.stop()
+            await self.cluster.stop()
             await self.store.close()
-            if self.redis is not None:
-                await self.redis.aclose()
 
     async def readiness_problems(self, timeout: float) -> list[str]:
         checks = [probe("database", self.store.ping, timeout)]
-        if self.redis is not None:
-            checks.append(probe("redis", self.redis.ping, timeout))
+        checks += [probe(name, check, timeout) for name, check in self.cluster.probes().items()]
         return [p for p in await asyncio.gather(*checks) if p]
 
 

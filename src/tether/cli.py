@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
 from tether import __version__
 from tether.settings import Settings
+
+if TYPE_CHECKING:
+    from tether.server import Build
 
 
 class Parser(argparse.ArgumentParser):
@@ -102,7 +105,9 @@ def describe(exc: ValidationError) -> str:
     return "bad setting: " + "; ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, build: Build | None = None) -> int:
+    """Run the ``tether`` command; ``build`` makes the Tether that ``serve`` runs (by default
+    ``Tether(settings)``)."""
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
@@ -119,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except server.StartupError as exc:
             return fail(str(exc))
         logs.configure(settings.logs_dir, settings.log_level)
-        return server.run(settings)
+        return server.run(settings) if build is None else server.run(settings, build)
     if args.command == "logs":
         from tether.logtail import tail
 

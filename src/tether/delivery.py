@@ -12,7 +12,7 @@ about half of the server's time there (docs/performance.md). Three narrow change
 - :class:`BroadcastManager`, the client manager: an event without an ack callback is encoded
   once and the one Engine.IO packet is put straight on each recipient's send queue, in order,
   without a task per recipient. Events with callbacks take python-socketio's own path.
-  ``tether.cluster.TrackedRedisManager`` stacks the Redis manager on top of it, so local
+  ``tether.cluster.fanout.TrackedRedisManager`` stacks the Redis manager on top of it, so local
   delivery of what other nodes publish takes the same path.
 - :func:`install_fast_writer`: python-engineio's socket writer waits for each packet with
   ``asyncio.wait_for(queue.get(), timeout)``. The replacement behaves the same (same batching
@@ -33,6 +33,10 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet
+
+#: python-engineio's own ``AsyncSocket.poll``, kept before :func:`install_fast_writer` replaces it
+#: (tests/unit/test_upstream_shapes.py fingerprints it).
+UPSTREAM_POLL = AsyncSocket.poll
 
 
 class TextPacket(socketio.packet.Packet):  # type: ignore[misc]

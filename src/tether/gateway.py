@@ -1,13 +1,13 @@
 """The Socket.IO side: connection auth, ``hello``, client_id takeover, and thin request handlers.
 
 Handlers validate the payload (tether.protocol), call the service, and return the ack. This module
-also implements the Bus by emitting to rooms: ``s:<session id>`` for a session's followers and
-``u:<user id>`` for all of a user's sockets.
+also implements the Bus by emitting to rooms (named in tether.cluster.names): a session's
+followers, and all of a user's sockets. Who a connection is comes from the ``authenticate`` seam
+(tether.auth); which socket holds a client_id, from the cluster's registry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -19,28 +19,23 @@ from typing import Any
 import socketio
 
 from tether import protocol as p
-from tether.accounts import Accounts, User
+from tether.accounts import User
 from tether.agents import AgentRegistry
-from tether.cluster import LocalClients, RedisClients
+from tether.auth import Authenticate, Handshake
+from tether.cluster import ClientRegistry
+from tether.cluster.names import session_room, user_room
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
 from tether.service import ChatService, NoFields, SubscribeAck
 from tether.settings import Settings
 from tether.store import MessageRow, SessionRow, is_unavailable
+from tether.tasks import TaskOwner
 
 log = logging.getLogger("tether.socketio")
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RECENT_CLIENT_IDS = 10_000
-
-
-def session_room(session_id: str) -> str:
-    return f"s:{session_id}"
-
-
-def user_room(user_id: str) -> str:
-    return f"u:{user_id}"
 
 
 @dataclass(slots=True)
@@ -82,22 +77,25 @@ class Gateway:
         self,
         sio: socketio.AsyncServer,
         service: ChatService,
-        accounts: Accounts,
+        authenticate: Authenticate,
         agents: AgentRegistry,
         metrics: Metrics,
         settings: Settings,
         server_id: str,
-        clients: LocalClients | RedisClients | None = None,
+        clients: ClientRegistry,
     ) -> None:
         self.sio = sio
         self.service = service
-        self.accounts = accounts
+        self._authenticate = authenticate
         self.agents = agents
         self.metrics = metrics
         self.settings = settings
         self.server_id = server_id
         self.connections: dict[str, Connection] = {}
-        self.clients = clients or LocalClients()
+        self.clients = clients
+        #: The work that follows each accepted connection (hello, takeover), cancelled by
+        #: :meth:`close`.
+        self.tasks = TaskOwner("gateway")
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
@@ -117,10 +115,9 @@ class Gateway:
 
     # -- connections ------------------------------------------------------------------------
 
-    async def authenticate(self, auth: object) -> User:
-        """The user a connection's ``auth`` stands for; ConnectionRefusedError otherwise."""
-        token = auth.get("token") if isinstance(auth, dict) else None
-        user = await self.accounts.authenticate(token, local_allowed=self.settings.is_loopback)
+    async def authenticate(self, handshake: Handshake) -> User:
+        """The user a connection stands for; ConnectionRefusedError otherwise."""
+        user = await self._authenticate(handshake)
         if user is None:
             raise socketio.exceptions.ConnectionRefusedError(p.CONNECT_UNAUTHORIZED)
         return user
@@ -132,7 +129,7 @@ class Gateway:
                 p.CONNECT_INVALID, {"detail": "auth.client_id must be 1-64 of [A-Za-z0-9_-]"}
             )
         try:
-            user = await self.authenticate(auth)
+            user = await self.authenticate(Handshake(auth, environ))
         except socketio.exceptions.ConnectionRefusedError:
             log.info("[SocketIO] refused sid=%s client_id=%s: unauthorized", sid, client_id)
             raise
@@ -162,38 +159,42 @@ class Gateway:
         )
         # hello must follow the connection's acceptance, which python-socketio sends when this
         # handler returns; a task scheduled now runs after that.
-        asyncio.get_running_loop().create_task(self._after_connect(conn, previous))
+        self.tasks.spawn(self._after_connect(conn, previous), name=f"hello:{sid}")
+
+    def hello(self, user: User) -> dict[str, Any]:
+        """The ``hello`` payload: who the user is and this server's limits."""
+        eio = self.sio.eio
+        return {
+            "protocol": p.PROTOCOL_VERSION,
+            "server_id": self.server_id,
+            "user": user.out(),
+            "limits": {
+                "max_message_chars": self.settings.max_message_chars,
+                "history_limit": self.settings.history_limit,
+                "max_resume": self.settings.max_resume,
+                # Engine.IO's own settings, in milliseconds as in its handshake.
+                "ping_interval": round(eio.ping_interval * 1000),
+                "ping_timeout": round(eio.ping_timeout * 1000),
+            },
+            "agents": self.agents.describe(),
+            "default_agent": self.agents.default,
+        }
 
     async def _after_connect(self, conn: Connection, previous: str | None) -> None:
-        await self.sio.emit(
-            Event.HELLO,
-            {
-                "protocol": p.PROTOCOL_VERSION,
-                "server_id": self.server_id,
-                "user": conn.user.out(),
-                "limits": {
-                    "max_message_chars": self.settings.max_message_chars,
-                    "history_limit": self.settings.history_limit,
-                    "max_resume": self.settings.max_resume,
-                    # Engine.IO's own unit (its handshake says milliseconds too).
-                    "ping_interval": round(self.settings.ping_interval * 1000),
-                    "ping_timeout": round(self.settings.ping_timeout * 1000),
-                },
-                "agents": self.agents.describe(),
-                "default_agent": self.agents.default,
-            },
-            to=conn.sid,
-        )
-        shared = isinstance(self.clients, RedisClients)
-        if previous is not None and previous != conn.sid and (
-            shared or previous in self.connections
-        ):
+        await self.sio.emit(Event.HELLO, self.hello(conn.user), to=conn.sid)
+        # The registry forgets a socket when it disconnects, so a previous holder is a live
+        # connection, on this node or another.
+        if previous is not None and previous != conn.sid:
             self.metrics.takeovers.inc()
             log.info(
                 "[SocketIO] takeover user=%s client_id=%s sid=%s replaces sid=%s",
                 conn.user.name, conn.client_id, conn.sid, previous,
             )
             await self.sio.disconnect(previous)
+
+    async def close(self) -> None:
+        """Cancel the connection work still under way (at shutdown)."""
+        await self.tasks.close()
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         conn = self.connections.pop(sid, None)

@@ -85,7 +85,11 @@ def dump_tasks() -> None:
     log.warning("asyncio tasks on SIGUSR1:\n%s", out.getvalue())
 
 
-async def serve(settings: Settings) -> None:
+#: Makes the server's Tether from its settings (``Tether`` itself, or a caller's own parts).
+Build = Callable[[Settings], Tether]
+
+
+async def serve(settings: Settings, build: Build = Tether) -> None:
     check_data_dir(settings)
     has_tokens, signin_token = await prepare_database(settings)
     if not settings.is_loopback and not has_tokens:
@@ -94,7 +98,7 @@ async def serve(settings: Settings) -> None:
             "token exists: create one with `tether token create NAME` first"
         )
     try:
-        tether = Tether(settings)
+        tether = build(settings)
     except (AgentConfigError, UnknownAgent) as exc:
         raise StartupError(str(exc).strip("'\"")) from None
     sock = bind(settings.host, settings.port)
@@ -144,10 +148,10 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, build: Build = Tether) -> int:
     try:
         with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
-            runner.run(serve(settings))
+            runner.run(serve(settings, build))
     except StartupError as exc:
         print(f"tether: {exc}", file=sys.stderr)
         return 1

@@ -215,4 +215,5 @@ async def test_redis_restart_under_traffic_loses_nothing(
     assert len(set(follower.view.applied)) == len(follower.view.applied)  # nothing twice
     head = (await sender.ok("subscribe", {"session_id": sid}))["head_seq"]
     assert follower.view.last_seq == head == 12
-    assert str(uuid.UUID(sid))
+    assert str(uuid.UUID(sid)) == sid  # the server's session id is a canonical UUID
+    assert {m["session_id"] for m in follower.view.messages.values()} == {sid}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.support.client import Client
+from tests.support.server import start_server
 
 
 async def test_hello_follows_connect(client: Client) -> None:
@@ -15,7 +17,7 @@ async def test_hello_follows_connect(client: Client) -> None:
     assert hello["user"]["name"] == "local" and hello["user"]["id"]
     assert hello["limits"] == {
         "max_message_chars": 32000, "history_limit": 15, "max_resume": 1000,
-        "ping_interval": 25000, "ping_timeout": 20000,
+        "ping_interval": 25_000, "ping_timeout": 20_000,  # Engine.IO's defaults, in ms
     }
     assert {"name": "echo", "kind": "echo"} in hello["agents"]
     assert hello["default_agent"] == "echo"
@@ -131,3 +133,20 @@ async def test_polling_transport_works_too(clients: Callable[..., Client]) -> No
     await c.send(sid, "over polling")
     [final] = await c.wait_status(sid, "complete")
     assert final["content"] == "Echo: over polling"
+
+
+async def test_hello_carries_the_servers_real_ping_settings_in_ms(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data",
+                       {"TETHER_PING_INTERVAL": "3", "TETHER_PING_TIMEOUT": "2.5"})
+    client = Client(srv.url)
+    try:
+        await client.connect()
+        assert client.hello is not None
+        limits = client.hello["limits"]
+        assert (limits["ping_interval"], limits["ping_timeout"]) == (3000, 2500)
+        # The same as Engine.IO's own handshake told the client (which keeps seconds).
+        eio = client.sio.eio
+        assert (eio.ping_interval * 1000, eio.ping_timeout * 1000) == (3000, 2500)
+    finally:
+        await client.close()
+        srv.stop()

@@ -1,0 +1,172 @@
+"""One contract, two implementations: every test here runs over the local cluster (one process)
+and over the Redis cluster (against the real Redis), as Django Channels does for its layers.
+
+A *member* is one process of a deployment: the local cluster has exactly one (asking for another
+gives the same), the Redis one as many as the test makes, sharing one key prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import socketio
+
+from tests.cluster.conftest import PrivateRedis
+from tests.support.services import REDIS_URL, require
+from tether.cluster import Cluster, LocalCluster
+from tether.streams import LiveStream
+
+Members = Callable[[], Awaitable[Cluster]]
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def member(request: pytest.FixtureRequest) -> AsyncIterator[Members]:
+    made: list[Cluster] = []
+    if request.param == "redis":
+        require("Redis", "127.0.0.1", 6379)
+        from tether.cluster.redis import RedisCluster
+
+        prefix = f"t{uuid.uuid4().hex[:10]}"
+
+        def build() -> Cluster:
+            return RedisCluster(REDIS_URL, prefix)
+    else:
+        only = LocalCluster()
+
+        def build() -> Cluster:
+            return only
+
+    async def make() -> Cluster:
+        cluster = build()
+        if cluster not in made:
+            await cluster.start()
+            made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        await cluster.stop()
+
+
+async def test_the_manager_is_python_socketios(member: Members) -> None:
+    cluster = await member()
+    assert isinstance(cluster.manager, socketio.AsyncManager)
+
+
+async def test_a_client_id_is_held_by_one_socket_at_a_time(member: Members) -> None:
+    a, b = await member(), await member()
+    key = f"user:{uuid.uuid4().hex}"
+    assert await a.clients.claim(key, "sid-1") is None
+    assert await b.clients.claim(key, "sid-2") == "sid-1"  # the takeover: sid-1 must go
+    await a.clients.release(key, "sid-1")  # the old socket's disconnect: no longer the holder
+    assert await a.clients.claim(key, "sid-3") == "sid-2"
+    await b.clients.release(key, "sid-3")
+    assert await a.clients.claim(key, "sid-4") is None
+
+
+async def test_live_text_published_by_one_member_is_seen_by_every_member(
+    member: Members,
+) -> None:
+    writer, reader = await member(), await member()
+    message_id = str(uuid.uuid4())
+    stream: LiveStream = writer.streams.open("session", message_id)
+    for piece in ("Echo:", " hello"):
+        stream.pending.append(piece)
+        taken = stream.take_chunk()
+        assert taken is not None
+        await writer.streams.published([(stream, *taken)])
+    expected = {message_id: ("Echo: hello", 2)}
+    assert await writer.streams.snapshot([message_id, "other"]) == expected
+    assert await reader.streams.snapshot([message_id]) == expected
+    writer.streams.close(message_id)
+
+    async def forgotten() -> None:  # by every member, soon (the Redis keys go in a task)
+        # Polls: Redis has no event to await for a key's deletion.
+        while await reader.streams.snapshot([message_id]) or await writer.streams.snapshot(  # noqa: ASYNC110
+            [message_id]
+        ):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(forgotten(), 5)
+
+
+async def test_cancel_reaches_the_member_running_the_session(member: Members) -> None:
+    runner, asker = await member(), await member()
+    asked: list[str] = []
+
+    async def runs_here(session_id: str) -> bool:
+        asked.append(session_id)
+        return session_id == "running"
+
+    async def runs_nothing(session_id: str) -> bool:
+        return False
+
+    runner.on_cancel(runs_here)
+    if asker is not runner:
+        asker.on_cancel(runs_nothing)
+    assert await asyncio.wait_for(asker.cancel("running"), 7) is True
+    assert "running" in asked
+    # Nobody runs it: every member says no, and the answer comes at once, not at a timeout.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asker.cancel("idle") is False
+    assert loop.time() - started < 1.0
+
+
+async def test_a_slow_cancel_does_not_hold_up_other_cancels(member: Members) -> None:
+    runner, asker = await member(), await member()
+    release = asyncio.Event()
+
+    async def handler(session_id: str) -> bool:
+        if session_id == "slow":
+            await release.wait()
+        return True
+
+    runner.on_cancel(handler)
+    if asker is not runner:
+        asker.on_cancel(handler)
+    slow = asyncio.ensure_future(asker.cancel("slow"))
+    assert await asyncio.wait_for(asker.cancel("fast"), 3) is True
+    release.set()
+    assert await asyncio.wait_for(slow, 7) is True
+
+
+async def test_probes_pass_while_the_services_are_up(member: Members) -> None:
+    cluster = await member()
+    for name, check in cluster.probes().items():
+        await asyncio.wait_for(check(), 2), name
+
+
+async def test_stop_leaves_no_task_behind(member: Members) -> None:
+    before = asyncio.all_tasks()
+    cluster = await member()
+    stream = cluster.streams.open("session", str(uuid.uuid4()))
+    stream.pending.append("x")
+    taken = stream.take_chunk()
+    assert taken is not None
+    await cluster.streams.published([(stream, *taken)])
+    cluster.streams.close(stream.message_id)
+    cluster.on_cancel(lambda session_id: asyncio.sleep(0, False))
+    await cluster.cancel("nothing")
+    await cluster.stop()
+    left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
+    assert not [t for t in left if not t.done()], left
+
+
+@pytest.mark.redis
+async def test_a_cancel_while_redis_is_away_is_unavailable(private_redis: PrivateRedis) -> None:
+    from tether.cluster.redis import RedisCluster
+    from tether.store import is_unavailable
+
+    cluster = RedisCluster(private_redis.url, f"t{uuid.uuid4().hex[:10]}")
+    await cluster.start()
+    try:
+        private_redis.stop()
+        with pytest.raises(Exception) as raised:
+            await asyncio.wait_for(cluster.cancel("running"), 15)
+        assert is_unavailable(raised.value), raised.value  # the ack says `unavailable`
+    finally:
+        await cluster.stop()

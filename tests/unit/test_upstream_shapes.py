@@ -1,0 +1,78 @@
+"""Guards on the private code of python-socketio and python-engineio that Tether stands in for.
+
+tether.delivery and tether.cluster.fanout replace or wrap a few private methods of exactly the
+pinned releases (pyproject.toml; docs/performance.md says why pinning, not public hooks). Each
+check below fails the moment an upgrade changes one of those methods, and says what to re-read
+before updating its fingerprint. Fingerprint: sha256 of ``inspect.getsource``, first 16 digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+import socketio
+from engineio.async_server import AsyncServer as EngineServer
+from engineio.async_socket import AsyncSocket
+from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from tether.delivery import UPSTREAM_POLL
+
+PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+
+#: (upstream function, its fingerprint, what depends on it and what to re-check).
+GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
+    ("AsyncRedisManager._publish", socketio.AsyncRedisManager._publish, "033e4da7cc8768b4",
+     "TrackedRedisManager._publish wraps it and takes a None result as 'gave up': check it "
+     "still returns Redis's answer on success and None after its last attempt"),
+    ("AsyncRedisManager._redis_listen_with_retries",
+     socketio.AsyncRedisManager._redis_listen_with_retries, "ad347f253fd3423a",
+     "TrackedRedisManager._redis_listen_with_retries replaces it: port any change (how it "
+     "connects, subscribes, retries) into the copy"),
+    ("AsyncRedisManager._listen", socketio.AsyncRedisManager._listen, "3e74fdd1084b4e13",
+     "it must still iterate _redis_listen_with_retries for the override to take effect"),
+    ("AsyncPubSubManager.initialize", AsyncPubSubManager.initialize, "e8a2b026ecea320f",
+     "TrackedRedisManager.stop cancels the listener task this keeps in self.thread: check it "
+     "still starts one there"),
+    ("AsyncPubSubManager.emit", AsyncPubSubManager.emit, "6cc46e0ff9b6d7cf",
+     "it must still deliver locally through super().emit (BroadcastManager) and then call "
+     "_publish; FanoutRepair relies on ignore_queue=True meaning 'this node only'"),
+    ("AsyncManager.emit", socketio.AsyncManager.emit, "01ccd5b82b4f955e",
+     "BroadcastManager.emit replaces its no-callback path: compare how it encodes the packet, "
+     "picks participants and skips sids"),
+    ("AsyncServer._send_eio_packet", socketio.AsyncServer._send_eio_packet, "64cf72a2ab7d75b1",
+     "BroadcastManager puts packets on the socket queue instead of calling this: check it "
+     "still ends in engineio's send"),
+    ("engineio AsyncServer.send_packet", EngineServer.send_packet, "c54317440865030d",
+     "BroadcastManager skips this lookup of the socket: check it adds nothing else"),
+    ("engineio AsyncSocket.send", AsyncSocket.send, "0437276ccba7ab09",
+     "BroadcastManager skips its ping-timeout check and logging and puts on self.queue: check "
+     "the queue is still where the writer reads"),
+    ("engineio AsyncSocket.poll", UPSTREAM_POLL, "826f58a9f3606db2",
+     "tether.delivery._poll replaces it for the whole process: port any change of batching, "
+     "the close sentinel or QueueEmpty into it"),
+]
+
+
+def fingerprint(function: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("package", sorted(PINNED))
+def test_the_pinned_release_is_installed(package: str) -> None:
+    assert version(package) == PINNED[package], (
+        f"{package} {version(package)} is installed, but Tether's copies of its private code "
+        f"were checked against {PINNED[package]}: re-check every GUARDED function here"
+    )
+
+
+@pytest.mark.parametrize(("name", "function", "expected", "recheck"), GUARDED,
+                         ids=[g[0] for g in GUARDED])
+def test_the_code_tether_stands_in_for_is_unchanged(
+    name: str, function: Callable[..., Any], expected: str, recheck: str
+) -> None:
+    assert fingerprint(function) == expected, f"upstream {name} changed: {recheck}"
