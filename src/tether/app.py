@@ -29,6 +29,7 @@ from tether.delivery import BroadcastManager, TextPacket, install_fast_writer
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
+from tether.packetlog import engineio_logger
 from tether.runs import RunManager
 from tether.service import ChatService
 from tether.settings import Settings
@@ -90,6 +91,7 @@ class Tether:
             ping_timeout=settings.ping_timeout,
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,
+            engineio_logger=engineio_logger(),
         )
         if settings.redis_url:
             self.repair.sio = self.sio
