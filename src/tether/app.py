@@ -30,6 +30,7 @@ from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
 from tether.packetlog import engineio_logger
+from tether.revocation import TokenWatch
 from tether.runs import RunManager
 from tether.service import ChatService
 from tether.settings import Settings
@@ -121,6 +122,10 @@ class Tether:
             self.server_id,
             clients,
         )
+        self.token_watch = TokenWatch(
+            self.accounts, self.gateway.connections, self.sio.disconnect,
+            settings.token_recheck_seconds,
+        )
         self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
         self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
         self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
@@ -130,9 +135,11 @@ class Tether:
         if self.control is not None:
             self.control.start(self.runs.cancel_local)
         await self.runs.start(single_process=self.settings.redis_url is None)
+        self.token_watch.start()
         try:
             yield
         finally:
+            await self.token_watch.stop()
             await self.runs.shutdown()
             if self.control is not None:
                 await self.control.stop()

@@ -19,9 +19,10 @@ from typing import Any
 import socketio
 
 from tether import protocol as p
-from tether.accounts import Accounts, User
+from tether.accounts import Accounts, User, hash_token
 from tether.agents import AgentRegistry
 from tether.cluster import LocalClients, RedisClients
+from tether.limits import AuthAttempts, UserQuotas
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
@@ -33,6 +34,12 @@ log = logging.getLogger("tether.socketio")
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RECENT_CLIENT_IDS = 10_000
+
+
+def client_address(environ: dict[str, Any]) -> str:
+    """The peer's address as the ASGI server saw it (Engine.IO's REMOTE_ADDR is a constant)."""
+    client = environ.get("asgi.scope", {}).get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def session_room(session_id: str) -> str:
@@ -51,6 +58,8 @@ class Connection:
     user: User
     client_id: str
     bucket: TokenBucket
+    #: The sha256 of the token it signed in with; None in local mode (tether.revocation).
+    token_hash: str | None = None
     subscriptions: set[str] = field(default_factory=set)
 
 
@@ -88,6 +97,7 @@ class Gateway:
         settings: Settings,
         server_id: str,
         clients: LocalClients | RedisClients | None = None,
+        quotas: UserQuotas | None = None,
     ) -> None:
         self.sio = sio
         self.service = service
@@ -98,11 +108,15 @@ class Gateway:
         self.server_id = server_id
         self.connections: dict[str, Connection] = {}
         self.clients = clients or LocalClients()
+        self.auth_attempts = AuthAttempts(
+            settings.auth_failures_burst, settings.auth_failures_per_minute
+        )
+        self.quotas = quotas or UserQuotas(settings, service.store.engine)
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         service_calls: dict[str, Callable[[Connection, Any], Awaitable[dict[str, Any]]]] = {
-            Event.CREATE_SESSION: lambda c, r: service.create_session(c.user, r),
+            Event.CREATE_SESSION: self._create_session,
             Event.LIST_SESSIONS: lambda c, r: service.list_sessions(c.user, r),
             Event.UPDATE_SESSION: lambda c, r: service.update_session(c.user, r),
             Event.SUBSCRIBE: self._subscribe,
@@ -131,19 +145,33 @@ class Gateway:
             raise socketio.exceptions.ConnectionRefusedError(
                 p.CONNECT_INVALID, {"detail": "auth.client_id must be 1-64 of [A-Za-z0-9_-]"}
             )
+        address = client_address(environ)
+        if not self.auth_attempts.allowed(address):
+            log.info("[SocketIO] refused sid=%s address=%s: too many failed sign-ins", sid, address)
+            raise socketio.exceptions.ConnectionRefusedError(
+                ErrorCode.RATE_LIMITED, {"detail": "too many failed sign-ins; wait a minute"}
+            )
         try:
             user = await self.authenticate(auth)
         except socketio.exceptions.ConnectionRefusedError:
+            self.auth_attempts.failed(address)
             log.info("[SocketIO] refused sid=%s client_id=%s: unauthorized", sid, client_id)
             raise
         except Exception as exc:
             if is_unavailable(exc):
                 raise socketio.exceptions.ConnectionRefusedError(ErrorCode.UNAVAILABLE) from None
             raise
+        if not self.quotas.connect(user.id):
+            log.info("[SocketIO] refused sid=%s user=%s: too many connections", sid, user.name)
+            raise socketio.exceptions.ConnectionRefusedError(
+                ErrorCode.RATE_LIMITED, {"detail": "too many open connections for this user"}
+            )
         now = time.monotonic()
+        token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(
             sid, user, client_id,
             TokenBucket(self.settings.rate_limit, self.settings.rate_burst, now),
+            hash_token(token) if isinstance(token, str) and token else None,
         )
         self.connections[sid] = conn
         key = (user.id, client_id)
@@ -198,6 +226,7 @@ class Gateway:
             return
         # Forgets the client_id only if it still points here: a takeover has already moved it.
         await self.clients.release(f"{conn.user.id}:{conn.client_id}", sid)
+        self.quotas.disconnect(conn.user.id)
         self.metrics.connections.dec()
         self.metrics.subscriptions.dec(len(conn.subscriptions))
         log.info(
@@ -219,7 +248,9 @@ class Gateway:
                 conn = self.connections.get(sid)
                 if conn is None:
                     raise RequestError(ErrorCode.UNAVAILABLE, "connection is closing")
-                if event != Event.HEARTBEAT and not conn.bucket.take(time.monotonic()):
+                if event != Event.HEARTBEAT and not (
+                    conn.bucket.take(time.monotonic()) and self.quotas.request(conn.user.id)
+                ):
                     raise RequestError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
                 result = await call(conn, p.parse_request(event, data))
                 ack = {"ok": True, **result}
@@ -240,6 +271,13 @@ class Gateway:
             return ack
 
         return handle
+
+    async def _create_session(self, conn: Connection, req: p.CreateSession) -> dict[str, Any]:
+        if not await self.quotas.may_create_session(conn.user.id) and not (
+            req.id is not None and await self.service.store.session_owner(req.id) == conn.user.id
+        ):  # (an idempotent retry of a creation that worked still answers)
+            raise RequestError(ErrorCode.RATE_LIMITED, "too many sessions for this user")
+        return await self.service.create_session(conn.user, req)
 
     async def _subscribe(self, conn: Connection, req: p.Subscribe) -> dict[str, Any]:
         async def join() -> None:

@@ -110,6 +110,8 @@ async def test_tokens_are_required_once_one_exists(
             await again.close()
             assert time.monotonic() < deadline, "a revoked token still opens connections"
             await asyncio.sleep(0.25)
-        assert alice.sio.connected  # connections already open are left alone
+        # Connections already open are closed too, within the recheck interval (5 s).
+        await asyncio.wait_for(alice.disconnected.wait(), 5 + 3)
+        assert bob.sio.connected
     finally:
         srv.stop()
