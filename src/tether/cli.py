@@ -193,8 +193,14 @@ async def token_command(args: argparse.Namespace, engine: Any) -> int:
     removed = await accounts.revoke(args.name)
     if not removed:
         return fail(f"user {args.name} has no tokens")
-    print(f"revoked {removed} token(s) of user {args.name}")
+    print(f"revoked {removed} token(s) of user {args.name}; every server closes the user's open "
+          f"connections within {settings_recheck()} s")
     return 0
+
+
+def settings_recheck() -> float:
+    """The servers' token recheck interval as this environment sets it (tether.revocation)."""
+    return Settings().token_recheck_seconds
 
 
 def print_qr(text: str) -> None:
