@@ -161,11 +161,16 @@ class Gateway:
             if is_unavailable(exc):
                 raise socketio.exceptions.ConnectionRefusedError(ErrorCode.UNAVAILABLE) from None
             raise
-        if not self.quotas.connect(user.id):
+        # A connection that takes over one of the user's (same client_id) is let in at the limit:
+        # the takeover frees a place at once, and it is how a phone comes back.
+        if self.quotas.at_limit(user.id) and not any(
+            c.user.id == user.id and c.client_id == client_id for c in self.connections.values()
+        ):
             log.info("[SocketIO] refused sid=%s user=%s: too many connections", sid, user.name)
             raise socketio.exceptions.ConnectionRefusedError(
                 ErrorCode.RATE_LIMITED, {"detail": "too many open connections for this user"}
             )
+        self.quotas.connect(user.id)
         now = time.monotonic()
         token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(
@@ -175,7 +180,12 @@ class Gateway:
         )
         self.connections[sid] = conn
         key = (user.id, client_id)
-        previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        try:
+            previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        except BaseException:  # refused after all: python-socketio sends no disconnect for it
+            del self.connections[sid]
+            self.quotas.disconnect(user.id)
+            raise
         returning = key in self._seen or previous is not None
         self._seen[key] = None
         self._seen.move_to_end(key)

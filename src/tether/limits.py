@@ -61,12 +61,12 @@ class UserQuotas:
         self.open: Counter[str] = Counter()
         self._rates: Cache[str, TokenBucket] = Cache(TRACKED)
 
-    def connect(self, user_id: str) -> bool:
-        """Count a new connection of the user; False (and not counted) when at the limit."""
-        if self.open[user_id] >= self.settings.max_connections_per_user:
-            return False
+    def at_limit(self, user_id: str) -> bool:
+        """Whether the user holds as many connections here as allowed."""
+        return self.open[user_id] >= self.settings.max_connections_per_user
+
+    def connect(self, user_id: str) -> None:
         self.open[user_id] += 1
-        return True
 
     def disconnect(self, user_id: str) -> None:
         self.open[user_id] -= 1

@@ -81,6 +81,11 @@ async def test_open_connections_per_user(
     for c in held:
         await c.connect()
     assert await refusal(quota_server.url, tokens["ann"]) == "rate_limited"
+    # At the limit a takeover (the same client_id, a phone coming back) is still let in.
+    back = clients(url=quota_server.url, token=tokens["ann"], client_id=held[2].client_id)
+    await back.connect()
+    await asyncio.wait_for(held[2].disconnected.wait(), 5)
+    assert await refusal(quota_server.url, tokens["ann"]) == "rate_limited"  # still 3
     other = clients(url=quota_server.url, token=tokens["ben"])  # another user is not affected
     await other.connect()
     await held[0].close()
