@@ -59,7 +59,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200)
     args = parser.parse_args()
-    env = {"TETHER_ECHO_DELAY": "0", "TETHER_RATE_LIMIT": "100000", "TETHER_RATE_BURST": "100000"}
+    env = {"TETHER_ECHO_DELAY": "0", "TETHER_RATE_LIMIT": "100000", "TETHER_RATE_BURST": "100000",
+           "TETHER_USER_RATE_LIMIT": "100000", "TETHER_USER_RATE_BURST": "100000",
+           "TETHER_MAX_CONNECTIONS_PER_USER": "100000"}
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG)
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -39,6 +39,11 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 TETHER_ENV = {
     "TETHER_RATE_LIMIT": "1000000",
     "TETHER_RATE_BURST": "1000000",
+    # One user holds every bench connection: lift the per-user quotas (tether.limits) as well.
+    "TETHER_USER_RATE_LIMIT": "1000000",
+    "TETHER_USER_RATE_BURST": "1000000",
+    "TETHER_MAX_CONNECTIONS_PER_USER": "1000000",
+    "TETHER_MAX_SESSIONS_PER_USER": "1000000",
     "TETHER_LOG_LEVEL": "WARNING",
     "TETHER_ECHO_DELAY": "0",
 }

@@ -3,7 +3,8 @@
 Authentication runs on every connection, so its answers are kept for a few seconds (positive ones
 only: an unknown token always asks the database, so a new token works at once). A token revoked
 by another process (``tether token revoke``) therefore stops opening new connections within that
-time, ``auth_cache_ttl`` (5 s by default); revoking in this process takes effect at once.
+time, ``auth_cache_ttl`` (5 s by default); revoking in this process takes effect at once. Open
+connections of a revoked token are closed by tether.revocation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -154,6 +155,19 @@ class Accounts:
         if user is not None:
             self._authenticated.put(key, user)
         return user
+
+    async def existing(self, token_hashes: Iterable[str]) -> set[str]:
+        """Which of these token hashes still stand for a token (never cached)."""
+        wanted = list(token_hashes)
+        if not wanted:
+            return set()
+        query = select(tokens.c.token_hash).where(tokens.c.token_hash.in_(wanted))
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    def forget(self, token_hash: str) -> None:
+        """Drop a remembered answer for this token (it was revoked elsewhere)."""
+        self._authenticated.discard(token_hash)
 
     async def has_tokens(self) -> bool:
         async with self.engine.connect() as conn:

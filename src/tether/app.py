@@ -32,6 +32,8 @@ from tether.delivery import TextPacket, install_fast_writer
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
+from tether.packetlog import engineio_logger
+from tether.revocation import TokenWatch
 from tether.runs import RunManager
 from tether.service import ChatService
 from tether.settings import Settings
@@ -83,6 +85,7 @@ class Tether:
             ping_timeout=settings.ping_timeout,
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,
+            engineio_logger=engineio_logger(),
         )
         bus = SocketBus(self.sio)
         self.runs = RunManager(
@@ -113,6 +116,14 @@ class Tether:
             self.server_id,
             self.cluster.clients,
         )
+        # Revoked tokens lose their open connections; an app's own authenticate decides for
+        # itself who may stay, so there is nothing of Tether's to recheck then.
+        self.token_watch: TokenWatch | None = None
+        if authenticate is None:
+            self.token_watch = TokenWatch(
+                self.accounts, self.gateway.connections, self.sio.disconnect,
+                settings.token_recheck_seconds,
+            )
         self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
         self.http = Starlette(routes=routes(self), lifespan=self.lifespan)
         self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
@@ -125,10 +136,14 @@ class Tether:
         """Start the cluster and the runs; at the end stop everything, in order: connection
         work, runs (answers in flight end ``interrupted``), the cluster, the store."""
         await self.cluster.start()
+        if self.token_watch is not None:
+            self.token_watch.start()
         try:
             await self.runs.start(single_process=self.cluster.single_process)
             yield
         finally:
+            if self.token_watch is not None:
+                await self.token_watch.stop()
             await self.gateway.close()
             await self.runs.shutdown()
             await self.cluster.stop()

@@ -206,7 +206,8 @@ async def token_command(args: argparse.Namespace, engine: Any) -> int:
     removed = await accounts.revoke(args.name)
     if not removed:
         return fail(f"user {args.name} has no tokens")
-    print(f"revoked {removed} token(s) of user {args.name}")
+    print(f"revoked {removed} token(s) of user {args.name}; every server closes the user's open "
+          f"connections within {settings_recheck()} s")
     return 0
 
 
@@ -220,6 +221,11 @@ async def new_epoch_command(args: argparse.Namespace, engine: Any) -> int:
     print(f"gave {renewed} session(s) a new epoch: clients rebuild their view at the next "
           "subscribe")
     return 0
+
+
+def settings_recheck() -> float:
+    """The servers' token recheck interval as this environment sets it (tether.revocation)."""
+    return Settings().token_recheck_seconds
 
 
 def print_qr(text: str) -> None:

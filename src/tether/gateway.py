@@ -19,15 +19,16 @@ from typing import Any
 import socketio
 
 from tether import protocol as p
-from tether.accounts import User
+from tether.accounts import User, hash_token
 from tether.agents import AgentRegistry
 from tether.auth import Authenticate, Handshake
 from tether.cluster import ClientRegistry
 from tether.cluster.names import session_room, user_room
+from tether.limits import AuthAttempts, UserQuotas
 from tether.metrics import Metrics
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
-from tether.service import ChatService, NoFields, SubscribeAck
+from tether.service import ChatService, NoFields, SessionAck, SubscribeAck
 from tether.settings import Settings
 from tether.store import MessageRow, SessionRow, is_unavailable
 from tether.tasks import TaskOwner
@@ -38,6 +39,12 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RECENT_CLIENT_IDS = 10_000
 
 
+def client_address(environ: dict[str, Any]) -> str:
+    """The peer's address as the ASGI server saw it (Engine.IO's REMOTE_ADDR is a constant)."""
+    client = environ.get("asgi.scope", {}).get("client")
+    return str(client[0]) if client else "unknown"
+
+
 @dataclass(slots=True)
 class Connection:
     """What the server keeps per socket."""
@@ -46,6 +53,8 @@ class Connection:
     user: User
     client_id: str
     bucket: TokenBucket
+    #: The sha256 of the token it signed in with; None in local mode (tether.revocation).
+    token_hash: str | None = None
     subscriptions: set[str] = field(default_factory=set)
 
 
@@ -83,6 +92,7 @@ class Gateway:
         settings: Settings,
         server_id: str,
         clients: ClientRegistry,
+        quotas: UserQuotas | None = None,
     ) -> None:
         self.sio = sio
         self.service = service
@@ -93,6 +103,10 @@ class Gateway:
         self.server_id = server_id
         self.connections: dict[str, Connection] = {}
         self.clients = clients
+        self.auth_attempts = AuthAttempts(
+            settings.auth_failures_burst, settings.auth_failures_per_minute
+        )
+        self.quotas = quotas or UserQuotas(settings, service.store.engine)
         #: The work that follows each accepted connection (hello, takeover), cancelled by
         #: :meth:`close`.
         self.tasks = TaskOwner("gateway")
@@ -100,7 +114,7 @@ class Gateway:
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         service_calls: dict[str, Callable[[Connection, Any], Awaitable[Mapping[str, Any]]]] = {
-            Event.CREATE_SESSION: lambda c, r: service.create_session(c.user, r),
+            Event.CREATE_SESSION: self._create_session,
             Event.LIST_SESSIONS: lambda c, r: service.list_sessions(c.user, r),
             Event.UPDATE_SESSION: lambda c, r: service.update_session(c.user, r),
             Event.SUBSCRIBE: self._subscribe,
@@ -128,23 +142,47 @@ class Gateway:
             raise socketio.exceptions.ConnectionRefusedError(
                 p.CONNECT_INVALID, {"detail": "auth.client_id must be 1-64 of [A-Za-z0-9_-]"}
             )
+        address = client_address(environ)
+        if not self.auth_attempts.allowed(address):
+            log.info("[SocketIO] refused sid=%s address=%s: too many failed sign-ins", sid, address)
+            raise socketio.exceptions.ConnectionRefusedError(
+                ErrorCode.RATE_LIMITED, {"detail": "too many failed sign-ins; wait a minute"}
+            )
         try:
             user = await self.authenticate(Handshake(auth, environ))
         except socketio.exceptions.ConnectionRefusedError:
+            self.auth_attempts.failed(address)
             log.info("[SocketIO] refused sid=%s client_id=%s: unauthorized", sid, client_id)
             raise
         except Exception as exc:
             if is_unavailable(exc):
                 raise socketio.exceptions.ConnectionRefusedError(ErrorCode.UNAVAILABLE) from None
             raise
+        # A connection that takes over one of the user's (same client_id) is let in at the limit:
+        # the takeover frees a place at once, and it is how a phone comes back.
+        if self.quotas.at_limit(user.id) and not any(
+            c.user.id == user.id and c.client_id == client_id for c in self.connections.values()
+        ):
+            log.info("[SocketIO] refused sid=%s user=%s: too many connections", sid, user.name)
+            raise socketio.exceptions.ConnectionRefusedError(
+                ErrorCode.RATE_LIMITED, {"detail": "too many open connections for this user"}
+            )
+        self.quotas.connect(user.id)
         now = time.monotonic()
+        token = auth.get("token") if isinstance(auth, dict) else None
         conn = Connection(
             sid, user, client_id,
             TokenBucket(self.settings.rate_limit, self.settings.rate_burst, now),
+            hash_token(token) if isinstance(token, str) and token else None,
         )
         self.connections[sid] = conn
         key = (user.id, client_id)
-        previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        try:
+            previous = await self.clients.claim(f"{user.id}:{client_id}", sid)
+        except BaseException:  # refused after all: python-socketio sends no disconnect for it
+            del self.connections[sid]
+            self.quotas.disconnect(user.id)
+            raise
         returning = key in self._seen or previous is not None
         self._seen[key] = None
         self._seen.move_to_end(key)
@@ -202,6 +240,7 @@ class Gateway:
             return
         # Forgets the client_id only if it still points here: a takeover has already moved it.
         await self.clients.release(f"{conn.user.id}:{conn.client_id}", sid)
+        self.quotas.disconnect(conn.user.id)
         self.metrics.connections.dec()
         self.metrics.subscriptions.dec(len(conn.subscriptions))
         log.info(
@@ -223,7 +262,9 @@ class Gateway:
                 conn = self.connections.get(sid)
                 if conn is None:
                     raise RequestError(ErrorCode.UNAVAILABLE, "connection is closing")
-                if event != Event.HEARTBEAT and not conn.bucket.take(time.monotonic()):
+                if event != Event.HEARTBEAT and not (
+                    conn.bucket.take(time.monotonic()) and self.quotas.request(conn.user.id)
+                ):
                     raise RequestError(ErrorCode.RATE_LIMITED, "too many requests; slow down")
                 result = await call(conn, p.parse_request(event, data))
                 ack = {"ok": True, **result}
@@ -244,6 +285,13 @@ class Gateway:
             return ack
 
         return handle
+
+    async def _create_session(self, conn: Connection, req: p.CreateSession) -> SessionAck:
+        if not await self.quotas.may_create_session(conn.user.id) and not (
+            req.id is not None and await self.service.store.session_owner(req.id) == conn.user.id
+        ):  # (an idempotent retry of a creation that worked still answers)
+            raise RequestError(ErrorCode.RATE_LIMITED, "too many sessions for this user")
+        return await self.service.create_session(conn.user, req)
 
     async def _subscribe(self, conn: Connection, req: p.Subscribe) -> SubscribeAck:
         async def join() -> None:

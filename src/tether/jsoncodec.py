@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -12,4 +13,10 @@ def dumps(obj: Any, **_: Any) -> str:
 
 
 def loads(data: str | bytes, **_: Any) -> Any:
-    return orjson.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # orjson refuses a lone surrogate escape ("\ud800"), which is valid JSON; python-socketio
+        # would then drop the whole packet, ack and all. The standard library decodes it, so the
+        # request reaches validation and is answered ``invalid`` (tether.protocol).
+        return json.loads(data)

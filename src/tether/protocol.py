@@ -6,12 +6,14 @@ two agree.
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 PROTOCOL_VERSION: Final = 1
 
@@ -116,8 +118,27 @@ def not_found(what: str = "session") -> RequestError:
 # Unknown fields are ignored so that newer clients can talk to this server.
 
 
+#: The largest integer both databases store: positions and seqs are PostgreSQL ``integer``
+#: (SQLite's limit, 2^63 - 1, is larger). A bigger number is refused as ``invalid`` rather than
+#: reaching the database and failing there.
+MAX_INT: Final = 2**31 - 1
+
+#: Characters no string field may hold: NUL (PostgreSQL text cannot store it) and lone UTF-16
+#: surrogates (not Unicode scalar values; no database encodes them as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise PydanticCustomError(
+                "unstorable", "must not contain NUL or unpaired surrogate characters"
+            )
+        return value
 
 
 SessionId = Field(min_length=1, max_length=64)
@@ -152,9 +173,14 @@ class ListSessions(Request):
     def _timestamp(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
             except ValueError:
                 raise ValueError("before must be an ISO-8601 timestamp") from None
+            try:
+                # The store compares in UTC; 0001-01-01T00:00+01:00 has no UTC datetime.
+                (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            except OverflowError:
+                raise ValueError("before is out of range") from None
         return value
 
 
@@ -167,7 +193,7 @@ class UpdateSession(Request):
 class Subscribe(Request):
     session_id: str = SessionId
     #: The client's ``last_seq``; omitted or null for the latest messages.
-    after_seq: int | None = Field(default=None, ge=0)
+    after_seq: int | None = Field(default=None, ge=0, le=MAX_INT)
     #: The session's ``epoch`` when the client saw ``last_seq``; a different epoch now means
     #: that history is gone (a restored or new database) and the reply is a ``reset``.
     #: Omitted: ``after_seq`` is trusted as it is (older clients).
@@ -194,7 +220,7 @@ class Cancel(Request):
 class History(Request):
     session_id: str = SessionId
     #: Messages with a smaller ``position`` are returned.
-    before_position: int = Field(ge=0)
+    before_position: int = Field(ge=0, le=MAX_INT)
     limit: int | None = Limit
 
 

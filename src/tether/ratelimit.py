@@ -20,3 +20,7 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+    def has(self, now: float) -> bool:
+        """Whether ``take`` would succeed now (spends nothing)."""
+        return min(self.burst, self.tokens + (now - self.stamp) * self.rate) >= 1.0

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     #: Requests per second per connection (token bucket), and the burst it allows.
     rate_limit: float = Field(50, gt=0)
     rate_burst: int = Field(100, ge=1)
+    #: Failed sign-ins allowed per client address at once, and how many more per minute after;
+    #: past that every attempt from the address is refused ``rate_limited`` (tether.limits).
+    auth_failures_burst: int = Field(20, ge=1)
+    auth_failures_per_minute: float = Field(20, gt=0)
+    #: Per user: open connections (on each node), stored sessions, and requests per second
+    #: (with their burst) across all the user's connections on a node.
+    max_connections_per_user: int = Field(50, ge=1)
+    max_sessions_per_user: int = Field(10_000, ge=1)
+    user_rate_limit: float = Field(100, gt=0)
+    user_rate_burst: int = Field(200, ge=1)
+    #: How often each node checks that the tokens of its open connections still exist; a
+    #: revoked token's connections are closed within about this long (tether.revocation).
+    token_recheck_seconds: float = Field(5.0, gt=0)
     #: How often a streaming message's text so far is written to its row.
     checkpoint_interval: float = Field(1.0, gt=0)
     #: At most one ``delta`` per stream per this many seconds.

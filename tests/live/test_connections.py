@@ -124,4 +124,6 @@ async def test_tokens_are_required_once_one_exists(
             return False
 
         await until(refused, AUTH_CACHE_TTL + 3, "the revoked token to be refused", 0.25)
-        assert alice.sio.connected  # connections already open are left alone
+        # Connections already open are closed too, within the recheck interval (5 s).
+        await asyncio.wait_for(alice.disconnected.wait(), 5 + 3)
+        assert bob.sio.connected

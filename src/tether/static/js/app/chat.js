@@ -89,7 +89,7 @@ export class ChatView {
     const status = h("span", { class: "status" });
     const time = h("time", { class: "time" });
     const retry = h("button", { type: "button", class: "link retry", hidden: true, dataset: { testid: "message-retry" } }, "Retry");
-    const discard = h("button", { type: "button", class: "link discard", hidden: true }, "Discard");
+    const discard = h("button", { type: "button", class: "link discard", hidden: true, dataset: { testid: "message-discard" } }, "Discard");
     const el = h("article", { class: "msg", dataset: { testid: "message" } },
       h("div", { class: "bubble" }, body),
       h("div", { class: "meta" }, time, status, retry, discard));
@@ -119,6 +119,8 @@ export class ChatView {
     time.textContent = formatTime(m.created_at);
     const failedLocal = m.local && m.displayStatus === "failed";
     retry.hidden = !failedLocal;
-    discard.hidden = !failedLocal;
+    // A pending entry can be given up too: the outbox sends in order, so one that never gets
+    // through would hold back every later message, across reloads.
+    discard.hidden = !(m.local && (failedLocal || m.displayStatus === "pending"));
   }
 }

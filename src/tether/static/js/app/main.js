@@ -17,7 +17,7 @@ const BANNERS = {
 
 class App {
   constructor() {
-    const token = takeTokenFromUrl();
+    const linkToken = takeTokenFromUrl();
     this.client = new TetherClient({
       url: window.location.origin,
       io,
@@ -25,7 +25,12 @@ class App {
       tabStorage: webStorage("sessionStorage"),
       sharedStorage: webStorage("localStorage"),
     });
-    if (token) this.client.setToken(token);
+    // A sign-in link never silently replaces the account already signed in (someone else's link
+    // would have this browser type into their account): it asks first.
+    /** A link's token waiting for the user to confirm the switch; null when none. */
+    this.offeredToken = null;
+    if (linkToken && !this.client.token) this.client.setToken(linkToken);
+    else if (linkToken && linkToken !== this.client.token) this.offeredToken = linkToken;
     window.tether = this.client;
     this.sessionId = null;
     this.renderQueued = false;
@@ -40,6 +45,9 @@ class App {
       stop: $("[data-testid=composer-stop]"),
       older: $("#older"),
       signin: $("#signin"),
+      user: $("#signed-in"),
+      switchAccount: $("#switch-account"),
+      switchCurrent: $("#switch-current"),
     };
     this.sidebar = new Sidebar($("#sidebar"), {
       onNew: (agent) => this.newSession(agent),
@@ -171,7 +179,12 @@ class App {
     this.el.banner.hidden = !banner;
     this.el.banner.dataset.state = state;
     this.el.banner.textContent = banner ? `${banner}${waiting}` : "";
-    this.el.signin.hidden = !view.unauthorized;
+    this.el.signin.hidden = !view.unauthorized || Boolean(this.offeredToken);
+    const userName = view.user?.name ?? "";
+    this.el.user.hidden = !userName;
+    this.el.user.textContent = userName;
+    this.el.switchAccount.hidden = !this.offeredToken;
+    if (userName) this.el.switchCurrent.textContent = userName;
     if (view.agents) this.sidebar.setAgents(view.agents, view.defaultAgent);
     this.sidebar.render(view.sessions, this.sessionId);
     this.el.title.textContent = this.sessionId ? (view.session?.title || "New chat") : "Tether";
@@ -203,6 +216,17 @@ class App {
       event.preventDefault();
       const token = $("#signin-token").value.trim();
       if (token) this.client.setToken(token);
+      this.render();
+    });
+    $("#switch-account-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const token = this.offeredToken;
+      this.offeredToken = null;
+      if (token) this.client.setToken(token);
+      this.render();
+    });
+    $("#switch-account-cancel").addEventListener("click", () => {
+      this.offeredToken = null;
       this.render();
     });
     // Ship what is queued before the page goes away (remote logs only when on).

@@ -38,6 +38,7 @@ export function chatView(client, sessionId, { archived = false } = {}) {
   return {
     state: client.connection.state,
     unauthorized: client.connection.unauthorized,
+    user: client.hello?.user ?? null, // who is signed in, from the server's hello
     pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
     agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
     defaultAgent: client.hello?.default_agent ?? null,
