@@ -29,6 +29,7 @@ from tether.client_logs import FrontendLogWriter
 from tether.cluster import Cluster, cluster_for
 from tether.db.engine import create_engine
 from tether.delivery import TextPacket, install_fast_writer
+from tether.edge import guard, harden
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
@@ -84,6 +85,7 @@ class Tether:
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,
         )
+        harden(self.sio, settings)
         bus = SocketBus(self.sio)
         self.runs = RunManager(
             self.store,
@@ -113,9 +115,11 @@ class Tether:
             self.server_id,
             self.cluster.clients,
         )
-        self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
+        self.frontend_logs = FrontendLogWriter(
+            settings.logs_dir / "frontend", max_day_bytes=settings.client_logs_bytes_per_day
+        )
         self.http = Starlette(routes=routes(self), lifespan=self.lifespan)
-        self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self.asgi: Any = guard(socketio.ASGIApp(self.sio, other_asgi_app=self.http), settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
