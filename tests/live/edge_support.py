@@ -4,12 +4,17 @@ test controls every byte (a Host header, a half-sent request, a binary frame).""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from tests.support.server import ServerProcess
 
@@ -63,7 +68,7 @@ async def engineio_socket(port: int) -> ClientConnection:
     return ws
 
 
-async def join(ws: ClientConnection, client_id: str) -> None:
+async def join(ws: ClientConnection | StallingWebSocket, client_id: str) -> None:
     """Send Socket.IO CONNECT (local mode: no token) and wait for its acceptance and hello."""
     await ws.send("40" + orjson.dumps({"client_id": client_id}).decode())
     seen: list[str] = []
@@ -93,3 +98,58 @@ async def wait_log(server: ServerProcess, found: Callable[[str], bool], timeout:
         if time.monotonic() > deadline:
             raise AssertionError(f"not in the log within {timeout}s:\n{text[-3000:]}")
         await asyncio.sleep(0.1)
+
+
+class StallingWebSocket:
+    """A WebSocket client that reads only when asked to: websockets' sans-I/O protocol over a
+    plain socket with a small receive buffer, so that once the test stops calling ``recv``
+    nothing reads at all (the asyncio client keeps reading into its own buffer)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 protocol: ClientProtocol) -> None:
+        self.reader, self.writer, self.protocol = reader, writer, protocol
+        self.pending: list[str] = []
+
+    @classmethod
+    async def open(cls, port: int, path: str) -> StallingWebSocket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 16)
+        protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{path}"), max_size=None)
+        protocol.send_request(protocol.connect())
+        self = cls(reader, writer, protocol)
+        await self._flush()
+        while not any(isinstance(e, Response) for e in await self._read()):
+            assert protocol.handshake_exc is None, protocol.handshake_exc
+        return self
+
+    async def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            self.writer.write(data)
+        await self.writer.drain()
+
+    async def _read(self) -> list[object]:
+        data = await asyncio.wait_for(self.reader.read(65536), 10)
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        events = list(self.protocol.events_received())
+        self.pending += [e.data.decode() for e in events
+                         if isinstance(e, Frame) and e.opcode is Opcode.TEXT]
+        await self._flush()  # pongs, close frames
+        return events
+
+    async def send(self, text: str) -> None:
+        self.protocol.send_text(text.encode())
+        await self._flush()
+
+    async def recv(self) -> str:
+        while not self.pending:
+            await self._read()
+        return self.pending.pop(0)
+
+    def abort(self) -> None:
+        self.writer.transport.abort()

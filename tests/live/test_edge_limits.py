@@ -13,6 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.live.edge_support import (
+    StallingWebSocket,
     closed_within,
     engineio_socket,
     get,
@@ -32,6 +33,8 @@ LIMITS = {
     "TETHER_SEND_QUEUE_BYTES": "262144",
     "TETHER_ECHO_DELAY": "0",
     "TETHER_METRICS_TOKEN": "metrics-secret",
+    "TETHER_RATE_LIMIT": "1000",
+    "TETHER_RATE_BURST": "1000",
 }
 
 
@@ -112,7 +115,37 @@ async def test_slow_headers_and_slow_bodies_are_cut_off(limited: ServerProcess) 
         writer.close()
 
 
-async def test_a_subscriber_that_stops_reading_is_dropped(limited: ServerProcess) -> None:
+async def test_a_websocket_subscriber_that_stops_reading_is_dropped(
+    limited: ServerProcess,
+) -> None:
+    writer = Client(limited.url)
+    await writer.connect()
+    session_id = await writer.new_session()
+    client_id = f"stalled-{uuid.uuid4().hex[:8]}"
+    ws = await StallingWebSocket.open(limited.port, "/socket.io/?EIO=4&transport=websocket")
+    try:
+        assert (await ws.recv()).startswith("0{")
+        await join(ws, client_id)
+        await ws.send('421["subscribe",' + orjson.dumps({"session_id": session_id}).decode()
+                      + "]")
+        while not (await ws.recv()).startswith("431"):
+            pass
+        # From here on nothing reads: the kernel's buffers fill (a few MB), then the queue.
+        for n in range(250):  # about 20 MB of events
+            await writer.ok("send", {"session_id": session_id, "client_msg_id": f"m{n}",
+                                     "content": "word " * 6000})
+            if f"disconnect user=local client_id={client_id}" in limited.log():
+                break
+        log = await wait_log(
+            limited, lambda text: f"disconnect user=local client_id={client_id}" in text, 20
+        )
+        assert "slow client" in log
+    finally:
+        ws.abort()
+        await writer.close()
+
+
+async def test_a_polling_subscriber_that_stops_reading_is_dropped(limited: ServerProcess) -> None:
     # Engine.IO's polling transport: a client that stops asking for its packets is the purest
     # never-reading client (no kernel buffer in between); everything waits in its send queue.
     writer = Client(limited.url)
