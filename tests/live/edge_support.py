@@ -6,17 +6,31 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, start_server
+
+
+def server_with(env: dict[str, str], scope: str = "module") -> Any:
+    """A fixture: a ``tether serve`` with ``env``, shared by the module (or per test)."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+        proc = start_server(tmp_path_factory.mktemp("edge"), env)
+        yield proc
+        proc.stop()
+
+    return fixture
 
 
 async def raw_request(port: int, request: bytes, timeout: float = 10) -> bytes:

@@ -3,13 +3,10 @@ transports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
-from tests.live.edge_support import get, raw_request, response_head, status_of
-from tests.support.server import ServerProcess, start_server
+from tests.live.edge_support import get, raw_request, response_head, server_with, status_of
+from tests.support.server import ServerProcess
 
 
 def upgrade(host: str) -> bytes:
@@ -44,12 +41,7 @@ async def test_local_mode_answers_loopback_hosts(server: ServerProcess) -> None:
         assert status_of(await response_head(port, upgrade(host))) == 101, host
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("proxied"),
-                        {"TETHER_ALLOWED_HOSTS": '["chat.example.com", "*.internal.example"]'})
-    yield proc
-    proc.stop()
+proxied = server_with({"TETHER_ALLOWED_HOSTS": '["chat.example.com", "*.internal.example"]'})
 
 
 async def test_allowed_hosts_replace_the_loopback_names(proxied: ServerProcess) -> None:

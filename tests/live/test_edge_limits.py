@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import orjson
-import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.live.edge_support import (
@@ -20,11 +18,12 @@ from tests.live.edge_support import (
     join,
     raw_request,
     rss_bytes,
+    server_with,
     status_of,
     wait_log,
 )
 from tests.support.client import Client
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess
 
 LIMITS = {
     "TETHER_CONNECT_TIMEOUT": "1",
@@ -38,11 +37,7 @@ LIMITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("limited"), LIMITS)
-    yield proc
-    proc.stop()
+limited = server_with(LIMITS)
 
 
 async def test_binary_attachments_drop_the_connection_before_memory_grows(
@@ -190,12 +185,7 @@ async def test_metrics_with_a_token_need_it(limited: ServerProcess) -> None:
     assert right.status_code == 200 and "tether_connections" in right.text
 
 
-@pytest.fixture
-def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("capped"),
-                        {"TETHER_MAX_CONNECTIONS_PER_ADDRESS": "4"})
-    yield proc
-    proc.stop()
+capped = server_with({"TETHER_MAX_CONNECTIONS_PER_ADDRESS": "4"}, scope="function")
 
 
 async def test_connections_per_address_are_capped(capped: ServerProcess) -> None:
