@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     #: Bytes that may wait in one connection's send queue; a connection whose client reads
     #: slower than it is sent to is dropped past this (it resumes with ``after_seq``).
     send_queue_bytes: int = Field(8_000_000, ge=1024)
+    #: Seconds data sent to a client may stay unacknowledged (it stopped reading, or vanished)
+    #: before the kernel drops the connection (Linux ``TCP_USER_TIMEOUT``).
+    send_timeout: float = Field(60.0, gt=0)
     #: ``/metrics``: with a token, only ``Authorization: Bearer <it>`` may read it; without,
     #: it is open on loopback and closed (404) beyond, unless ``metrics_public`` opens it.
     metrics_token: str | None = None

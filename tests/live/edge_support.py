@@ -165,5 +165,21 @@ class StallingWebSocket:
             await self._read()
         return self.pending.pop(0)
 
+    @property
+    def local_port(self) -> int:
+        return int(self.writer.get_extra_info("sockname")[1])
+
     def abort(self) -> None:
         self.writer.transport.abort()
+
+
+def server_side_open(server_port: int, client_port: int) -> bool:
+    """Whether the server still holds the TCP connection from ``client_port`` (Linux)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, remote, state = row.split()[1:4]
+            if (int(local.rsplit(":", 1)[1], 16) == server_port
+                    and int(remote.rsplit(":", 1)[1], 16) == client_port
+                    and state != "07"):  # 07: CLOSE
+                return True
+    return False

@@ -18,6 +18,7 @@ from tests.live.edge_support import (
     join,
     raw_request,
     rss_bytes,
+    server_side_open,
     server_with,
     status_of,
     wait_log,
@@ -34,6 +35,7 @@ LIMITS = {
     "TETHER_METRICS_TOKEN": "metrics-secret",
     "TETHER_RATE_LIMIT": "1000",
     "TETHER_RATE_BURST": "1000",
+    "TETHER_SEND_TIMEOUT": "2",
 }
 
 
@@ -135,6 +137,11 @@ async def test_a_websocket_subscriber_that_stops_reading_is_dropped(
             limited, lambda text: f"disconnect user=local client_id={client_id}" in text, 20
         )
         assert "slow client" in log
+        # ...and the TCP connection itself goes, though the client never reads again.
+        deadline = asyncio.get_running_loop().time() + 20
+        while server_side_open(limited.port, ws.local_port):
+            assert asyncio.get_running_loop().time() < deadline, "the server kept the socket"
+            await asyncio.sleep(0.2)
     finally:
         ws.abort()
         await writer.close()

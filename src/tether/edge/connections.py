@@ -7,6 +7,11 @@ its ``limit_concurrency`` is one count for everyone. :func:`guarded_protocol` ma
 uvicorn's httptools protocol (``uvicorn.Config(http=...)`` takes a protocol class) that adds both,
 using only the asyncio ``Protocol`` methods and the parser callbacks httptools calls.
 
+Each accepted socket also gets Linux's ``TCP_USER_TIMEOUT``: data the client leaves
+unacknowledged (it stopped reading: its window stays shut) for that long makes the kernel drop the
+connection, which ends the ASGI connection too; nothing in user space can abort a WebSocket whose
+writer is blocked on a peer that never reads.
+
 Connections are counted by transport, not by protocol object, because a WebSocket upgrade hands
 the transport to another protocol; a transport that is closing no longer counts.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +64,19 @@ class AddressBook:
                 del self.open[address]
 
 
+def set_send_timeout(transport: asyncio.BaseTransport, seconds: float) -> None:
+    """``TCP_USER_TIMEOUT`` on the transport's socket, where the platform has it."""
+    sock = transport.get_extra_info("socket")
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is not None and option is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+        except OSError:
+            pass  # not a TCP socket (a Unix socket in tests, say)
+
+
 def guarded_protocol(
-    header_timeout: float, body_timeout: float, per_address: int
+    header_timeout: float, body_timeout: float, per_address: int, send_timeout: float = 60.0
 ) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the deadlines and the cap (see the module docstring)."""
     book = AddressBook(per_address)
@@ -80,6 +97,7 @@ def guarded_protocol(
                 self._refused = True
                 return
             self._address = address
+            set_send_timeout(transport, send_timeout)
             super().connection_made(transport)
             self._arm(header_timeout, "headers")
 
@@ -132,6 +150,7 @@ def protocol_options(settings: Settings) -> dict[str, Any]:
     """The ``uvicorn.Config`` options that install the guard for ``settings``."""
     return {
         "http": guarded_protocol(
-            settings.header_timeout, settings.body_timeout, settings.connections_per_address
+            settings.header_timeout, settings.body_timeout, settings.connections_per_address,
+            settings.send_timeout,
         )
     }
