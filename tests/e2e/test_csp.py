@@ -44,7 +44,7 @@ async def test_the_app_works_under_its_policy(
           const s = document.createElement('script'); s.textContent = 'window.__ran = 1';
           document.body.append(s);
         }""")
-        await page.wait_for_function("window.__violations.length >= 2", timeout=5_000)
+        await page.wait_for_function("() => window.__violations.length >= 2", timeout=5_000)
         assert await page.evaluate("window.__ran") is None
     finally:
         await context.close()
