@@ -48,7 +48,8 @@ def routes(tether: Tether) -> list[BaseRoute]:
 
     async def metrics(request: Request) -> Response:
         if settings.metrics_token is not None:
-            if not hmac.compare_digest(bearer(request) or "", settings.metrics_token):
+            given = (bearer(request) or "").encode()
+            if not hmac.compare_digest(given, settings.metrics_token.encode()):
                 return error(401, "unauthorized")
         elif not settings.metrics_open:
             return error(404, "not found")
