@@ -183,6 +183,33 @@ async def test_a_polling_subscriber_that_stops_reading_is_dropped(limited: Serve
             await writer.close()
 
 
+async def test_a_client_that_floods_requests_and_reads_no_acks_is_dropped(
+    limited: ServerProcess,
+) -> None:
+    writer = Client(limited.url)
+    await writer.connect()
+    session_id = await writer.new_session()
+    for n in range(4):
+        await writer.ok("send", {"session_id": session_id, "client_msg_id": f"m{n}",
+                                 "content": "word " * 6000})
+    await writer.close()
+    client_id = f"flooder-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=limited.url, timeout=10) as http:
+        opened = await http.get("/socket.io/?EIO=4&transport=polling")
+        path = f"/socket.io/?EIO=4&transport=polling&sid={orjson.loads(opened.text[1:])['sid']}"
+        assert (await http.post(path, content="40" + orjson.dumps(
+            {"client_id": client_id}).decode())).status_code == 200
+        subscribe = orjson.dumps({"session_id": session_id, "limit": 15}).decode()
+        for n in range(10):  # each ack holds the 4 long messages: about 120 KB
+            answer = await http.post(path, content=f'42{n}["subscribe",{subscribe}]')
+            if answer.status_code != 200:
+                break
+        log = await wait_log(
+            limited, lambda text: f"disconnect user=local client_id={client_id}" in text, 10
+        )
+    assert "slow client" in log
+
+
 async def test_metrics_with_a_token_need_it(limited: ServerProcess) -> None:
     async with httpx.AsyncClient(base_url=limited.url, timeout=10) as http:
         assert (await http.get("/metrics")).status_code == 401

@@ -64,7 +64,7 @@ def test_binary_packets_are_recognised() -> None:
 
 
 async def test_send_queue_counts_what_it_holds() -> None:
-    queue = SendQueue(limit=1000)
+    queue = SendQueue(limit=1000, overflow=lambda q: None)
     big = eio_packet.Packet(eio_packet.MESSAGE, "x" * 300)
     queue.put_nowait(big)
     queue.put_nowait(eio_packet.Packet(eio_packet.PING))
@@ -84,3 +84,18 @@ def test_settings_choose_by_reach() -> None:
     assert not Settings(host="127.0.0.1", metrics_token="t").metrics_open
     assert local.connections_per_address == 0 and public.connections_per_address == 64
     assert Settings(host="0.0.0.0", max_connections_per_address=0).connections_per_address == 0
+
+
+def test_send_queue_refuses_messages_past_its_limit_once() -> None:
+    overflows: list[SendQueue] = []
+    queue = SendQueue(limit=700, overflow=overflows.append)
+    message = eio_packet.Packet(eio_packet.MESSAGE, "x" * 300)
+    queue.put_nowait(message)
+    queue.put_nowait(message)
+    assert overflows == [] and queue.qsize() == 2
+    queue.put_nowait(message)
+    queue.put_nowait(message)
+    assert overflows == [queue] and queue.qsize() == 2 and queue.overflowed
+    queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+    queue.put_nowait(None)  # control packets and the close sentinel still go in
+    assert queue.qsize() == 4
