@@ -29,6 +29,7 @@ from tether.client_logs import FrontendLogWriter
 from tether.cluster import Cluster, cluster_for
 from tether.db.engine import create_engine
 from tether.delivery import TextPacket, install_fast_writer
+from tether.edge import guard, harden
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
@@ -87,6 +88,7 @@ class Tether:
             json=jsoncodec,
             engineio_logger=engineio_logger(),
         )
+        harden(self.sio, settings)
         bus = SocketBus(self.sio)
         self.runs = RunManager(
             self.store,
@@ -124,9 +126,11 @@ class Tether:
                 self.accounts, self.gateway.connections, self.sio.disconnect,
                 settings.token_recheck_seconds,
             )
-        self.frontend_logs = FrontendLogWriter(settings.logs_dir / "frontend")
+        self.frontend_logs = FrontendLogWriter(
+            settings.logs_dir / "frontend", max_day_bytes=settings.client_logs_bytes_per_day
+        )
         self.http = Starlette(routes=routes(self), lifespan=self.lifespan)
-        self.asgi: Any = socketio.ASGIApp(self.sio, other_asgi_app=self.http)
+        self.asgi: Any = guard(socketio.ASGIApp(self.sio, other_asgi_app=self.http), settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from tether.client_logs import LogQuotaExceeded
+from tether.ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from tether.app import Tether
@@ -39,21 +43,32 @@ def routes(tether: Tether) -> list[BaseRoute]:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    settings = tether.settings
+    log_buckets = RateLimits(settings.client_logs_rate, settings.client_logs_burst)
+
     async def metrics(request: Request) -> Response:
+        if settings.metrics_token is not None:
+            given = (bearer(request) or "").encode()
+            if not hmac.compare_digest(given, settings.metrics_token.encode()):
+                return error(401, "unauthorized")
+        elif not settings.metrics_open:
+            return error(404, "not found")
         return Response(tether.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def client_logs(request: Request) -> Response:
         """Browser log batches: ``{"client_id": str, "lines": [{ts, level, msg}]}``. Works
         while the socket is down; the bearer token (where tokens are on) authenticates it."""
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        user = await tether.accounts.authenticate(token, local_allowed=tether.settings.is_loopback)
+        if not same_origin(request, settings.cors_origins):
+            return error(403, "cross-origin log posts are refused")
+        user = await tether.accounts.authenticate(
+            bearer(request), local_allowed=settings.is_loopback
+        )
         if user is None:
             return error(401, "unauthorized")
-        if int(request.headers.get("content-length") or 0) > MAX_LOG_BODY:
-            return error(413, f"body larger than {MAX_LOG_BODY} bytes")
-        body = await request.body()
-        if len(body) > MAX_LOG_BODY:
+        if not log_buckets.take(user.id):
+            return error(429, "too many log batches; slow down")
+        body = await read_body(request, MAX_LOG_BODY)
+        if body is None:
             return error(413, f"body larger than {MAX_LOG_BODY} bytes")
         try:
             data = orjson.loads(body)
@@ -66,6 +81,8 @@ def routes(tether: Tether) -> list[BaseRoute]:
             return error(400, 'body must be {"client_id": str, "lines": [...]}')
         try:
             written = await asyncio.to_thread(tether.frontend_logs.write, client_id, lines)
+        except LogQuotaExceeded as exc:
+            return error(429, str(exc))
         except ValueError as exc:
             return error(400, str(exc))
         return JSONResponse({"written": written})
@@ -78,6 +95,38 @@ def routes(tether: Tether) -> list[BaseRoute]:
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
     ]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def same_origin(request: Request, allowed: list[str]) -> bool:
+    """True without an ``Origin`` header (not a browser), or when it names this server (the
+    ``Host`` the request came to) or one of ``allowed``. A page on another origin can post a
+    ``text/plain`` body or a form without any CORS preflight: this is what stops it."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and rest == request.headers.get("host")
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, read no further than ``limit`` bytes: None when it is longer (a chunked body
+    declares no length, so the limit is checked as it arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def error(status: int, message: str) -> Response:

@@ -9,6 +9,15 @@ from pathlib import Path
 POLL = 0.5
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split at ``\n`` only: ``str.splitlines`` also splits at U+2028, U+2029, U+0085
+    and more, which would let a logged message show as several lines."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def last_lines(path: Path, count: int) -> list[str]:
     try:
         with path.open("rb") as f:
@@ -18,7 +27,7 @@ def last_lines(path: Path, count: int) -> list[str]:
             data = f.read()
     except OSError:
         return []
-    return data.decode("utf-8", "replace").splitlines()[-count:] if count else []
+    return split_lines(data.decode("utf-8", "replace"))[-count:] if count else []
 
 
 def frontend_files(directory: Path) -> list[Path]:
@@ -59,7 +68,7 @@ class Follower:
             data = f.read()
         complete = data.rfind(b"\n") + 1
         self.offset += complete
-        lines = data[:complete].decode("utf-8", "replace").splitlines()
+        lines = split_lines(data[:complete].decode("utf-8", "replace"))
         return [f"{self.label}{line}" for line in lines]
 
 

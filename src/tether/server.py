@@ -18,6 +18,7 @@ from tether.agents.config import AgentConfigError
 from tether.app import Tether
 from tether.db.engine import check_sqlite_directory, create_engine, describe_error
 from tether.db.migrate import upgrade
+from tether.edge.connections import protocol_options
 from tether.netaddr import public_urls
 from tether.settings import Settings
 
@@ -111,6 +112,7 @@ async def serve(settings: Settings, build: Build = Tether) -> None:
         ws_ping_timeout=None,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **protocol_options(settings),
     )
     server = uvicorn.Server(config)
     url, *other_urls = public_urls(settings.host, port)

@@ -61,6 +61,33 @@ class Settings(BaseSettings):
     #: uvicorn's own ``--loop auto`` does; ``asyncio`` forces the standard library's loop.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     cors_origins: list[str] = Field(default_factory=list)
+    #: Host header values the server answers to (``name`` or ``name:port``, ``*.example.com``
+    #: for subdomains, ``*`` for any). Empty: on loopback only the loopback names and
+    #: addresses with the served port (a DNS-rebinding guard); beyond loopback any host.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    #: Seconds an Engine.IO session may stay without joining the namespace (sending CONNECT).
+    connect_timeout: float = Field(10.0, gt=0)
+    #: Seconds a client may take to send a request's headers, and then its body.
+    header_timeout: float = Field(10.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    #: Open TCP connections per client address; 0 is no cap. Default: 64 beyond loopback,
+    #: none on loopback (every local client shares 127.0.0.1).
+    max_connections_per_address: int | None = Field(None, ge=0)
+    #: Bytes that may wait in one connection's send queue; a connection whose client reads
+    #: slower than it is sent to is dropped past this (it resumes with ``after_seq``).
+    send_queue_bytes: int = Field(8_000_000, ge=1024)
+    #: Seconds data sent to a client may stay unacknowledged (it stopped reading, or vanished)
+    #: before the kernel drops the connection (Linux ``TCP_USER_TIMEOUT``).
+    send_timeout: float = Field(60.0, gt=0)
+    #: ``/metrics``: with a token, only ``Authorization: Bearer <it>`` may read it; without,
+    #: it is open on loopback and closed (404) beyond, unless ``metrics_public`` opens it.
+    metrics_token: str | None = None
+    metrics_public: bool = False
+    #: Browser logs (``POST /api/client-logs``): bytes a day for all clients together, and
+    #: batches per second per user (with the burst allowed).
+    client_logs_bytes_per_day: int = Field(200_000_000, ge=1)
+    client_logs_rate: float = Field(2.0, gt=0)
+    client_logs_burst: int = Field(20, ge=1)
     log_level: str = "INFO"
     #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
     #: link and QR code (for a phone on the same network).
@@ -93,6 +120,18 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def connections_per_address(self) -> int:
+        """The per-address connection cap in force (0: none)."""
+        if self.max_connections_per_address is not None:
+            return self.max_connections_per_address
+        return 0 if self.is_loopback else 64
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether ``/metrics`` answers without a token."""
+        return self.metrics_token is None and (self.metrics_public or self.is_loopback)
 
     @property
     def is_loopback(self) -> bool:

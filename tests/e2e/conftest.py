@@ -76,6 +76,9 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None) -> ServerProcess:
+        # The browser reaches the server through a proxy on another port: the Host check (on
+        # loopback, loopback names with the served port) must also answer to the proxy's port.
+        env = {"TETHER_ALLOWED_HOSTS": '["127.0.0.1", "localhost"]', **(env or {})}
         server = start_server(tmp_path / f"server{len(started)}", env=env)
         started.append(server)
         return server

@@ -105,7 +105,7 @@ async def test_two_tabs_see_each_others_messages_and_streams_live(
     first = await context.new_page()
     await open_app(first, server.url)
     await first.click("[data-testid=new-session]")
-    await first.wait_for_function("location.hash.startsWith('#/s/')", timeout=10_000)
+    await first.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
     session_id = (await first.evaluate("location.hash")).removeprefix("#/s/")
     second = await context.new_page()
     await open_app(second, server.url, session_id)
@@ -152,7 +152,7 @@ async def test_streamed_markdown_renders_and_html_injection_is_neutralised(
     await open_app(page, server.url)
     await page.click("#menu")  # on a phone the session list slides in
     await page.click("[data-testid=new-session]")
-    await page.wait_for_function("location.hash.startsWith('#/s/')", timeout=10_000)
+    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
     await send_from_page(page, INJECTION)
     answer = page.locator("[data-testid=message][data-role=assistant]")
     await page.wait_for_selector(

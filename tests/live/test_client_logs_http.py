@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import orjson
 
 from tests.support.server import ServerProcess, start_server
 
@@ -69,3 +70,57 @@ async def test_client_logs_need_a_token_when_tokens_exist(tmp_path: Path) -> Non
 def test_logs_tail_without_logs_is_a_clear_error(tmp_path: Path) -> None:
     result = tail(tmp_path / "nothing")
     assert result.returncode == 1 and "no logs in" in result.stderr
+
+
+async def test_a_chunked_body_is_read_no_further_than_the_limit(server: ServerProcess) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"POST /api/client-logs HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    )
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    response = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+    written = 0
+    try:
+        while not response.done() and written < 50_000_000:
+            writer.write(chunk)
+            await asyncio.wait_for(writer.drain(), 2)  # a timeout: the server stopped reading
+            written += 65536
+    except (ConnectionError, TimeoutError):
+        pass
+    try:
+        answer = await asyncio.wait_for(response, 10)
+    finally:
+        writer.transport.abort()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    assert written < 20_000_000, f"the server read {written} bytes of a 1 MB-limited body"
+
+
+async def test_log_posts_from_another_origin_are_refused(server: ServerProcess) -> None:
+    batch = {"client_id": "tab-origin", "lines": [{"msg": "hello"}]}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        for origin, status in [("http://evil.example", 403), ("null", 403),
+                               (f"http://rebind.example:{server.port}", 403),
+                               (server.url.rstrip("/"), 200), (None, 200)]:
+            headers = {"Content-Type": "text/plain"} | ({"Origin": origin} if origin else {})
+            answer = await http.post("/api/client-logs", content=orjson.dumps(batch),
+                                     headers=headers)
+            assert answer.status_code == status, origin
+
+
+async def test_log_posts_are_rate_limited_and_capped_per_day(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(start_server, tmp_path / "data", {
+        "TETHER_CLIENT_LOGS_RATE": "0.01", "TETHER_CLIENT_LOGS_BURST": "5",
+        "TETHER_CLIENT_LOGS_BYTES_PER_DAY": "3000",
+    })
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            statuses = []
+            for n, size in enumerate([1000, 1000, 1500, 0, 0, 0]):
+                lines = [{"msg": "x" * size}] if size else []
+                answer = await http.post("/api/client-logs",
+                                         json={"client_id": f"new-id-{n}", "lines": lines})
+                statuses.append(answer.status_code)
+        assert statuses == [200, 200, 429, 200, 200, 429]
+    finally:
+        server.stop()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.client_logs import FrontendLogWriter
+from tether.client_logs import FrontendLogWriter, LogQuotaExceeded
+from tether.logtail import split_lines
 
 
 def fixed(day: int = 24) -> datetime:
@@ -52,6 +53,35 @@ def test_a_message_cannot_forge_lines(tmp_path: Path) -> None:
     text = (tmp_path / "frontend" / "2024-11-24" / "c.log").read_text()
     assert text.count("\n") == 1
     assert "one\\nFAKE ERROR two?[31m" in text
+
+
+def test_unicode_line_breaks_cannot_forge_lines(tmp_path: Path) -> None:
+    logs = writer(tmp_path)
+    logs.write("c", [line("a\u2028ERROR b\u2029ERROR c\x85ERROR d")])
+    text = (tmp_path / "frontend" / "2024-11-24" / "c.log").read_text("utf-8")
+    assert len(text.splitlines()) == 1  # what the old `logs tail` split on
+    assert "a\\u2028ERROR b\\u2029ERROR c\\u0085ERROR d" in text
+
+
+def test_tail_splits_at_newlines_only() -> None:
+    assert split_lines("a\u2028b\x85c\r\nd\n\ne\n") == ["a\u2028b\x85c", "d", "", "e"]
+    assert split_lines("partial") == ["partial"]
+
+
+def test_all_clients_share_a_daily_cap(tmp_path: Path) -> None:
+    logs = writer(tmp_path, max_day_bytes=1000)
+    for n in range(3):
+        logs.write(f"client-{n}", [line("x" * 250)])
+    with pytest.raises(LogQuotaExceeded):
+        logs.write("client-new", [line("x" * 250)])
+    day = tmp_path / "frontend" / "2024-11-24"
+    assert not (day / "client-new.log").exists()
+    assert writer(tmp_path, max_day_bytes=1000).write("c", [line("y" * 10)]) == 1
+    with pytest.raises(LogQuotaExceeded):  # a restarted server counts what is on disk
+        writer(tmp_path, max_day_bytes=1000).write("d", [line("y" * 250)])
+    tomorrow = FrontendLogWriter(tmp_path / "frontend", now=lambda: fixed(25),
+                                 max_day_bytes=1000)
+    assert tomorrow.write("client-new", [line("x" * 250)]) == 1
 
 
 @pytest.mark.parametrize(
