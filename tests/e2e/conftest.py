@@ -4,6 +4,7 @@ device"."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -76,9 +77,7 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None) -> ServerProcess:
-        # The browser reaches the server through a proxy on another port: the Host check (on
-        # loopback, loopback names with the served port) must also answer to the proxy's port.
-        env = {"TETHER_ALLOWED_HOSTS": '["127.0.0.1", "localhost"]', **(env or {})}
+        env = {"TETHER_ALLOWED_HOSTS": json.dumps(PROXIED_HOSTS), **(env or {})}
         server = start_server(tmp_path / f"server{len(started)}", env=env)
         started.append(server)
         return server
@@ -88,11 +87,16 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         server.stop()
 
 
+#: The browser reaches the servers through a proxy on another port: the Host check (on loopback,
+#: loopback names with the served port) must also answer to the proxy's port.
+PROXIED_HOSTS = ["127.0.0.1", "localhost"]
+
+
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
     """Tether with default settings in the test's own event loop (no process to start); tests
     that need other settings, or a process to kill, use ``servers``."""
-    async with serve_in_process(tmp_path / "in-process") as server:
+    async with serve_in_process(tmp_path / "in-process", allowed_hosts=PROXIED_HOSTS) as server:
         yield server
 
 
