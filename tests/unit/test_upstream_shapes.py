@@ -1,7 +1,10 @@
-"""Guards on the private code of python-socketio and python-engineio that Tether stands in for.
+"""Guards on the private code of python-socketio, python-engineio and uvicorn that Tether stands
+in for or extends.
 
 tether.delivery and tether.cluster.fanout replace or wrap a few private methods of exactly the
-pinned releases (pyproject.toml; docs/performance.md says why pinning, not public hooks). Each
+pinned releases; tether.edge subclasses uvicorn's httptools protocol (``uvicorn.Config(http=)``
+takes a protocol class, but the methods it extends are uvicorn's own) and wraps the Engine.IO
+``message`` handler it finds in ``eio.handlers`` (pyproject.toml; docs/performance.md says why pinning, not public hooks). Each
 check below fails the moment an upgrade changes one of those methods, and says what to re-read
 before updating its fingerprint. Fingerprint: sha256 of ``inspect.getsource``, first 16 digits.
 """
@@ -20,9 +23,11 @@ from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from tether.delivery import UPSTREAM_POLL
 
-PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0"}
 
 #: (upstream function, its fingerprint, what depends on it and what to re-check).
 GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
@@ -55,6 +60,28 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
     ("engineio AsyncSocket.poll", UPSTREAM_POLL, "826f58a9f3606db2",
      "tether.delivery._poll replaces it for the whole process: port any change of batching, "
      "the close sentinel or QueueEmpty into it"),
+    ("engineio AsyncServer.on", EngineServer.on, "7b5457b52dc7fd22",
+     "tether.edge.packets wraps the handler on() stores in self.handlers['message']: check "
+     "handlers are still kept there, by event name"),
+    ("engineio AsyncServer._trigger_event", EngineServer._trigger_event, "4a09b6e47eb66532",
+     "tether.edge.packets' wrapper is called as handlers['message'](sid, data): check the call"),
+    ("engineio AsyncServer.create_queue", EngineServer.create_queue, "5ff5673a0c017681",
+     "tether.edge.sendqueue installs its byte-bounded queue through this: check every socket "
+     "queue still comes from it"),
+    *[
+        (f"uvicorn HttpToolsProtocol.{name}", getattr(HttpToolsProtocol, name), expected,
+         "tether.edge.connections extends it (deadlines, per-address cap): check when it is "
+         "called and what it does before and after the super() call")
+        for name, expected in [
+            ("connection_made", "6efb565ff3d36b91"),
+            ("connection_lost", "c91a4c9bf2e29c55"),
+            ("data_received", "010a7ae59a5d3b1a"),
+            ("on_message_begin", "96d377fdc7c2baef"),
+            ("on_headers_complete", "1ea8589acfad92d8"),
+            ("on_message_complete", "1fbad42dc31fc01f"),
+            ("handle_websocket_upgrade", "179c4f769386ab89"),
+        ]
+    ],
 ]
 
 
