@@ -4,9 +4,10 @@ in for or extends.
 tether.delivery and tether.cluster.fanout replace or wrap a few private methods of exactly the
 pinned releases; tether.edge subclasses uvicorn's httptools protocol (``uvicorn.Config(http=)``
 takes a protocol class, but the methods it extends are uvicorn's own) and wraps the Engine.IO
-``message`` handler it finds in ``eio.handlers`` (pyproject.toml; docs/performance.md says why pinning, not public hooks). Each
-check below fails the moment an upgrade changes one of those methods, and says what to re-read
-before updating its fingerprint. Fingerprint: sha256 of ``inspect.getsource``, first 16 digits.
+``message`` handler it finds in ``eio.handlers`` (pyproject.toml; docs/performance.md says
+why pinning, not public hooks). Each check below fails the moment an upgrade changes one of
+those methods, and says what to re-read before updating its fingerprint. Fingerprint: sha256
+of ``inspect.getsource``, first 16 digits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import socketio
 from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
-
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tether.delivery import UPSTREAM_POLL
