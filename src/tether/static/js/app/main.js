@@ -4,16 +4,12 @@
 import { TetherClient } from "../client/client.js";
 import { io } from "../../vendor/socket.io.esm.min.js";
 import { ChatView } from "./chat.js";
+import { StatusBanner } from "./banner.js";
 import { DebugPanel } from "./debug.js";
 import { Sidebar } from "./sidebar.js";
 import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./platform.js";
 
 const $ = (selector) => document.querySelector(selector);
-
-const BANNERS = {
-  connecting: "Reconnecting…",
-  offline: "You're offline. Messages will be sent when you're back online.",
-};
 
 class App {
   constructor() {
@@ -48,6 +44,7 @@ class App {
       user: $("#signed-in"),
       switchAccount: $("#switch-account"),
       switchCurrent: $("#switch-current"),
+      signinError: $("[data-testid=signin-error]"),
     };
     this.sidebar = new Sidebar($("#sidebar"), {
       onNew: (agent) => this.newSession(agent),
@@ -61,6 +58,7 @@ class App {
       onDiscard: (id) => this.client.discard(id),
       onNearTop: () => this.loadOlder(),
     });
+    this.banner = new StatusBanner(this.el.banner, { onRetryNow: () => this.client.retryNow() });
     this.debug = new DebugPanel($("[data-testid=debug-panel]"), this.client);
     this.#bind();
   }
@@ -174,12 +172,10 @@ class App {
     const state = view.state;
     this.el.status.dataset.state = state;
     this.el.status.title = `Connection: ${state}`;
-    const banner = BANNERS[state];
-    const waiting = view.pendingCount && state === "connecting" ? ` ${view.pendingCount} waiting to be sent.` : "";
-    this.el.banner.hidden = !banner;
-    this.el.banner.dataset.state = state;
-    this.el.banner.textContent = banner ? `${banner}${waiting}` : "";
+    this.banner.render(view.status, view.pendingCount);
+    this.#tickWhileWaiting(view.status);
     this.el.signin.hidden = !view.unauthorized || Boolean(this.offeredToken);
+    this.el.signinError.hidden = view.signIn !== "refused";
     const userName = view.user?.name ?? "";
     this.el.user.hidden = !userName;
     this.el.user.textContent = userName;
@@ -195,6 +191,13 @@ class App {
     this.el.stop.hidden = !view.streaming;
     this.el.send.hidden = view.streaming && !this.el.input.value.trim();
     if (this.debug.open) this.debug.render();
+  }
+
+  /** "Next attempt in N s" counts down: render every second while a retry is scheduled. */
+  #tickWhileWaiting(status) {
+    const waiting = status.retryInMs !== null;
+    if (waiting && !this.ticker) this.ticker = setInterval(() => this.schedule(), 1000);
+    else if (!waiting && this.ticker) { clearInterval(this.ticker); this.ticker = null; }
   }
 
   #bind() {
@@ -214,7 +217,9 @@ class App {
     $("[data-testid=debug-toggle]").addEventListener("click", () => this.debug.toggle());
     $("#signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      const token = $("#signin-token").value.trim();
+      const input = $("#signin-token");
+      const token = input.value.trim();
+      input.value = ""; // the field keeps nothing: a refused token is not left to resubmit
       if (token) this.client.setToken(token);
       this.render();
     });

@@ -1,6 +1,8 @@
 // What the app shows, read from the client in one place: the app renders these plain objects and
 // never reaches into followers, the outbox or the connection itself.
 
+import { connectionStatus } from "./status.js";
+
 /**
  * A session's messages in screen order: the server's (with `displayStatus`), then the outbox
  * entries the server has not acknowledged yet (displayStatus pending or failed). Pure.
@@ -37,8 +39,11 @@ export function chatView(client, sessionId, { archived = false } = {}) {
   const follower = sessionId ? client.followers.get(sessionId) : null;
   return {
     state: client.connection.state,
+    status: statusOf(client),
     unauthorized: client.connection.unauthorized,
     user: client.hello?.user ?? null, // who is signed in, from the server's hello
+    // Why the sign-in dialog is up: "refused" (the token we had was refused) or "required".
+    signIn: client.connection.unauthorized ? (client.signInRefused ? "refused" : "required") : null,
     pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
     agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
     defaultAgent: client.hello?.default_agent ?? null,
@@ -49,6 +54,16 @@ export function chatView(client, sessionId, { archived = false } = {}) {
     hasOlder: Boolean(follower?.view.hasOlder),
     streaming: messages.some((m) => m.status === "streaming") || Boolean(session?.running),
   };
+}
+
+/** What the status line says (see status.js). */
+export function statusOf(client) {
+  const c = client.connection;
+  return connectionStatus({
+    state: c.state, unauthorized: c.unauthorized, online: c.env.online(), failures: c.stats.failures,
+    unreachableAfter: c.options.offlineAfterFailures, nextAttemptAt: c.nextAttemptAt,
+    storageDown: c.storageDown, now: client.timers.now(),
+  });
 }
 
 /** Everything the debug panel shows (and the end-to-end tests read). */
