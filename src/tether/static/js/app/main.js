@@ -6,6 +6,7 @@ import { io } from "../../vendor/socket.io.esm.min.js";
 import { ChatView } from "./chat.js";
 import { StatusBanner } from "./banner.js";
 import { DebugPanel } from "./debug.js";
+import { Notice } from "./notice.js";
 import { Sidebar } from "./sidebar.js";
 import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./platform.js";
 
@@ -49,7 +50,7 @@ class App {
     this.sidebar = new Sidebar($("#sidebar"), {
       onNew: (agent) => this.newSession(agent),
       onOpen: (id) => this.navigate(id),
-      onRename: (id, title) => this.guard(this.client.renameSession(id, title)),
+      onRename: (id, title) => this.act("rename the chat", () => this.client.renameSession(id, title)),
       onArchive: (id, archived) => this.archive(id, archived),
       onToggleArchived: () => this.render(),
     });
@@ -58,6 +59,7 @@ class App {
       onDiscard: (id) => this.client.discard(id),
       onNearTop: () => this.loadOlder(),
     });
+    this.notice = new Notice($("#notice"));
     this.banner = new StatusBanner(this.el.banner, { onRetryNow: () => this.client.retryNow() });
     this.debug = new DebugPanel($("[data-testid=debug-panel]"), this.client);
     this.#bind();
@@ -113,13 +115,14 @@ class App {
   }
 
   async newSession(agent) {
-    const session = await this.guard(this.client.createSession({ agent }));
+    const session = await this.act("start a new chat", () => this.client.createSession({ agent }));
     if (session) this.navigate(session.id);
   }
 
   async archive(sessionId, archived) {
-    await this.guard(this.client.archiveSession(sessionId, archived));
-    if (archived && sessionId === this.sessionId) {
+    const what = archived ? "archive the chat" : "restore the chat";
+    const session = await this.act(what, () => this.client.archiveSession(sessionId, archived));
+    if (session && archived && sessionId === this.sessionId) {
       const next = this.client.view(null).sessions.find((s) => s.id !== sessionId);
       this.navigate(next ? next.id : null);
     }
@@ -157,12 +160,23 @@ class App {
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
   }
 
-  /** Run a request; log a failure instead of throwing it at the user. */
-  async guard(promise) {
+  /**
+   * Run a user's action (a request) now, or say at once that it cannot be done: while not
+   * connected nothing is attempted (no change is shown that would silently revert), and a request
+   * that fails says why. Resolves to the result, or null.
+   */
+  async act(what, run) {
+    if (this.client.state !== "connected") {
+      this.notice.show(`Couldn't ${what}: not connected to the server. Try again once connected.`);
+      this.render(); // drop anything shown ahead of the answer (a rename typed in place)
+      return null;
+    }
     try {
-      return await promise;
+      return await run();
     } catch (error) {
-      this.client.log("warn", `[App] request failed: ${error.code ?? ""} ${error.message}`);
+      this.client.log("warn", `[App] ${what} failed: ${error.code ?? ""} ${error.message}`);
+      this.notice.show(`Couldn't ${what}: ${error.code === "unavailable" ? "the server is unavailable" : error.message}.`);
+      this.render();
       return null;
     }
   }
@@ -210,7 +224,7 @@ class App {
     });
     this.el.input.addEventListener("input", () => { this.resizeInput(); this.render(); });
     this.el.send.addEventListener("click", () => this.sendComposer());
-    this.el.stop.addEventListener("click", () => this.sessionId && this.guard(this.client.cancel(this.sessionId)));
+    this.el.stop.addEventListener("click", () => this.sessionId && this.act("stop the answer", () => this.client.cancel(this.sessionId)));
     $("#empty-new").addEventListener("click", () => this.newSession(this.sidebar.agentSelect.value || undefined));
     $("#menu").addEventListener("click", () => this.el.app.classList.toggle("sidebar-open"));
     $("#scrim").addEventListener("click", () => this.el.app.classList.remove("sidebar-open"));
