@@ -18,7 +18,14 @@ from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.runs import RunManager
 from tether.settings import Settings
-from tether.store import ContentMismatch, MessageRow, SessionRow, SessionTaken, Store
+from tether.store import (
+    ContentMismatch,
+    MessageRow,
+    SessionRow,
+    SessionTaken,
+    StillStreaming,
+    Store,
+)
 from tether.streams import LocalStreams, overlay_live_text
 
 # The acknowledgements' fields on success (PROTOCOL.md section 3); the gateway adds "ok".
@@ -59,6 +66,11 @@ class SendAck(TypedDict):
 
 class CancelAck(TypedDict):
     cancelled: bool
+
+
+class RetryAck(TypedDict):
+    #: False when a newer answer to the question exists already (nothing was queued).
+    queued: bool
 
 
 class HistoryAck(TypedDict):
@@ -184,6 +196,22 @@ class ChatService:
     async def cancel(self, user: User, req: p.Cancel) -> CancelAck:
         await self._own(user, req.session_id)
         return {"cancelled": await self.runs.cancel(req.session_id)}
+
+    async def retry(self, user: User, req: p.Retry) -> RetryAck:
+        """Queue a new answer to the question of answer ``message_id``. ``queued`` is false when
+        a newer answer to it exists already (a repeated retry regenerates once)."""
+        await self._own(user, req.session_id)
+        try:
+            queued = await self.store.request_retry(req.session_id, req.message_id)
+        except StillStreaming:
+            raise RequestError(
+                ErrorCode.CONFLICT, "message_id: that answer is still being written"
+            ) from None
+        if queued is None:
+            raise not_found()
+        if queued:
+            self.runs.wake(req.session_id)
+        return {"queued": queued}
 
     async def history(self, user: User, req: p.History) -> HistoryAck:
         await self._own(user, req.session_id)

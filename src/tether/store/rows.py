@@ -70,6 +70,10 @@ class ContentMismatch(Exception):
     """A resend reused a client_msg_id with different content."""
 
 
+class StillStreaming(Exception):
+    """A retry named an answer that is still being written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """What a subscribe sends, read in one transaction: the session (its ``head_seq`` is the
