@@ -57,6 +57,9 @@ class App {
     this.chat = new ChatView($("#scroller"), $("#messages"), {
       onRetry: (id) => this.client.retry(id),
       onDiscard: (id) => this.client.discard(id),
+      onRegenerate: (id) => this.sessionId && this.act("retry the answer", () => this.client.retryAnswer(this.sessionId, id)),
+      onCopy: (text) => this.copy(text),
+      onEdit: (text) => this.editAndResend(text),
       onNearTop: () => this.loadOlder(),
     });
     this.notice = new Notice($("#notice"));
@@ -152,6 +155,24 @@ class App {
     this.el.input.value = "";
     this.resizeInput();
     this.chat.scrollToBottom();
+  }
+
+  async copy(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      this.notice.show("Copied.");
+    } catch (error) {
+      this.notice.show(`Couldn't copy: ${error.message}`);
+    }
+  }
+
+  /** Edit & resend: the last message's text goes back into the composer; sending it is a new
+   *  message (the original stays: stored messages are never rewritten). */
+  editAndResend(text) {
+    this.el.input.value = text;
+    this.resizeInput();
+    this.el.input.focus();
+    this.render();
   }
 
   resizeInput() {

@@ -122,6 +122,12 @@ export class TetherClient extends Emitter {
     return (await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
   }
 
+  /** Regenerate: ask for a new answer to the question of answer `messageId` (the old one is
+   *  kept). Resolves to whether it was queued (false: a newer answer exists already). */
+  async retryAnswer(sessionId, messageId) {
+    return (await this.#request(EVENTS.RETRY, { session_id: sessionId, message_id: messageId }, 3)).queued;
+  }
+
   loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
   /** What to show for a session, in order (see viewmodel.js). */
