@@ -27,6 +27,7 @@ from tether.store import (
     Store,
 )
 from tether.streams import LocalStreams, overlay_live_text
+from tether.titles import title_from_message
 
 # The acknowledgements' fields on success (PROTOCOL.md section 3); the gateway adds "ok".
 
@@ -191,7 +192,19 @@ class ChatService:
         if not duplicate:
             await self.bus.message(req.session_id, message)
             self.runs.wake(req.session_id)
+            if message["position"] == 1:
+                await self._name_from(user, req.session_id, req.content)
         return {"message": message, "duplicate": duplicate}
+
+    async def _name_from(self, user: User, session_id: str, content: str) -> None:
+        """Name a session titled by default after its first message (tether.titles); every
+        socket of the user hears it as a `session` event."""
+        title = title_from_message(content)
+        if title is None:
+            return
+        session = await self.store.name_untitled(session_id, title)
+        if session is not None:
+            await self.bus.session(user.id, session)
 
     async def cancel(self, user: User, req: p.Cancel) -> CancelAck:
         await self._own(user, req.session_id)

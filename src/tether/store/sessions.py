@@ -128,6 +128,14 @@ class SessionQueries(StoreBase):
             and_(sessions.c.id == session_id, sessions.c.user_id == user_id), **values
         )
 
+    async def name_untitled(self, session_id: str, title: str) -> SessionRow | None:
+        """Give a session still titled by default this title; None when it has another title
+        (the user's own name always wins, even one given a moment before)."""
+        return await self._update_session(
+            and_(sessions.c.id == session_id, sessions.c.title == DEFAULT_TITLE),
+            title=title, updated_at=utcnow(),
+        )
+
     async def set_agent_state(self, session_id: str, state: str | None) -> None:
         async with self._write() as conn:
             await conn.execute(
