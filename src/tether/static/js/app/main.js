@@ -68,7 +68,15 @@ class App {
     this.#bind();
   }
 
+  /** The keyboard hint fits a desktop's composer; on a phone it would be clipped. */
+  #placeholder() {
+    const wide = matchMedia("(min-width: 800px)").matches;
+    this.el.input.placeholder = wide ? "Message… (Enter to send, Shift+Enter for a new line)" : "Message…";
+  }
+
   start() {
+    this.#placeholder();
+    matchMedia("(min-width: 800px)").addEventListener("change", () => this.#placeholder());
     this.client.on("change", () => this.schedule());
     this.client.on("recovered", () => this.schedule());
     this.client.start();
@@ -99,12 +107,19 @@ class App {
     }
   }
 
-  navigate(sessionId, { replace = false } = {}) {
+  navigate(sessionId, { replace = false, focusInput = false } = {}) {
     const hash = sessionId ? `#/s/${sessionId}` : "#/";
     if (replace) history.replaceState(null, "", hash);
     else if (location.hash !== hash) location.hash = hash; // hashchange opens it
     this.open(sessionId);
+    this.closeDrawer({ focusInput });
+  }
+
+  /** Close the phone's session drawer; focus must not stay on a button hidden inside it. */
+  closeDrawer({ focusInput = false } = {}) {
     this.el.app.classList.remove("sidebar-open");
+    if (focusInput && this.sessionId) this.el.input.focus();
+    else if ($("#sidebar").contains(document.activeElement)) this.el.title.focus();
   }
 
   open(sessionId) {
@@ -119,7 +134,7 @@ class App {
 
   async newSession(agent) {
     const session = await this.act("start a new chat", () => this.client.createSession({ agent }));
-    if (session) this.navigate(session.id);
+    if (session) this.navigate(session.id, { focusInput: true });
   }
 
   async archive(sessionId, archived) {
@@ -248,7 +263,7 @@ class App {
     this.el.stop.addEventListener("click", () => this.sessionId && this.act("stop the answer", () => this.client.cancel(this.sessionId)));
     $("#empty-new").addEventListener("click", () => this.newSession(this.sidebar.agentSelect.value || undefined));
     $("#menu").addEventListener("click", () => this.el.app.classList.toggle("sidebar-open"));
-    $("#scrim").addEventListener("click", () => this.el.app.classList.remove("sidebar-open"));
+    $("#scrim").addEventListener("click", () => this.closeDrawer());
     $("[data-testid=debug-toggle]").addEventListener("click", () => this.debug.toggle());
     $("#signin-form").addEventListener("submit", (event) => {
       event.preventDefault();

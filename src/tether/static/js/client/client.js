@@ -183,6 +183,8 @@ export class TetherClient extends Emitter {
   #onServerEvent(name, payload) {
     if (name === EVENTS.HELLO) {
       this.hello = payload;
+      // Kept so that a page opened while the server cannot be reached still offers the agents.
+      if (Array.isArray(payload?.agents)) this.shared.set("agents", { agents: payload.agents, default_agent: payload.default_agent ?? null });
       if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
       this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
       this.emit("change", { what: "hello" });

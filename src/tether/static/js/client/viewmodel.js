@@ -37,6 +37,7 @@ export function chatView(client, sessionId, { archived = false } = {}) {
   const session = sessionId ? client.sessions.get(sessionId) : null;
   const messages = sessionId ? sessionMessages(client, sessionId) : [];
   const follower = sessionId ? client.followers.get(sessionId) : null;
+  const known = client.hello ? null : client.shared.get("agents");
   return {
     state: client.connection.state,
     status: statusOf(client),
@@ -45,8 +46,9 @@ export function chatView(client, sessionId, { archived = false } = {}) {
     // Why the sign-in dialog is up: "refused" (the token we had was refused) or "required".
     signIn: client.connection.unauthorized ? (client.signInRefused ? "refused" : "required") : null,
     pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
-    agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
-    defaultAgent: client.hello?.default_agent ?? null,
+    // The server's hello, else the agents the last hello named (kept in storage), else null.
+    agents: client.hello ? client.hello.agents ?? [] : known?.agents ?? null,
+    defaultAgent: client.hello ? client.hello.default_agent ?? null : known?.default_agent ?? null,
     sessions: client.sessions.ordered({ archived }),
     latestSessionId: client.sessions.ordered()[0]?.id ?? null,
     session,
