@@ -3,13 +3,12 @@ refused and forgotten. Takes the screenshots of those states."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import PHONE
 from tests.e2e.pages import CONNECTED, open_app
+from tests.e2e.test_security import new_token
 from tests.support.inprocess import InProcessServer, serve_in_process
 from tests.support.proxy import FaultProxy
 
@@ -53,19 +52,11 @@ async def test_browser_offline_says_offline(
     await context.close()
 
 
-def create_token(data_dir: Path, name: str) -> str:
-    made = subprocess.run(
-        [sys.executable, "-m", "tether", "token", "create", name, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )
-    return made.stdout.strip().splitlines()[-1]
-
-
 async def test_a_wrong_token_is_refused_in_the_dialog_and_forgotten(
     browser: Any, tmp_path: Path, screenshots: Path
 ) -> None:
     data = tmp_path / "data"
-    good = create_token(data, "alice")
+    good = new_token(data, "alice")
     async with serve_in_process(data) as srv:
         context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         page = await context.new_page()

@@ -3,20 +3,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.live.test_connections import tether
 from tests.support.client import Client
 from tests.support.inprocess import serve_in_process
-
-
-def tether(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tether", *args, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, timeout=60,
-    )
 
 
 async def test_local_chats_are_handed_to_a_named_user(
