@@ -67,5 +67,7 @@ async def test_phone_layout_new_chat_focus_placeholder_tables_and_names(
     await page.wait_for_selector(f"{item} .title:text-is('{title}')", state="attached",
                                  timeout=10_000)
     assert await page.text_content(f"{item} [data-testid=session-when]") == "now"
+    preview = await page.text_content(f"{item} [data-testid=session-preview]") or ""
+    assert preview.startswith("Echo: | Configuration"), preview
     assert await page.text_content("#chat-title") == title
     await context.close()

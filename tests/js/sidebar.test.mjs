@@ -48,3 +48,16 @@ test("the agents of the last hello are offered while the server cannot be reache
   assert.deepEqual(view.agents, agents);
   assert.equal(view.defaultAgent, "gpt");
 });
+
+test("a session event keeps the preview list_sessions gave; the open session previews its last message", async () => {
+  const { SessionList } = await import("../../src/tether/static/js/client/sessionlist.js");
+  const { withPreview } = await import("../../src/tether/static/js/client/viewmodel.js");
+  const list = new SessionList();
+  list.applyPage([{ id: "s1", updated_at: "2026-12-01T10:00:00Z", head_seq: 2, preview: "hello" }]);
+  list.upsert({ id: "s1", updated_at: "2026-12-01T10:00:01Z", head_seq: 3, running: true });
+  assert.equal(list.get("s1").preview, "hello");
+  assert.equal(list.get("s1").running, true);
+  const shown = withPreview(list.ordered(), "s1", [{ content: "older" }, { content: "newest" }]);
+  assert.equal(shown[0].preview, "newest");
+  assert.equal(list.get("s1").preview, "hello", "the list itself is not changed");
+});

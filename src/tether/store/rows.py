@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -56,6 +56,8 @@ class SessionRow(TypedDict):
     epoch: str
     created_at: str
     updated_at: str
+    #: In ``list_sessions`` only: the start of the session's latest message ("" when none).
+    preview: NotRequired[str]
 
 
 class StorageUnavailable(Exception):

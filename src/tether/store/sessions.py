@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tether.db.schema import sessions
+from tether.db.schema import messages, sessions
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
@@ -19,6 +19,20 @@ from tether.store.rows import (
     parse_iso,
     session_out,
     utcnow,
+)
+
+#: Characters of a session's latest message that ``list_sessions`` carries as its ``preview``.
+PREVIEW_CHARS = 120
+
+#: The start of a session's latest message, read with the list (not kept on the session row, so
+#: the hot paths that store messages write nothing more).
+_PREVIEW = (
+    select(func.substr(messages.c.content, 1, PREVIEW_CHARS))
+    .where(messages.c.session_id == sessions.c.id)
+    .order_by(messages.c.position.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("preview")
 )
 
 
@@ -108,13 +122,16 @@ class SessionQueries(StoreBase):
         self, user_id: str, limit: int, before: str | None
     ) -> tuple[list[SessionRow], bool]:
         """The user's sessions, latest activity first, ``limit`` of them after the cursor."""
-        query = select(*_SESSION_COLUMNS).where(sessions.c.user_id == user_id)
+        query = select(*_SESSION_COLUMNS, _PREVIEW).where(sessions.c.user_id == user_id)
         if before is not None:
             query = query.where(sessions.c.updated_at < parse_iso(before))
         query = query.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [session_out(r) for r in rows[:limit]], len(rows) > limit
+        listed = [session_out(r) for r in rows[:limit]]
+        for session, row in zip(listed, rows, strict=False):
+            session["preview"] = row.preview or ""
+        return listed, len(rows) > limit
 
     async def update_session(
         self, user_id: str, session_id: str, title: str | None, archived: bool | None

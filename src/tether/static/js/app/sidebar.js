@@ -90,7 +90,8 @@ export class Sidebar {
     const agent = h("span", { class: "agent" });
     const running = h("span", { class: "running", title: "answering" });
     const when = h("time", { class: "when", dataset: { testid: "session-when" } });
-    const open = h("button", { type: "button", class: "open" }, title,
+    const preview = h("span", { class: "preview", dataset: { testid: "session-preview" } });
+    const open = h("button", { type: "button", class: "open" }, title, preview,
       h("span", { class: "sub" }, agent, when), running);
     open.addEventListener("click", () => this.actions.onOpen(sessionId));
     const rename = h("button", { type: "button", class: "icon", title: "Rename", "aria-label": "Rename", dataset: { testid: "session-rename" } }, "✎");
@@ -98,14 +99,16 @@ export class Sidebar {
     const archive = h("button", { type: "button", class: "icon small", dataset: { testid: "session-archive" } });
     archive.addEventListener("click", () => this.actions.onArchive(sessionId, li.dataset.archived !== "true"));
     const li = h("li", { class: "session-item", dataset: { testid: "session-item", sessionId } }, open, rename, archive);
-    li.parts = { title, agent, when, running, open, archive };
+    li.parts = { title, agent, when, preview, running, open, archive };
     return li;
   }
 
   #update(li, session, current) {
     setData(li, { archived: session.archived, running: session.running });
     li.classList.toggle("current", current);
-    const { title, agent, when, running, archive } = li.parts;
+    const { title, agent, when, preview, running, archive } = li.parts;
+    preview.textContent = (session.preview ?? "").replace(/\s+/g, " ").trim();
+    preview.hidden = !preview.textContent;
     if (this.renaming !== session.id) title.textContent = session.title || "New chat";
     agent.textContent = session.agent;
     when.textContent = relativeDate(session.updated_at, Date.now());

@@ -49,13 +49,21 @@ export function chatView(client, sessionId, { archived = false } = {}) {
     // The server's hello, else the agents the last hello named (kept in storage), else null.
     agents: client.hello ? client.hello.agents ?? [] : known?.agents ?? null,
     defaultAgent: client.hello ? client.hello.default_agent ?? null : known?.default_agent ?? null,
-    sessions: client.sessions.ordered({ archived }),
+    sessions: withPreview(client.sessions.ordered({ archived }), sessionId, messages),
     latestSessionId: client.sessions.ordered()[0]?.id ?? null,
     session,
     messages,
     hasOlder: Boolean(follower?.view.hasOlder),
     streaming: messages.some((m) => m.status === "streaming") || Boolean(session?.running),
   };
+}
+
+/** The open session's preview is its last message as this tab has it (list_sessions' preview
+ *  is as of the last list). Pure. */
+export function withPreview(sessions, sessionId, messages) {
+  const last = messages.at(-1);
+  if (!last?.content) return sessions;
+  return sessions.map((s) => (s.id === sessionId ? { ...s, preview: last.content } : s));
 }
 
 /** What the status line says (see status.js). */
