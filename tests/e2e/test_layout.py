@@ -45,7 +45,7 @@ async def test_phone_layout_new_chat_focus_placeholder_tables_and_names(
     await page.click("#menu")
     await page.wait_for_selector("#app.sidebar-open", timeout=5_000)
     await page.click("[data-testid=new-session]")
-    await page.wait_for_function("location.hash.startsWith('#/s/')", timeout=10_000)
+    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
     await page.wait_for_selector("#app:not(.sidebar-open)", timeout=5_000)
     in_drawer = await page.evaluate(
         "document.querySelector('#sidebar').contains(document.activeElement)"
