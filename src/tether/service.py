@@ -20,6 +20,7 @@ from tether.runs import RunManager
 from tether.settings import Settings
 from tether.store import (
     ContentMismatch,
+    ListedSessionRow,
     MessageRow,
     SessionRow,
     SessionTaken,
@@ -41,7 +42,7 @@ class SessionAck(TypedDict):
 class SessionsAck(TypedDict):
     """list_sessions."""
 
-    sessions: list[SessionRow]
+    sessions: list[ListedSessionRow]
     has_more: bool
 
 

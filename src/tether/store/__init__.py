@@ -11,6 +11,7 @@ from tether.store.messages import MessageQueries
 from tether.store.rows import (
     STREAMING,
     ContentMismatch,
+    ListedSessionRow,
     MessageRow,
     SessionRow,
     SessionTaken,
@@ -31,6 +32,7 @@ class Store(SessionQueries, MessageQueries, ClaimQueries):
 __all__ = [
     "STREAMING",
     "ContentMismatch",
+    "ListedSessionRow",
     "MessageRow",
     "SessionRow",
     "SessionTaken",

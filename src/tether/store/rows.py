@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, TypedDict
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -56,8 +56,13 @@ class SessionRow(TypedDict):
     epoch: str
     created_at: str
     updated_at: str
-    #: In ``list_sessions`` only: the start of the session's latest message ("" when none).
-    preview: NotRequired[str]
+
+
+class ListedSessionRow(SessionRow):
+    """A session as ``list_sessions`` gives it: with ``preview``, the start of its latest
+    message ("" when none)."""
+
+    preview: str
 
 
 class StorageUnavailable(Exception):

@@ -13,6 +13,7 @@ from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
     DEFAULT_TITLE,
+    ListedSessionRow,
     SessionRow,
     SessionTaken,
     new_epoch,
@@ -120,7 +121,7 @@ class SessionQueries(StoreBase):
 
     async def list_sessions(
         self, user_id: str, limit: int, before: str | None
-    ) -> tuple[list[SessionRow], bool]:
+    ) -> tuple[list[ListedSessionRow], bool]:
         """The user's sessions, latest activity first, ``limit`` of them after the cursor."""
         query = select(*_SESSION_COLUMNS, _PREVIEW).where(sessions.c.user_id == user_id)
         if before is not None:
@@ -128,9 +129,9 @@ class SessionQueries(StoreBase):
         query = query.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        listed = [session_out(r) for r in rows[:limit]]
-        for session, row in zip(listed, rows, strict=False):
-            session["preview"] = row.preview or ""
+        listed: list[ListedSessionRow] = [
+            {**session_out(r), "preview": r.preview or ""} for r in rows[:limit]
+        ]
         return listed, len(rows) > limit
 
     async def update_session(
