@@ -36,6 +36,9 @@ screenshots: install
 	TETHER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest -q \
 		tests/e2e/test_chat.py::test_two_tabs_see_each_others_messages_and_streams_live \
 		tests/e2e/test_chat.py::test_streamed_markdown_renders_and_html_injection_is_neutralised \
+		tests/e2e/test_status.py::test_server_down_with_the_browser_online_says_unreachable_with_retry_now \
+		tests/e2e/test_status.py::test_a_wrong_token_is_refused_in_the_dialog_and_forgotten \
+		tests/e2e/test_answers.py::test_a_failed_answer_says_why_and_retry_answers_the_question_again \
 		"tests/e2e/test_recovery.py::test_frozen_page_with_a_silently_dropped_connection_recovers[absent-5s]"
 
 vendor:

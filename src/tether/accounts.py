@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tether.cache import Cache
-from tether.db.schema import tokens, users
+from tether.db.schema import sessions, tokens, users
 from tether.store import iso, utcnow
 
 LOCAL_USER = "local"
@@ -168,6 +168,25 @@ class Accounts:
     def forget(self, token_hash: str) -> None:
         """Drop a remembered answer for this token (it was revoked elsewhere)."""
         self._authenticated.discard(token_hash)
+
+    async def adopt_local(self, name: str) -> int:
+        """Hand every session of the local user (local mode's chats) to user ``name`` (created
+        when missing); how many there were. Creating the first token ends local mode, and the
+        chats made in it would otherwise seem to vanish: they belong to ``local``, whom no token
+        names. A running server may answer from its cached session owners for a few seconds."""
+        if name == LOCAL_USER:
+            return 0
+        target = await self.ensure_user(name)
+        async with self.engine.begin() as conn:
+            local_id = (
+                await conn.execute(select(users.c.id).where(users.c.name == LOCAL_USER))
+            ).scalar()
+            if local_id is None:
+                return 0
+            result = await conn.execute(
+                sessions.update().where(sessions.c.user_id == local_id).values(user_id=target.id)
+            )
+        return int(result.rowcount)
 
     async def has_tokens(self) -> bool:
         async with self.engine.connect() as conn:

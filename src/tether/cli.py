@@ -62,6 +62,14 @@ def build_parser() -> Parser:
     revoke.add_argument("name")
     add_storage_flags(revoke)
 
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
+    adopt = user_commands.add_parser(
+        "adopt-local", help="hand the chats of local mode (user 'local') to user NAME"
+    )
+    adopt.add_argument("name", metavar="NAME")
+    add_storage_flags(adopt)
+
     logs = commands.add_parser("logs", help="server and browser logs")
     logs_commands = logs.add_subparsers(dest="logs_command", required=True, parser_class=Parser)
     tail = logs_commands.add_parser("tail", help="follow <data dir>/logs/app.log")
@@ -141,6 +149,8 @@ def main(argv: Sequence[str] | None = None, *, build: Build | None = None) -> in
         return run_storage(settings, lambda engine: token_command(args, engine))
     if args.command == "db" and args.db_command == "new-epoch":
         return run_storage(settings, lambda engine: new_epoch_command(args, engine))
+    if args.command == "user":
+        return run_storage(settings, lambda engine: user_command(args, engine))
     if args.command == "db":
 
         async def do_upgrade(engine: Any) -> int:
@@ -188,7 +198,14 @@ async def token_command(args: argparse.Namespace, engine: Any) -> int:
     if args.token_command == "create":
         if not valid_user_name(args.name):
             return fail("NAME must be 1-64 letters, digits, '-', '_' or '.'", 2)
+        ending_local_mode = not await accounts.has_tokens()
         token = await accounts.create_token(args.name)
+        if ending_local_mode:
+            print(
+                "This is the first token: local mode is over, and every connection needs a token"
+                " now. The chats made in local mode belong to user 'local' and no longer show;"
+                f" `tether user adopt-local {args.name}` hands them to {args.name}."
+            )
         print(f"New token for user {args.name} (shown once; only its hash is stored):")
         if args.url:
             link = args.url.rstrip("/") + "/?token=" + token
@@ -226,6 +243,16 @@ async def new_epoch_command(args: argparse.Namespace, engine: Any) -> int:
 def settings_recheck() -> float:
     """The servers' token recheck interval as this environment sets it (tether.revocation)."""
     return Settings().token_recheck_seconds
+
+
+async def user_command(args: argparse.Namespace, engine: Any) -> int:
+    from tether.accounts import LOCAL_USER, Accounts, valid_user_name
+
+    if not valid_user_name(args.name) or args.name == LOCAL_USER:
+        return fail(f"NAME must be 1-64 letters, digits, '-', '_' or '.', and not {LOCAL_USER}", 2)
+    moved = await Accounts(engine).adopt_local(args.name)
+    print(f"{moved} chat(s) of local mode now belong to user {args.name}")
+    return 0
 
 
 def print_qr(text: str) -> None:

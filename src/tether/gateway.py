@@ -121,6 +121,7 @@ class Gateway:
             Event.UNSUBSCRIBE: self._unsubscribe,
             Event.SEND: lambda c, r: service.send(c.user, r),
             Event.CANCEL: lambda c, r: service.cancel(c.user, r),
+            Event.RETRY: lambda c, r: service.retry(c.user, r),
             Event.HISTORY: lambda c, r: service.history(c.user, r),
             Event.HEARTBEAT: lambda c, r: service.heartbeat(c.user, r),
         }

@@ -35,6 +35,7 @@ class Event:
     UNSUBSCRIBE: Final = "unsubscribe"
     SEND: Final = "send"
     CANCEL: Final = "cancel"
+    RETRY: Final = "retry"
     HISTORY: Final = "history"
     HEARTBEAT: Final = "heartbeat"
 
@@ -48,6 +49,7 @@ REQUEST_EVENTS: Final = (
     Event.UNSUBSCRIBE,
     Event.SEND,
     Event.CANCEL,
+    Event.RETRY,
     Event.HISTORY,
     Event.HEARTBEAT,
 )
@@ -217,6 +219,15 @@ class Cancel(Request):
     session_id: str = SessionId
 
 
+class Retry(Request):
+    """Regenerate: a new answer to the question that the assistant message ``message_id``
+    answered, queued like any answer; the old answer is kept."""
+
+    session_id: str = SessionId
+    #: The assistant message to answer again (a failed, interrupted, stopped or any final one).
+    message_id: str = Field(min_length=1, max_length=64)
+
+
 class History(Request):
     session_id: str = SessionId
     #: Messages with a smaller ``position`` are returned.
@@ -236,6 +247,7 @@ REQUEST_MODELS: Final[dict[str, type[Request]]] = {
     Event.UNSUBSCRIBE: Unsubscribe,
     Event.SEND: Send,
     Event.CANCEL: Cancel,
+    Event.RETRY: Retry,
     Event.HISTORY: History,
     Event.HEARTBEAT: Heartbeat,
 }

@@ -18,8 +18,17 @@ from tether.metrics import Metrics
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.runs import RunManager
 from tether.settings import Settings
-from tether.store import ContentMismatch, MessageRow, SessionRow, SessionTaken, Store
+from tether.store import (
+    ContentMismatch,
+    ListedSessionRow,
+    MessageRow,
+    SessionRow,
+    SessionTaken,
+    StillStreaming,
+    Store,
+)
 from tether.streams import LocalStreams, overlay_live_text
+from tether.titles import title_from_message
 
 # The acknowledgements' fields on success (PROTOCOL.md section 3); the gateway adds "ok".
 
@@ -33,7 +42,7 @@ class SessionAck(TypedDict):
 class SessionsAck(TypedDict):
     """list_sessions."""
 
-    sessions: list[SessionRow]
+    sessions: list[ListedSessionRow]
     has_more: bool
 
 
@@ -59,6 +68,11 @@ class SendAck(TypedDict):
 
 class CancelAck(TypedDict):
     cancelled: bool
+
+
+class RetryAck(TypedDict):
+    #: False when a newer answer to the question exists already (nothing was queued).
+    queued: bool
 
 
 class HistoryAck(TypedDict):
@@ -179,11 +193,39 @@ class ChatService:
         if not duplicate:
             await self.bus.message(req.session_id, message)
             self.runs.wake(req.session_id)
+            if message["position"] == 1:
+                await self._name_from(user, req.session_id, req.content)
         return {"message": message, "duplicate": duplicate}
+
+    async def _name_from(self, user: User, session_id: str, content: str) -> None:
+        """Name a session titled by default after its first message (tether.titles); every
+        socket of the user hears it as a `session` event."""
+        title = title_from_message(content)
+        if title is None:
+            return
+        session = await self.store.name_untitled(session_id, title)
+        if session is not None:
+            await self.bus.session(user.id, session)
 
     async def cancel(self, user: User, req: p.Cancel) -> CancelAck:
         await self._own(user, req.session_id)
         return {"cancelled": await self.runs.cancel(req.session_id)}
+
+    async def retry(self, user: User, req: p.Retry) -> RetryAck:
+        """Queue a new answer to the question of answer ``message_id``. ``queued`` is false when
+        a newer answer to it exists already (a repeated retry regenerates once)."""
+        await self._own(user, req.session_id)
+        try:
+            queued = await self.store.request_retry(req.session_id, req.message_id)
+        except StillStreaming:
+            raise RequestError(
+                ErrorCode.CONFLICT, "message_id: that answer is still being written"
+            ) from None
+        if queued is None:
+            raise not_found()
+        if queued:
+            self.runs.wake(req.session_id)
+        return {"queued": queued}
 
     async def history(self, user: User, req: p.History) -> HistoryAck:
         await self._own(user, req.session_id)

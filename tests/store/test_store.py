@@ -20,6 +20,7 @@ from tether.store import (
     SessionRow,
     SessionTaken,
     Snapshot,
+    StillStreaming,
     Store,
     utcnow,
 )
@@ -142,6 +143,40 @@ async def test_list_sessions_pages_by_activity(store: Store, user: User) -> None
     assert [s["id"] for s in first] == [ids[0], ids[4]] and more
     rest, more = await store.list_sessions(user.id, 10, first[-1]["updated_at"])
     assert [s["id"] for s in rest] == [ids[3], ids[2], ids[1]] and not more
+
+
+async def test_list_sessions_carries_the_start_of_the_latest_message(
+    store: Store, user: User
+) -> None:
+    empty, chatty = await new_session(store, user), await new_session(store, user)
+    await store.add_user_message(user.id, chatty, "q", "the question")
+    answer = await store.create_assistant_message(chatty, None)
+    assert answer is not None
+    await store.finish_message(chatty, answer["id"], "complete", "x" * 500, 1)
+    listed = {s["id"]: s["preview"] for s in (await store.list_sessions(user.id, 10, None))[0]}
+    assert listed == {empty: "", chatty: "x" * 120}
+
+
+async def test_a_retry_queues_the_question_again_once(store: Store, user: User) -> None:
+    sid = await new_session(store, user)
+    stored = await store.add_user_message(user.id, sid, "q", "question")
+    assert stored is not None
+    question = stored[0]
+    first = await store.create_assistant_message(sid, question["id"])
+    assert first is not None
+    with pytest.raises(StillStreaming):
+        await store.request_retry(sid, first["id"])
+    await store.finish_message(sid, first["id"], "failed", "", 0, "boom")
+    assert await store.next_unanswered(sid) is None
+    assert await store.request_retry(sid, first["id"]) is True
+    assert await store.request_retry(sid, first["id"]) is True  # already queued: still once
+    waiting = await store.next_unanswered(sid)
+    assert waiting is not None and waiting["id"] == question["id"]
+    second = await store.create_assistant_message(sid, question["id"])
+    assert second is not None and second["reply_to"] == question["id"]
+    assert await store.next_unanswered(sid) is None, "the new answer took the retry"
+    assert await store.request_retry(sid, first["id"]) is False, "a newer answer exists"
+    assert await store.request_retry(sid, question["id"]) is None, "not an answer"
 
 
 async def test_unanswered_user_messages(store: Store, user: User) -> None:

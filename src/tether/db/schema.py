@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -82,6 +83,9 @@ messages = Table(
     Column("error", Text, nullable=True),
     # For an assistant message: the user message it answers.
     Column("reply_to", String(36), nullable=True),
+    # For a user message: answer it again (a `retry` asked to regenerate its answer); cleared in
+    # the transaction that creates the new answer. It queues the message like an unanswered one.
+    Column("answer_again", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("session_id", "position", name="uq_messages_session_position"),

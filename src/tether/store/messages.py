@@ -22,6 +22,7 @@ from tether.store.rows import (
     ContentMismatch,
     MessageRow,
     Snapshot,
+    StillStreaming,
     StorageUnavailable,
     _NothingToDo,
     message_out,
@@ -102,6 +103,10 @@ class MessageQueries(StoreBase):
             if taken is None:
                 return None
             seq, position = taken
+            if reply_to is not None:  # answered (again): a retry asked for no more than this one
+                await conn.execute(
+                    update(messages).where(messages.c.id == reply_to).values(answer_again=False)
+                )
             return await self._insert_message(
                 conn,
                 session_id=session_id,
@@ -112,6 +117,41 @@ class MessageQueries(StoreBase):
                 status=STREAMING,
                 reply_to=reply_to,
             )
+
+    async def request_retry(self, session_id: str, message_id: str) -> bool | None:
+        """Ask for a new answer to the question the assistant message ``message_id`` answered:
+        the question is queued again (see ``answer_again``) and the old answer is kept. True when
+        queued (or already queued); False when a newer answer to that question exists already,
+        so a repeated retry of the same answer regenerates once. None: no such assistant message
+        in the session. Raises StillStreaming while that answer is being written."""
+        async with self._write() as conn:
+            answer = (
+                await conn.execute(
+                    select(messages.c.status, messages.c.reply_to, messages.c.position).where(
+                        messages.c.id == message_id,
+                        messages.c.session_id == session_id,
+                        messages.c.role == "assistant",
+                    )
+                )
+            ).first()
+            if answer is None or answer.reply_to is None:
+                return None
+            if answer.status == STREAMING:
+                raise StillStreaming(message_id)
+            newer = (
+                await conn.execute(
+                    select(messages.c.id).where(
+                        messages.c.reply_to == answer.reply_to,
+                        messages.c.position > answer.position,
+                    ).limit(1)
+                )
+            ).first()
+            if newer is not None:
+                return False
+            await conn.execute(
+                update(messages).where(messages.c.id == answer.reply_to).values(answer_again=True)
+            )
+        return True
 
     async def checkpoint(self, message_id: str, content: str, chunks: int) -> bool:
         """Keep a streaming message's text so far (not a change: no seq). False when the

@@ -58,6 +58,13 @@ class SessionRow(TypedDict):
     updated_at: str
 
 
+class ListedSessionRow(SessionRow):
+    """A session as ``list_sessions`` gives it: with ``preview``, the start of its latest
+    message ("" when none)."""
+
+    preview: str
+
+
 class StorageUnavailable(Exception):
     """The database cannot be reached; the request can be retried."""
 
@@ -68,6 +75,10 @@ class SessionTaken(Exception):
 
 class ContentMismatch(Exception):
     """A resend reused a client_msg_id with different content."""
+
+
+class StillStreaming(Exception):
+    """A retry named an answer that is still being written."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,35 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tether.db.schema import sessions
+from tether.db.schema import messages, sessions
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
     DEFAULT_TITLE,
+    ListedSessionRow,
     SessionRow,
     SessionTaken,
     new_epoch,
     parse_iso,
     session_out,
     utcnow,
+)
+
+#: Characters of a session's latest message that ``list_sessions`` carries as its ``preview``.
+PREVIEW_CHARS = 120
+
+#: The start of a session's latest message, read with the list (not kept on the session row, so
+#: the hot paths that store messages write nothing more).
+_PREVIEW = (
+    select(func.substr(messages.c.content, 1, PREVIEW_CHARS))
+    .where(messages.c.session_id == sessions.c.id)
+    .order_by(messages.c.position.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("preview")
 )
 
 
@@ -106,15 +121,18 @@ class SessionQueries(StoreBase):
 
     async def list_sessions(
         self, user_id: str, limit: int, before: str | None
-    ) -> tuple[list[SessionRow], bool]:
+    ) -> tuple[list[ListedSessionRow], bool]:
         """The user's sessions, latest activity first, ``limit`` of them after the cursor."""
-        query = select(*_SESSION_COLUMNS).where(sessions.c.user_id == user_id)
+        query = select(*_SESSION_COLUMNS, _PREVIEW).where(sessions.c.user_id == user_id)
         if before is not None:
             query = query.where(sessions.c.updated_at < parse_iso(before))
         query = query.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [session_out(r) for r in rows[:limit]], len(rows) > limit
+        listed: list[ListedSessionRow] = [
+            {**session_out(r), "preview": r.preview or ""} for r in rows[:limit]
+        ]
+        return listed, len(rows) > limit
 
     async def update_session(
         self, user_id: str, session_id: str, title: str | None, archived: bool | None
@@ -126,6 +144,14 @@ class SessionQueries(StoreBase):
             values["archived"] = archived
         return await self._update_session(
             and_(sessions.c.id == session_id, sessions.c.user_id == user_id), **values
+        )
+
+    async def name_untitled(self, session_id: str, title: str) -> SessionRow | None:
+        """Give a session still titled by default this title; None when it has another title
+        (the user's own name always wins, even one given a moment before)."""
+        return await self._update_session(
+            and_(sessions.c.id == session_id, sessions.c.title == DEFAULT_TITLE),
+            title=title, updated_at=utcnow(),
         )
 
     async def set_agent_state(self, session_id: str, state: str | None) -> None:

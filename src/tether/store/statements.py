@@ -79,24 +79,27 @@ FINISH_MESSAGE = (
 
 _answers = messages.alias("answers")
 
-#: The oldest user message of a session (p_session) that no assistant message answers yet.
+#: A user message waits for an answer: none answers it yet, or a retry asked for another.
+_WAITING = or_(~exists().where(_answers.c.reply_to == messages.c.id), messages.c.answer_again)
+
+#: The oldest user message of a session (p_session) waiting for an answer.
 NEXT_UNANSWERED = (
     select(*_MESSAGE_COLUMNS)
     .where(
         messages.c.session_id == bindparam("p_session"),
         messages.c.role == "user",
-        ~exists().where(_answers.c.reply_to == messages.c.id),
+        _WAITING,
     )
     .order_by(messages.c.position)
     .limit(1)
 )
 
-#: Every unanswered user message of every session, by session and position.
+#: Every user message of every session waiting for an answer, by session and position.
 UNANSWERED = (
     select(*_MESSAGE_COLUMNS)
     .where(
         messages.c.role == "user",
-        ~exists().where(_answers.c.reply_to == messages.c.id),
+        _WAITING,
     )
     .order_by(messages.c.session_id, messages.c.position)
 )

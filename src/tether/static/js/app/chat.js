@@ -15,11 +15,35 @@ const STATUS_LABELS = {
 
 const keyOf = (m) => (m.id ? `id:${m.id}` : `local:${m.client_msg_id}`);
 
+/** Final states of an answer that may be regenerated (the `retry` request). */
+const RETRYABLE = new Set(["failed", "interrupted", "cancelled"]);
+const QUOTE_CHARS = 80;
+
+/**
+ * What each message is shown with beyond itself: the quote of the question an answer replies to
+ * when that question is not right above it (several queued messages put answers far from their
+ * questions), and which user message is the last one (it may be edited and resent). Pure.
+ */
+export function messageContext(messages) {
+  const byId = new Map(messages.filter((m) => m.id).map((m) => [m.id, m]));
+  const lastUser = messages.findLast((m) => m.role === "user" && !m.local);
+  return messages.map((m, i) => {
+    const question = m.role === "assistant" && m.reply_to ? byId.get(m.reply_to) : null;
+    const adjacent = question && messages[i - 1]?.id === question.id;
+    const text = question && !adjacent ? question.content.replace(/\s+/g, " ").trim() : null;
+    return {
+      quote: text === null ? null : text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS - 1)}…` : text,
+      lastUser: m === lastUser,
+    };
+  });
+}
+
 export class ChatView {
   /**
    * @param {HTMLElement} scroller  the scrolling container
    * @param {HTMLElement} list      the messages' parent inside it
-   * @param {{onRetry: Function, onDiscard: Function, onNearTop: Function}} actions
+   * @param {{onRetry: Function, onDiscard: Function, onNearTop: Function, onRegenerate: Function,
+   *          onCopy: Function, onEdit: Function}} actions
    */
   constructor(scroller, list, actions) {
     this.scroller = scroller;
@@ -53,7 +77,8 @@ export class ChatView {
     const firstKey = this.list.firstElementChild?.dataset.key;
     const keys = new Set();
     let previous = null;
-    for (const message of messages) {
+    const context = messageContext(messages);
+    for (const [index, message] of messages.entries()) {
       const key = keyOf(message);
       keys.add(key);
       let el = this.elements.get(key);
@@ -66,7 +91,7 @@ export class ChatView {
       if (!el) el = this.#create();
       this.elements.set(key, el);
       el.dataset.key = key;
-      this.#update(el, message);
+      this.#update(el, message, context[index]);
       const expected = previous ? previous.nextElementSibling : this.list.firstElementChild;
       if (expected !== el) this.list.insertBefore(el, expected);
       previous = el;
@@ -86,33 +111,61 @@ export class ChatView {
 
   #create() {
     const body = h("div", { class: "body" });
+    const quote = h("div", { class: "reply-quote", hidden: true, dataset: { testid: "reply-quote" } });
+    const error = h("div", { class: "msg-error", hidden: true, dataset: { testid: "message-error" } });
     const status = h("span", { class: "status" });
     const time = h("time", { class: "time" });
-    const retry = h("button", { type: "button", class: "link retry", hidden: true, dataset: { testid: "message-retry" } }, "Retry");
-    const discard = h("button", { type: "button", class: "link discard", hidden: true, dataset: { testid: "message-discard" } }, "Discard");
+    const button = (testid, label, className = "link") =>
+      h("button", { type: "button", class: className, hidden: true, dataset: { testid } }, label);
+    const retry = button("message-retry", "Retry", "link retry");
+    const discard = button("message-discard", "Discard", "link discard");
+    const regenerate = button("answer-retry", "Retry");
+    const copy = button("answer-copy", "Copy");
+    const edit = button("message-edit", "Edit & resend");
     const el = h("article", { class: "msg", dataset: { testid: "message" } },
-      h("div", { class: "bubble" }, body),
-      h("div", { class: "meta" }, time, status, retry, discard));
+      quote,
+      h("div", { class: "bubble" }, body, error),
+      h("div", { class: "meta" }, time, status, retry, discard, regenerate, copy, edit));
     retry.addEventListener("click", () => this.actions.onRetry(el.dataset.clientMsgId));
     discard.addEventListener("click", () => this.actions.onDiscard(el.dataset.clientMsgId));
-    el.parts = { body, status, time, retry, discard };
+    regenerate.addEventListener("click", () => this.actions.onRegenerate(el.dataset.messageId));
+    copy.addEventListener("click", () => this.actions.onCopy(el.message?.content ?? ""));
+    edit.addEventListener("click", () => this.actions.onEdit(el.message?.content ?? ""));
+    el.parts = { body, quote, error, status, time, retry, discard, regenerate, copy, edit };
     el.rendered = null;
     return el;
   }
 
-  #update(el, m) {
+  /** The footer's actions and the error inside the bubble (see docs/web-client.md). */
+  #updateFooter(el, m, { quote, lastUser }) {
+    const { quote: quoteEl, error, regenerate, copy, edit } = el.parts;
+    quoteEl.hidden = quote === null;
+    quoteEl.textContent = quote === null ? "" : `↪ ${quote}`;
+    const answer = m.role === "assistant";
+    const problem = answer && (m.status === "failed" || m.status === "interrupted");
+    error.hidden = !problem;
+    error.textContent = problem
+      ? `${m.status === "failed" ? "Failed" : "Interrupted"}: ${m.error || "no reason given"}` : "";
+    regenerate.hidden = !(answer && m.id && RETRYABLE.has(m.status));
+    copy.hidden = !(answer && m.status !== "streaming" && m.content);
+    edit.hidden = !lastUser;
+  }
+
+  #update(el, m, context) {
     setData(el, {
       messageId: m.id, seq: m.seq, position: m.position, role: m.role, status: m.status,
-      clientMsgId: m.client_msg_id,
+      clientMsgId: m.client_msg_id, replyTo: m.reply_to,
     });
-    const signature = `${m.status}|${m.displayStatus}|${m.content}|${m.error}`;
+    el.message = m;
+    const signature = `${m.status}|${m.displayStatus}|${m.content}|${m.error}|${context.quote}|${context.lastUser}`;
     if (el.rendered === signature) return;
     el.rendered = signature;
     const { body, status, time, retry, discard } = el.parts;
     if (m.role === "assistant") body.innerHTML = renderMarkdown(m.content);
     else body.textContent = m.content; // the user's own text, shown as typed
-    const label = m.displayStatus === "failed" && m.role === "assistant"
-      ? `Failed${m.error ? `: ${m.error}` : ""}`
+    this.#updateFooter(el, m, context);
+    // An answer's failure is said inside its bubble (#updateFooter); the footer keeps the word.
+    const label = m.displayStatus === "failed" && m.role === "assistant" ? "Failed"
       : m.displayStatus === "failed" && m.error ? `Not sent: ${m.error}` : STATUS_LABELS[m.displayStatus] ?? "";
     status.textContent = label;
     status.className = `status status-${m.displayStatus}`;

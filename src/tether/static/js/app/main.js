@@ -4,16 +4,13 @@
 import { TetherClient } from "../client/client.js";
 import { io } from "../../vendor/socket.io.esm.min.js";
 import { ChatView } from "./chat.js";
+import { StatusBanner } from "./banner.js";
 import { DebugPanel } from "./debug.js";
+import { Notice } from "./notice.js";
 import { Sidebar } from "./sidebar.js";
 import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./platform.js";
 
 const $ = (selector) => document.querySelector(selector);
-
-const BANNERS = {
-  connecting: "Reconnecting…",
-  offline: "You're offline. Messages will be sent when you're back online.",
-};
 
 class App {
   constructor() {
@@ -48,24 +45,38 @@ class App {
       user: $("#signed-in"),
       switchAccount: $("#switch-account"),
       switchCurrent: $("#switch-current"),
+      signinError: $("[data-testid=signin-error]"),
     };
     this.sidebar = new Sidebar($("#sidebar"), {
       onNew: (agent) => this.newSession(agent),
       onOpen: (id) => this.navigate(id),
-      onRename: (id, title) => this.guard(this.client.renameSession(id, title)),
+      onRename: (id, title) => this.act("rename the chat", () => this.client.renameSession(id, title)),
       onArchive: (id, archived) => this.archive(id, archived),
       onToggleArchived: () => this.render(),
     });
     this.chat = new ChatView($("#scroller"), $("#messages"), {
       onRetry: (id) => this.client.retry(id),
       onDiscard: (id) => this.client.discard(id),
+      onRegenerate: (id) => this.sessionId && this.act("retry the answer", () => this.client.retryAnswer(this.sessionId, id)),
+      onCopy: (text) => this.copy(text),
+      onEdit: (text) => this.editAndResend(text),
       onNearTop: () => this.loadOlder(),
     });
+    this.notice = new Notice($("#notice"));
+    this.banner = new StatusBanner(this.el.banner, { onRetryNow: () => this.client.retryNow() });
     this.debug = new DebugPanel($("[data-testid=debug-panel]"), this.client);
     this.#bind();
   }
 
+  /** The keyboard hint fits a desktop's composer; on a phone it would be clipped. */
+  #placeholder() {
+    const wide = matchMedia("(min-width: 800px)").matches;
+    this.el.input.placeholder = wide ? "Message… (Enter to send, Shift+Enter for a new line)" : "Message…";
+  }
+
   start() {
+    this.#placeholder();
+    matchMedia("(min-width: 800px)").addEventListener("change", () => this.#placeholder());
     this.client.on("change", () => this.schedule());
     this.client.on("recovered", () => this.schedule());
     this.client.start();
@@ -96,12 +107,19 @@ class App {
     }
   }
 
-  navigate(sessionId, { replace = false } = {}) {
+  navigate(sessionId, { replace = false, focusInput = false } = {}) {
     const hash = sessionId ? `#/s/${sessionId}` : "#/";
     if (replace) history.replaceState(null, "", hash);
     else if (location.hash !== hash) location.hash = hash; // hashchange opens it
     this.open(sessionId);
+    this.closeDrawer({ focusInput });
+  }
+
+  /** Close the phone's session drawer; focus must not stay on a button hidden inside it. */
+  closeDrawer({ focusInput = false } = {}) {
     this.el.app.classList.remove("sidebar-open");
+    if (focusInput && this.sessionId) this.el.input.focus();
+    else if ($("#sidebar").contains(document.activeElement)) this.el.title.focus();
   }
 
   open(sessionId) {
@@ -115,13 +133,14 @@ class App {
   }
 
   async newSession(agent) {
-    const session = await this.guard(this.client.createSession({ agent }));
-    if (session) this.navigate(session.id);
+    const session = await this.act("start a new chat", () => this.client.createSession({ agent }));
+    if (session) this.navigate(session.id, { focusInput: true });
   }
 
   async archive(sessionId, archived) {
-    await this.guard(this.client.archiveSession(sessionId, archived));
-    if (archived && sessionId === this.sessionId) {
+    const what = archived ? "archive the chat" : "restore the chat";
+    const session = await this.act(what, () => this.client.archiveSession(sessionId, archived));
+    if (session && archived && sessionId === this.sessionId) {
       const next = this.client.view(null).sessions.find((s) => s.id !== sessionId);
       this.navigate(next ? next.id : null);
     }
@@ -153,18 +172,47 @@ class App {
     this.chat.scrollToBottom();
   }
 
+  async copy(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      this.notice.show("Copied.");
+    } catch (error) {
+      this.notice.show(`Couldn't copy: ${error.message}`);
+    }
+  }
+
+  /** Edit & resend: the last message's text goes back into the composer; sending it is a new
+   *  message (the original stays: stored messages are never rewritten). */
+  editAndResend(text) {
+    this.el.input.value = text;
+    this.resizeInput();
+    this.el.input.focus();
+    this.render();
+  }
+
   resizeInput() {
     const input = this.el.input;
     input.style.height = "auto";
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
   }
 
-  /** Run a request; log a failure instead of throwing it at the user. */
-  async guard(promise) {
+  /**
+   * Run a user's action (a request) now, or say at once that it cannot be done: while not
+   * connected nothing is attempted (no change is shown that would silently revert), and a request
+   * that fails says why. Resolves to the result, or null.
+   */
+  async act(what, run) {
+    if (this.client.state !== "connected") {
+      this.notice.show(`Couldn't ${what}: not connected to the server. Try again once connected.`);
+      this.render(); // drop anything shown ahead of the answer (a rename typed in place)
+      return null;
+    }
     try {
-      return await promise;
+      return await run();
     } catch (error) {
-      this.client.log("warn", `[App] request failed: ${error.code ?? ""} ${error.message}`);
+      this.client.log("warn", `[App] ${what} failed: ${error.code ?? ""} ${error.message}`);
+      this.notice.show(`Couldn't ${what}: ${error.code === "unavailable" ? "the server is unavailable" : error.message}.`);
+      this.render();
       return null;
     }
   }
@@ -174,12 +222,10 @@ class App {
     const state = view.state;
     this.el.status.dataset.state = state;
     this.el.status.title = `Connection: ${state}`;
-    const banner = BANNERS[state];
-    const waiting = view.pendingCount && state === "connecting" ? ` ${view.pendingCount} waiting to be sent.` : "";
-    this.el.banner.hidden = !banner;
-    this.el.banner.dataset.state = state;
-    this.el.banner.textContent = banner ? `${banner}${waiting}` : "";
+    this.banner.render(view.status, view.pendingCount);
+    this.#tickWhileWaiting(view.status);
     this.el.signin.hidden = !view.unauthorized || Boolean(this.offeredToken);
+    this.el.signinError.hidden = view.signIn !== "refused";
     const userName = view.user?.name ?? "";
     this.el.user.hidden = !userName;
     this.el.user.textContent = userName;
@@ -197,6 +243,13 @@ class App {
     if (this.debug.open) this.debug.render();
   }
 
+  /** "Next attempt in N s" counts down: render every second while a retry is scheduled. */
+  #tickWhileWaiting(status) {
+    const waiting = status.retryInMs !== null;
+    if (waiting && !this.ticker) this.ticker = setInterval(() => this.schedule(), 1000);
+    else if (!waiting && this.ticker) { clearInterval(this.ticker); this.ticker = null; }
+  }
+
   #bind() {
     window.addEventListener("hashchange", () => this.open(routeSessionId()));
     this.el.input.addEventListener("keydown", (event) => {
@@ -207,14 +260,16 @@ class App {
     });
     this.el.input.addEventListener("input", () => { this.resizeInput(); this.render(); });
     this.el.send.addEventListener("click", () => this.sendComposer());
-    this.el.stop.addEventListener("click", () => this.sessionId && this.guard(this.client.cancel(this.sessionId)));
+    this.el.stop.addEventListener("click", () => this.sessionId && this.act("stop the answer", () => this.client.cancel(this.sessionId)));
     $("#empty-new").addEventListener("click", () => this.newSession(this.sidebar.agentSelect.value || undefined));
     $("#menu").addEventListener("click", () => this.el.app.classList.toggle("sidebar-open"));
-    $("#scrim").addEventListener("click", () => this.el.app.classList.remove("sidebar-open"));
+    $("#scrim").addEventListener("click", () => this.closeDrawer());
     $("[data-testid=debug-toggle]").addEventListener("click", () => this.debug.toggle());
     $("#signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      const token = $("#signin-token").value.trim();
+      const input = $("#signin-token");
+      const token = input.value.trim();
+      input.value = ""; // the field keeps nothing: a refused token is not left to resubmit
       if (token) this.client.setToken(token);
       this.render();
     });

@@ -2,6 +2,30 @@
 
 import { h, setData } from "./dom.js";
 
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * When a chat last changed, as the sidebar says it: "now", "5 min", "3 h", "yesterday", a weekday
+ * within the week, else the date. Pure (`now` in ms; `locale` for the names).
+ */
+export function relativeDate(iso, now, locale = undefined) {
+  const at = Date.parse(iso ?? "");
+  if (Number.isNaN(at)) return "";
+  const ago = Math.max(0, now - at);
+  if (ago < MINUTE) return "now";
+  if (ago < HOUR) return `${Math.floor(ago / MINUTE)} min`;
+  const startOfToday = new Date(now).setHours(0, 0, 0, 0);
+  if (at >= startOfToday) return `${Math.floor(ago / HOUR)} h`;
+  if (at >= startOfToday - DAY) return "yesterday";
+  const date = new Date(at);
+  if (at >= startOfToday - 6 * DAY) return date.toLocaleDateString(locale, { weekday: "short" });
+  const sameYear = date.getFullYear() === new Date(now).getFullYear();
+  return date.toLocaleDateString(locale, sameYear ? { day: "numeric", month: "short" }
+    : { day: "numeric", month: "short", year: "numeric" });
+}
+
 export class Sidebar {
   /**
    * @param {HTMLElement} root
@@ -65,23 +89,30 @@ export class Sidebar {
     const title = h("span", { class: "title" });
     const agent = h("span", { class: "agent" });
     const running = h("span", { class: "running", title: "answering" });
-    const open = h("button", { type: "button", class: "open" }, title, agent, running);
+    const when = h("time", { class: "when", dataset: { testid: "session-when" } });
+    const preview = h("span", { class: "preview", dataset: { testid: "session-preview" } });
+    const open = h("button", { type: "button", class: "open" }, title, preview,
+      h("span", { class: "sub" }, agent, when), running);
     open.addEventListener("click", () => this.actions.onOpen(sessionId));
     const rename = h("button", { type: "button", class: "icon", title: "Rename", "aria-label": "Rename", dataset: { testid: "session-rename" } }, "✎");
     rename.addEventListener("click", () => this.#startRename(li));
     const archive = h("button", { type: "button", class: "icon small", dataset: { testid: "session-archive" } });
     archive.addEventListener("click", () => this.actions.onArchive(sessionId, li.dataset.archived !== "true"));
     const li = h("li", { class: "session-item", dataset: { testid: "session-item", sessionId } }, open, rename, archive);
-    li.parts = { title, agent, running, open, archive };
+    li.parts = { title, agent, when, preview, running, open, archive };
     return li;
   }
 
   #update(li, session, current) {
     setData(li, { archived: session.archived, running: session.running });
     li.classList.toggle("current", current);
-    const { title, agent, running, archive } = li.parts;
+    const { title, agent, when, preview, running, archive } = li.parts;
+    preview.textContent = (session.preview ?? "").replace(/\s+/g, " ").trim();
+    preview.hidden = !preview.textContent;
     if (this.renaming !== session.id) title.textContent = session.title || "New chat";
     agent.textContent = session.agent;
+    when.textContent = relativeDate(session.updated_at, Date.now());
+    when.dateTime = session.updated_at ?? "";
     running.hidden = !session.running;
     archive.textContent = session.archived ? "Restore" : "Archive";
     archive.title = session.archived ? "Unarchive" : "Archive";

@@ -35,6 +35,7 @@ export class TetherClient extends Emitter {
     this.shared = new KeyValueStore(sharedStorage, "tether.");
     this.identity = new Identity(this.tab, this.shared, uuid);
     this.hello = null;
+    this.signInRefused = false; // the server refused the token we had (see the unauthorized hook)
     this.recovery = new RecoveryMeter();
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log, options: options.connection ?? {},
@@ -121,6 +122,12 @@ export class TetherClient extends Emitter {
     return (await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
   }
 
+  /** Regenerate: ask for a new answer to the question of answer `messageId` (the old one is
+   *  kept). Resolves to whether it was queued (false: a newer answer exists already). */
+  async retryAnswer(sessionId, messageId) {
+    return (await this.#request(EVENTS.RETRY, { session_id: sessionId, message_id: messageId }, 3)).queued;
+  }
+
   loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
   /** What to show for a session, in order (see viewmodel.js). */
@@ -129,6 +136,9 @@ export class TetherClient extends Emitter {
   /** What the chat screen shows, and everything the debug panel shows (see viewmodel.js). */
   view(sessionId, options) { return chatView(this, sessionId, options); }
   diagnostics() { return diagnostics(this); }
+
+  /** Skip the wait before the next connection attempt (the status banner's "Retry now"). */
+  retryNow() { this.connection.retryNow(); }
 
   /** Close the transport and build a new connection at once (the debug panel's button). */
   reconnectNow(reason = "manual") { this.connection.reconnectNow(reason); }
@@ -153,7 +163,14 @@ export class TetherClient extends Emitter {
     const renew = (why) => { this.log("warn", `[Client] new client_id (${why})`); this.identity.renew(); };
     c.on("kicked", () => renew("the server closed this connection: another tab has our client_id"));
     c.on("invalid_client", () => renew("the server refused our client_id"));
-    c.on("unauthorized", () => this.emit("change", { what: "unauthorized" }));
+    c.on("unauthorized", () => {
+      // Keep nothing the server refused: a refused token is forgotten, and the sign-in dialog says
+      // it was refused (rather than just asking for one).
+      this.signInRefused = Boolean(this.identity.token);
+      if (this.signInRefused) this.identity.setToken(null);
+      this.log("warn", `[Client] unauthorized${this.signInRefused ? ": the token was refused and forgotten" : ""}`);
+      this.emit("change", { what: "unauthorized" });
+    });
     this.outbox.on("change", () => this.emit("change", { what: "outbox" }));
     this.outbox.on("sent", ({ message }) => {
       if (message) this.followers.get(message.session_id)?.applyOwnMessage(message);
@@ -166,6 +183,8 @@ export class TetherClient extends Emitter {
   #onServerEvent(name, payload) {
     if (name === EVENTS.HELLO) {
       this.hello = payload;
+      // Kept so that a page opened while the server cannot be reached still offers the agents.
+      if (Array.isArray(payload?.agents)) this.shared.set("agents", { agents: payload.agents, default_agent: payload.default_agent ?? null });
       if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
       this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
       this.emit("change", { what: "hello" });

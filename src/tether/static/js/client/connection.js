@@ -8,7 +8,7 @@
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
 import { StateMachine } from "./machine.js";
-import { CONNECT_ERRORS } from "./protocol.js";
+import { CONNECT_ERRORS, EVENTS } from "./protocol.js";
 import { retryTimer } from "./retry.js";
 import { SocketLink } from "./socket.js";
 import { realTimers } from "./timers.js";
@@ -66,7 +66,7 @@ export class Connection extends Emitter {
         onEvent: (name, payload) => this.emit("event", name, payload),
       },
     });
-    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null });
+    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null, storageDown: false });
     this.stats = { connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null };
   }
 
@@ -100,7 +100,26 @@ export class Connection extends Emitter {
 
   /** A request with ack and timeout; while not connected it fails at once with `unavailable`. */
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
-    return this.link.push(event, payload, { timeout, up: this.connected });
+    const push = this.link.push(event, payload, { timeout, up: this.connected });
+    // The heartbeat never reads storage, so only other requests tell whether the database is up.
+    if (event !== EVENTS.HEARTBEAT) {
+      push.receive("ok", () => this.#storage(false))
+        .receive("error", (error) => { if (error?.code === "unavailable" && this.connected) this.#storage(true); });
+    }
+    return push;
+  }
+
+  /** When the next scheduled attempt fires (timers.now() clock), or null. */
+  get nextAttemptAt() { return this.retry.dueAt; }
+
+  /** The user pressed "Retry now": skip the wait, like a wake-up. */
+  retryNow() { this.wake("retry now"); }
+
+  #storage(down) {
+    if (this.storageDown === down) return;
+    this.storageDown = down;
+    this.log(down ? "warn" : "info", `[Connection] server storage ${down ? "unavailable" : "back"}`);
+    this.emit("stats", this.stats);
   }
 
   /** The user may be back: reconnect at once if disconnected, else check the connection is alive. */

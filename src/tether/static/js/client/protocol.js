@@ -20,6 +20,7 @@ export const EVENTS = Object.freeze({
   UNSUBSCRIBE: "unsubscribe",
   SEND: "send",
   CANCEL: "cancel",
+  RETRY: "retry",
   HISTORY: "history",
   HEARTBEAT: "heartbeat",
 });

@@ -19,8 +19,10 @@ export class SessionList extends Emitter {
 
   /** Apply one session (from a `session` event or an ack). Returns true if it changed. */
   upsert(session) {
-    if (!session?.id || !isFresher(session, this.sessions.get(session.id))) return false;
-    this.sessions.set(session.id, { ...session });
+    const current = this.sessions.get(session.id);
+    if (!session?.id || !isFresher(session, current)) return false;
+    // Only list_sessions carries `preview`: a `session` event keeps the one we have.
+    this.sessions.set(session.id, { preview: current?.preview, ...session });
     this.#changed();
     return true;
   }

@@ -11,12 +11,13 @@ export class Timer {
   /**
    * @param {() => void} callback
    * @param {(tries: number) => number} delayOf  ms to wait, given how many tries already fired
-   * @param {{setTimeout: Function, clearTimeout: Function}} [timers]
+   * @param {{now: Function, setTimeout: Function, clearTimeout: Function}} [timers]
    */
   constructor(callback, delayOf, timers = realTimers) {
     Object.assign(this, { callback, delayOf, timers });
     this.tries = 0;
     this.handle = null;
+    this.dueAt = null; // when the scheduled try fires (timers.now() clock), or null
   }
 
   /** Whether a try is scheduled. */
@@ -28,8 +29,10 @@ export class Timer {
   schedule() {
     this.cancel();
     const delay = this.delayOf(this.tries);
+    this.dueAt = this.timers.now() + delay;
     this.handle = this.timers.setTimeout(() => {
       this.handle = null;
+      this.dueAt = null;
       this.tries += 1;
       this.callback();
     }, delay);
@@ -40,6 +43,7 @@ export class Timer {
   cancel() {
     if (this.handle !== null) this.timers.clearTimeout(this.handle);
     this.handle = null;
+    this.dueAt = null;
   }
 
   /** Cancel, and start over from the first delay. */

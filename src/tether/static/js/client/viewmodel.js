@@ -1,6 +1,8 @@
 // What the app shows, read from the client in one place: the app renders these plain objects and
 // never reaches into followers, the outbox or the connection itself.
 
+import { connectionStatus } from "./status.js";
+
 /**
  * A session's messages in screen order: the server's (with `displayStatus`), then the outbox
  * entries the server has not acknowledged yet (displayStatus pending or failed). Pure.
@@ -35,20 +37,43 @@ export function chatView(client, sessionId, { archived = false } = {}) {
   const session = sessionId ? client.sessions.get(sessionId) : null;
   const messages = sessionId ? sessionMessages(client, sessionId) : [];
   const follower = sessionId ? client.followers.get(sessionId) : null;
+  const known = client.hello ? null : client.shared.get("agents");
   return {
     state: client.connection.state,
+    status: statusOf(client),
     unauthorized: client.connection.unauthorized,
     user: client.hello?.user ?? null, // who is signed in, from the server's hello
+    // Why the sign-in dialog is up: "refused" (the token we had was refused) or "required".
+    signIn: client.connection.unauthorized ? (client.signInRefused ? "refused" : "required") : null,
     pendingCount: client.outbox.entries.filter((e) => e.state === "pending").length,
-    agents: client.hello ? client.hello.agents ?? [] : null, // null until the server's hello
-    defaultAgent: client.hello?.default_agent ?? null,
-    sessions: client.sessions.ordered({ archived }),
+    // The server's hello, else the agents the last hello named (kept in storage), else null.
+    agents: client.hello ? client.hello.agents ?? [] : known?.agents ?? null,
+    defaultAgent: client.hello ? client.hello.default_agent ?? null : known?.default_agent ?? null,
+    sessions: withPreview(client.sessions.ordered({ archived }), sessionId, messages),
     latestSessionId: client.sessions.ordered()[0]?.id ?? null,
     session,
     messages,
     hasOlder: Boolean(follower?.view.hasOlder),
     streaming: messages.some((m) => m.status === "streaming") || Boolean(session?.running),
   };
+}
+
+/** The open session's preview is its last message as this tab has it (list_sessions' preview
+ *  is as of the last list). Pure. */
+export function withPreview(sessions, sessionId, messages) {
+  const last = messages.at(-1);
+  if (!last?.content) return sessions;
+  return sessions.map((s) => (s.id === sessionId ? { ...s, preview: last.content } : s));
+}
+
+/** What the status line says (see status.js). */
+export function statusOf(client) {
+  const c = client.connection;
+  return connectionStatus({
+    state: c.state, unauthorized: c.unauthorized, online: c.env.online(), failures: c.stats.failures,
+    unreachableAfter: c.options.offlineAfterFailures, nextAttemptAt: c.nextAttemptAt,
+    storageDown: c.storageDown, now: client.timers.now(),
+  });
 }
 
 /** Everything the debug panel shows (and the end-to-end tests read). */
