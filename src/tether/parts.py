@@ -85,13 +85,15 @@ def parts_of_text(content: str) -> list[Part]:
     return [{"id": "t0", "type": "text", "text": content}] if content else []
 
 
-def finishing_ops(parts: list[Part], reason: str) -> list[Op]:
-    """The ops that end a message's parts: an unfinished tool becomes ``output-error`` with
-    ``reason`` ("cancelled", or why the answer failed), streaming reasoning ``done``, the status
-    line removed. Empty when the parts are already final."""
+def finishing_ops(parts: list[Part], reason: str | None) -> list[Op]:
+    """The ops that end a message's parts: streaming reasoning ``done``, the status line
+    removed, and when the answer did not complete (``reason``: "cancelled", or why it failed or
+    was interrupted) an unfinished tool ``output-error`` with ``reason``. A completed answer
+    (``reason`` None) keeps its tools as they are: a tool call an agent only shows (the openai
+    agent executes none) stays ``input-available``. Empty when the parts are already final."""
     ops: list[Op] = []
     for part in parts:
-        if part["type"] == "tool" and part.get("state") in TOOL_UNFINISHED:
+        if reason is not None and part["type"] == "tool" and part.get("state") in TOOL_UNFINISHED:
             fields = {"state": TOOL_OUTPUT_ERROR, "error": reason}
             ops.append({"op": "set", "id": part["id"], "fields": fields})
         elif part["type"] == "reasoning" and part.get("state") == "streaming":
@@ -101,7 +103,7 @@ def finishing_ops(parts: list[Part], reason: str) -> list[Op]:
     return ops
 
 
-def final_parts(parts: list[Part], reason: str) -> list[Part]:
+def final_parts(parts: list[Part], reason: str | None) -> list[Part]:
     """A copy of ``parts`` as a final message carries them (see :func:`finishing_ops`)."""
     out = copy_parts(parts)
     apply_ops(out, finishing_ops(out, reason))

@@ -16,11 +16,18 @@ def test_token_bucket_allows_burst_then_refills() -> None:
 def test_live_stream_chunks_take_pending_text_in_order() -> None:
     stream = LiveStream("s", "m")
     assert stream.take_chunk() is None
-    stream.pending += ["Echo: ", "a "]
-    assert stream.take_chunk() == (0, "Echo: a ")
-    stream.pending.append("b")
-    assert stream.take_chunk() == (1, "b")
+    stream.add_text("Echo: ")
+    stream.add_text("a ")
+    assert stream.take_chunk() == (0, "Echo: a ", [
+        {"op": "start", "part": {"id": "t0", "type": "text", "text": ""}},
+        {"op": "append", "id": "t0", "field": "text", "value": "Echo: a "},
+    ])
+    stream.add_text("b")
+    assert stream.take_chunk() == (1, "b", [
+        {"op": "append", "id": "t0", "field": "text", "value": "b"}
+    ])
     assert (stream.text, stream.chunks, stream.pending) == ("Echo: a b", 2, [])
+    assert stream.parts == [{"id": "t0", "type": "text", "text": "Echo: a b"}]
 
 
 def test_json_codec_round_trip_is_compact_text() -> None:
