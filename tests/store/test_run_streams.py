@@ -13,8 +13,8 @@ import pytest
 from tether.accounts import User
 from tether.agents import AgentRegistry, Turn
 from tether.metrics import Metrics
-from tether.runs import CancelChannel, RunManager, RunState
 from tether.parts import Op, Part
+from tether.runs import CancelChannel, RunManager, RunState
 from tether.store import MessageRow, SessionRow, Store
 from tether.store.rows import Checkpoint
 from tether.streams import LocalStreams
