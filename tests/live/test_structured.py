@@ -108,67 +108,72 @@ async def wait_complete(f: Follower) -> dict[str, Any]:
     return result
 
 
+async def watch_everyone(owner_url: str, other_url: str, gated: Gated) -> str:
+    """The scenario: the question asked and watched on ``owner_url``; clients that join
+    mid-reasoning, mid-tool-input, after the end, and one dropped silently, on ``other_url``.
+    Returns the session's id."""
+    clients: list[Client] = []
+    try:
+        owner = Client(owner_url)
+        clients.append(owner)
+        await owner.connect()
+        session_id = await owner.new_session(agent="gated")
+        first = Follower(owner, session_id)
+        await first.subscribe()
+        await owner.send(session_id, "weather and time in Paris?")
+
+        await asyncio.wait_for(gated.reached["reasoning"].wait(), 10)
+        mid_reasoning_client, mid_reasoning = await follower(other_url, session_id)
+        clients.append(mid_reasoning_client)
+        snap = answer_of(mid_reasoning)
+        assert [p["type"] for p in snap["parts"]][:2] == ["status", "reasoning"]
+
+        # A client whose connection drops silently: it receives nothing for a while.
+        dropped_client, dropped = await follower(other_url, session_id)
+        clients.append(dropped_client)
+        deaf = True
+        original = dropped._live
+        dropped._live = lambda name, data: None if deaf else original(name, data)  # type: ignore[method-assign]
+        gated.gates["reasoning"].set()
+
+        await asyncio.wait_for(gated.reached["tool_input"].wait(), 10)
+        mid_tool_client, mid_tool = await follower(other_url, session_id)
+        clients.append(mid_tool_client)
+        tools = [p for p in answer_of(mid_tool)["parts"] if p["type"] == "tool"]
+        assert [t["state"] for t in tools] == ["input-streaming", "input-streaming"]
+        assert tools[0]["input_text"] == '{"city": '
+        gated.gates["tool_input"].set()
+
+        await asyncio.wait_for(gated.reached["text"].wait(), 10)
+        deaf = False  # the next delta shows it a gap: it subscribes again
+        gated.gates["text"].set()
+
+        answers = [await wait_complete(f) for f in (first, mid_reasoning, mid_tool, dropped)]
+        assert dropped.resubscribes >= 2, "the dropped client never saw its gap"
+        after_client, after = await follower(other_url, session_id)
+        clients.append(after_client)
+        answers.append(answer_of(after))
+        for answer in answers:
+            assert answer["parts"] == EXPECTED
+            assert answer["content"] == "It is 18 °C in Paris."
+        page = await after_client.ok("history", {"session_id": session_id, "before_position": 100})
+        [stored] = [m for m in page["messages"] if m["role"] == "assistant"]
+        assert stored["parts"] == EXPECTED
+        return session_id
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
 async def test_every_client_ends_with_the_parts_of_one_that_watched_from_the_start(
     tmp_path: Path,
 ) -> None:
     settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0)
     await prepare_database(settings)
     gated = Gated()
-    clients: list[Client] = []
     async with serving(Tether(settings, agents=registry(gated))) as url:
-        try:
-            owner = Client(url)
-            clients.append(owner)
-            await owner.connect()
-            session_id = await owner.new_session(agent="gated")
-            first = Follower(owner, session_id)
-            await first.subscribe()
-            await owner.send(session_id, "weather and time in Paris?")
-
-            await asyncio.wait_for(gated.reached["reasoning"].wait(), 10)
-            mid_reasoning_client, mid_reasoning = await follower(url, session_id)
-            clients.append(mid_reasoning_client)
-            snap = answer_of(mid_reasoning)
-            assert [p["type"] for p in snap["parts"]][:2] == ["status", "reasoning"]
-
-            # A client whose connection drops silently: it receives nothing for a while.
-            dropped_client, dropped = await follower(url, session_id)
-            clients.append(dropped_client)
-            deaf = True
-            original = dropped._live
-            dropped._live = lambda name, data: None if deaf else original(name, data)  # type: ignore[method-assign]
-            gated.gates["reasoning"].set()
-
-            await asyncio.wait_for(gated.reached["tool_input"].wait(), 10)
-            mid_tool_client, mid_tool = await follower(url, session_id)
-            clients.append(mid_tool_client)
-            tools = [p for p in answer_of(mid_tool)["parts"] if p["type"] == "tool"]
-            assert [t["state"] for t in tools] == ["input-streaming", "input-streaming"]
-            assert tools[0]["input_text"] == '{"city": '
-            gated.gates["tool_input"].set()
-
-            await asyncio.wait_for(gated.reached["text"].wait(), 10)
-            deaf = False  # the next delta shows it a gap: it subscribes again
-            gated.gates["text"].set()
-
-            answers = [await wait_complete(f) for f in (first, mid_reasoning, mid_tool, dropped)]
-            assert dropped.resubscribes >= 2, "the dropped client never saw its gap"
-            after_client, after = await follower(url, session_id)
-            clients.append(after_client)
-            answers.append(answer_of(after))
-            for answer in answers:
-                assert answer["parts"] == EXPECTED
-                assert answer["content"] == "It is 18 °C in Paris."
-            # history carries the same parts
-            page = await owner.ok(
-                "history", {"session_id": session_id, "before_position": 100}
-            )
-            [stored] = [m for m in page["messages"] if m["role"] == "assistant"]
-            assert stored["parts"] == EXPECTED
-        finally:
-            for client in clients:
-                with contextlib.suppress(Exception):
-                    await client.close()
+        session_id = await watch_everyone(url, url, gated)
     # A restart: a new server on the same database shows the stored parts.
     async with serving(Tether(settings, agents=registry(Gated()))) as url:
         client, again = await follower(url, session_id)
