@@ -60,10 +60,10 @@ class LiveStream:
         if isinstance(event, str | Text):
             self.add_text(event if isinstance(event, str) else event.text)
             return
-        ops = self.builder.ops(event)
-        if ops:
-            self._seal_text()
-            self.pending_ops.extend(ops)
+        # The text pending so far belongs to the current text part: seal it into its op
+        # before the event (which may end that part) is turned into ops.
+        self._seal_text()
+        self.pending_ops.extend(self.builder.ops(event))
 
     def finish(self, reason: str | None) -> None:
         """Queue the ops that end the parts (tether.parts.finishing_ops) for the last chunk."""

@@ -43,3 +43,19 @@ def test_loopback_detection() -> None:
     assert Settings(host="localhost").is_loopback
     assert not Settings(host="0.0.0.0").is_loopback
     assert not Settings(host="192.0.2.1").is_loopback
+
+
+def test_text_then_an_event_in_one_chunk_keeps_their_order() -> None:
+    from tether.agents import events as ev
+
+    stream = LiveStream("s", "m")
+    stream.add_text("Let me check. ")
+    stream.add_event(ev.ToolCall("c1", "search"))
+    stream.add_text("Done.")
+    chunk, text, ops = stream.take_chunk() or (None, None, None)
+    assert (chunk, text) == (0, "Let me check. Done.")
+    assert [(o["op"], o.get("id") or o["part"]["id"]) for o in ops or []] == [
+        ("start", "t0"), ("append", "t0"), ("start", "k1"), ("start", "t2"), ("append", "t2"),
+    ]
+    assert [p["type"] for p in stream.parts] == ["text", "tool", "text"]
+    assert stream.text == "Let me check. Done."
