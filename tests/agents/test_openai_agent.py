@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.agents.chat_server import ChatServer
-from tether.agents import events as ev
-from tether.streams import LiveStream
 from tether.agents import AgentError, ChatMessage, Turn
+from tether.agents import events as ev
 from tether.agents.openai_compat import OpenAIAgent, OpenAISpec
+from tether.streams import LiveStream
 
 FAST = {"connect_timeout": 1.0, "read_timeout": 0.3, "timeout": 5.0}
 
