@@ -185,3 +185,37 @@ def _parsed(text: str) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+_FROM_JSON: dict[str, tuple[type[Any], tuple[str, ...]]] = {
+    "text": (Text, ("text",)),
+    "reasoning": (Reasoning, ("text",)),
+    "tool_call": (ToolCall, ("id", "name")),
+    "tool_input": (ToolInput, ("id", "delta")),
+    "tool_input_done": (ToolInputDone, ("id",)),
+    "tool_output": (ToolOutput, ("id", "output")),
+    "tool_error": (ToolError, ("id", "error")),
+    "status": (Status, ("text",)),
+}
+_STRING_FIELDS = frozenset({"text", "id", "name", "delta", "error"})
+
+
+def event_from_json(value: Any) -> Event:
+    """The event of one line of a command agent's ``output = "jsonl"``:
+    ``{"type": "text" | "reasoning" | "tool_call" | "tool_input" | "tool_input_done" |
+    "tool_output" | "tool_error" | "status", ...fields}`` (docs/agents.md). ValueError when it
+    is not one."""
+    if not isinstance(value, dict) or value.get("type") not in _FROM_JSON:
+        raise ValueError(f"type must be one of {', '.join(_FROM_JSON)}")
+    kind, required = _FROM_JSON[value["type"]]
+    args = {}
+    for name in required:
+        if name not in value:
+            raise ValueError(f"{value['type']} needs {name!r}")
+        if name in _STRING_FIELDS and not isinstance(value[name], str):
+            raise ValueError(f"{name!r} must be a string")
+        args[name] = value[name]
+    if kind is ToolInputDone and "input" in value:
+        args["input"] = value["input"]
+    event: Event = kind(**args)
+    return event
