@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from tether.parts import Op
 from tether.store.rows import MessageRow, SessionRow
 
 
@@ -13,8 +14,11 @@ class Bus(Protocol):
     async def message(self, session_id: str, message: MessageRow) -> None:
         """A message was created or changed (one call per seq)."""
 
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
-        """The next chunk of a streaming message's text."""
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
+        """The next chunk of a streaming message: the text it appends to ``content`` and its
+        part ops (tether.parts)."""
 
     async def session(self, user_id: str, session: SessionRow) -> None:
         """A session of ``user_id`` was created or changed."""
@@ -26,7 +30,9 @@ class NullBus:
     async def message(self, session_id: str, message: MessageRow) -> None:
         return None
 
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
         return None
 
     async def session(self, user_id: str, session: SessionRow) -> None:

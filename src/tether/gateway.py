@@ -26,6 +26,7 @@ from tether.cluster import ClientRegistry
 from tether.cluster.names import session_room, user_room
 from tether.limits import AuthAttempts, UserQuotas
 from tether.metrics import Metrics
+from tether.parts import Op
 from tether.protocol import ErrorCode, Event, RequestError
 from tether.ratelimit import TokenBucket
 from tether.service import ChatService, NoFields, SessionAck, SubscribeAck
@@ -70,10 +71,13 @@ class SocketBus:
             room=session_room(session_id),
         )
 
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
         await self.sio.emit(
             Event.DELTA,
-            {"session_id": session_id, "message_id": message_id, "chunk": chunk, "text": text},
+            {"session_id": session_id, "message_id": message_id, "chunk": chunk, "text": text,
+             "ops": ops},
             room=session_room(session_id),
         )
 

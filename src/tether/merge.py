@@ -11,7 +11,9 @@ A view is what one client knows of one session:
 * ``last_seq``: the highest seq such that every change up to it has been applied, the stream
   position a client resumes from (``after_seq``);
 * ``messages``: id -> message, each in the state with the highest seq seen (an upsert, so a change
-  delivered twice is harmless);
+  delivered twice is harmless), with its ``parts`` (those of a message without any are derived
+  from its content), which a delta's ``ops`` change (:mod:`tether.parts`; cases in
+  ``tests/cases/parts.json``);
 * ``held``: live messages that arrived ahead of a gap (seq > last_seq + 1), and ``held_deltas``
   the deltas of those messages, waiting for the gap to fill or for a re-subscribe.
 """
@@ -21,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from tether.parts import Part, apply_ops, copy_parts, parts_of_text
 
 Message = dict[str, Any]
 #: A live event buffered while a subscribe was pending: ("message", message) or ("delta", delta).
@@ -57,7 +61,12 @@ def upsert_message(view: View, message: Message) -> bool:
     """Rule 5: upsert by id, keeping the higher seq. True when the view changed."""
     if not is_newer(message, view.messages.get(message["id"])):
         return False
-    view.messages[message["id"]] = dict(message)
+    copied = dict(message)
+    # Deltas change the parts in place: the view owns its own (deep) copy of them.
+    copied["parts"] = (
+        copy_parts(message["parts"]) if "parts" in message else parts_of_text(message["content"])
+    )
+    view.messages[message["id"]] = copied
     return True
 
 
@@ -76,7 +85,20 @@ def apply_delta(view: View, delta: dict[str, Any]) -> DeltaResult:
     # In place: the view owns its copies (upsert_message copied the message in).
     message["content"] += delta["text"]
     message["chunks"] += 1
+    apply_delta_parts(message["parts"], delta)
     return "applied"
+
+
+def apply_delta_parts(parts: list[Part], delta: dict[str, Any]) -> None:
+    """A chunk's change to the parts: its ``ops`` in order. A delta without ``ops`` (from a
+    server older than parts) extends the last part when it is text, else starts a text part."""
+    if "ops" in delta:
+        apply_ops(parts, delta["ops"])
+    elif delta["text"]:
+        if parts and parts[-1]["type"] == "text":
+            parts[-1]["text"] += delta["text"]
+        else:
+            parts.append({"id": f"t{len(parts)}", "type": "text", "text": delta["text"]})
 
 
 def _drain_held(view: View) -> bool:

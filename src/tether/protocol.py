@@ -10,7 +10,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -97,6 +97,91 @@ class MessageStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+
+
+# --- Parts of a structured answer (docs/protocol.md, "Parts"); ops applied by tether.parts. ---
+
+
+class TextPart(TypedDict):
+    """Markdown answer text; ``content`` is the concatenation of the text parts."""
+
+    id: str
+    type: Literal["text"]
+    text: str
+
+
+class ReasoningPart(TypedDict):
+    """The model's reasoning; ``done`` once the answer moved past it (or ended)."""
+
+    id: str
+    type: Literal["reasoning"]
+    text: str
+    state: Literal["streaming", "done"]
+
+
+class ToolPart(TypedDict):
+    """A tool call, in the Vercel AI SDK's tool-part states: ``input-streaming`` (``input_text``
+    growing), ``input-available`` (``input`` parsed), ``output-available`` (``output``) or
+    ``output-error`` (``error``; "cancelled" when the answer was cancelled before the end)."""
+
+    id: str
+    type: Literal["tool"]
+    #: The agent's (the model's) id of the call.
+    tool_call_id: str
+    name: str
+    state: Literal["input-streaming", "input-available", "output-available", "output-error"]
+    #: The input as streamed (usually JSON text).
+    input_text: str
+    #: The input parsed once complete (null before, or when it is not JSON).
+    input: Any
+    output: Any
+    error: str | None
+
+
+class StatusPart(TypedDict):
+    """A transient progress line: at most one, replaced by the next, removed when the message
+    ends."""
+
+    id: str
+    type: Literal["status"]
+    text: str
+
+
+MessagePart = TextPart | ReasoningPart | ToolPart | StatusPart
+
+
+class StartOp(TypedDict):
+    """Append a new part (its full initial state)."""
+
+    op: Literal["start"]
+    part: MessagePart
+
+
+class AppendOp(TypedDict):
+    """Concatenate ``value`` to a part's ``text`` or ``input_text``."""
+
+    op: Literal["append"]
+    id: str
+    field: Literal["text", "input_text"]
+    value: str
+
+
+class SetOp(TypedDict):
+    """Replace some fields of a part (never ``id`` or ``type``)."""
+
+    op: Literal["set"]
+    id: str
+    fields: dict[str, Any]
+
+
+class RemoveOp(TypedDict):
+    """Remove a part (the status line, when the message ends)."""
+
+    op: Literal["remove"]
+    id: str
+
+
+DeltaOp = StartOp | AppendOp | SetOp | RemoveOp
 
 
 class RequestError(Exception):

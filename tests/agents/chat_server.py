@@ -228,6 +228,60 @@ async def whole(server: ChatServer, writer: asyncio.StreamWriter) -> None:
     await _respond(writer, "200 OK", "application/json", json.dumps(body))
 
 
+def delta_event(delta: dict[str, Any], finish: str | None = None) -> str:
+    """One streaming event with the given ``delta`` object."""
+    body = {
+        "id": "chatcmpl-2",
+        "object": "chat.completion.chunk",
+        "model": "test-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(body)}\n\n"
+
+
+#: Reasoning as DeepSeek and vLLM stream it (``reasoning_content``, with ``content`` null), then
+#: two parallel tool calls as OpenAI streams them: the first delta of each names it (index, id,
+#: type, function.name, empty arguments), later ones carry only the index and argument pieces;
+#: the choice ends with finish_reason "tool_calls".
+REASONING_AND_TOOLS = [
+    delta_event({"role": "assistant", "content": "", "reasoning_content": None}),
+    delta_event({"content": None, "reasoning_content": "Need the"}),
+    delta_event({"content": None, "reasoning_content": " weather."}),
+    delta_event({"content": "Checking."}),
+    delta_event({"tool_calls": [{"index": 0, "id": "call_w", "type": "function",
+                                 "function": {"name": "get_weather", "arguments": ""}}]}),
+    delta_event({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+    delta_event({"tool_calls": [{"index": 1, "id": "call_t", "type": "function",
+                                 "function": {"name": "get_time", "arguments": '{"tz":"CET"}'}}]}),
+    delta_event({"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]}),
+    delta_event({}, finish="tool_calls"),
+    "data: [DONE]\n\n",
+]
+
+#: Reasoning as OpenRouter and Ollama stream it (``reasoning``), then text.
+REASONING_FIELD = [
+    delta_event({"role": "assistant", "reasoning": "Short"}),
+    delta_event({"reasoning": " think."}),
+    delta_event({"content": "Answer."}),
+    delta_event({}, finish="stop"),
+    "data: [DONE]\n\n",
+]
+
+
+async def reasoning_tools(server: ChatServer, writer: asyncio.StreamWriter) -> None:
+    await _start_stream(writer)
+    for event in REASONING_AND_TOOLS:
+        await _send(writer, event)
+    await _end(writer)
+
+
+async def reasoning_field(server: ChatServer, writer: asyncio.StreamWriter) -> None:
+    await _start_stream(writer)
+    for event in REASONING_FIELD:
+        await _send(writer, event)
+    await _end(writer)
+
+
 SCENARIOS: dict[str, Callable[[ChatServer, asyncio.StreamWriter], Awaitable[None]]] = {
     f.__name__: f
     for f in (
@@ -247,5 +301,7 @@ SCENARIOS: dict[str, Callable[[ChatServer, asyncio.StreamWriter], Awaitable[None
         no_answer,
         trickle,
         whole,
+        reasoning_tools,
+        reasoning_field,
     )
 }

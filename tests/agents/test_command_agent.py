@@ -220,3 +220,20 @@ async def test_cancel_ends_the_process_and_its_children(stubborn: bool) -> None:
     # Cleanup finished inside the cancelled task: nothing is left when it returns.
     assert not [pid for pid in pids if alive(pid)]
     assert time.monotonic() - started < 2.0
+
+
+async def test_jsonl_output_mode_yields_one_event_per_line() -> None:
+    from tether.agents import events as ev
+
+    lines = "\\n".join([
+        '{"type": "reasoning", "text": "hm"}',
+        '{"type": "tool_call", "id": "c", "name": "ls"}',
+        '{"type": "tool_input", "id": "c", "delta": "{}"}',
+        '{"type": "tool_input_done", "id": "c"}',
+        '{"type": "text", "text": "done"}',
+    ])
+    program = agent(PY, "-c", f"print({lines!r}.replace(chr(92)+'n', chr(10)))", output="jsonl")
+    assert await collect(program.stream(turn("hi"))) == [  # type: ignore[arg-type]
+        ev.Reasoning("hm"), ev.ToolCall("c", "ls"), ev.ToolInput("c", "{}"),
+        ev.ToolInputDone("c"), ev.Text("done"),
+    ]

@@ -10,7 +10,9 @@ import pytest
 
 from tests.agents.chat_server import ChatServer
 from tether.agents import AgentError, ChatMessage, Turn
+from tether.agents import events as ev
 from tether.agents.openai_compat import OpenAIAgent, OpenAISpec
+from tether.streams import LiveStream
 
 FAST = {"connect_timeout": 1.0, "read_timeout": 0.3, "timeout": 5.0}
 
@@ -182,3 +184,41 @@ async def test_cancel_closes_the_stream(chat_server: ChatServer) -> None:
 async def _until(predicate: object) -> None:
     while not predicate():  # type: ignore[operator]  # noqa: ASYNC110 - polling a plain set
         await asyncio.sleep(0.02)
+
+
+# -- structured: reasoning and tool calls ------------------------------------------------------
+
+
+async def test_streamed_reasoning_content_and_tool_calls_become_events(
+    chat_server: ChatServer,
+) -> None:
+    events = await answer(agent(chat_server.url("reasoning_tools")).stream(turn("weather?")))
+    assert events == [
+        ev.Reasoning("Need the"),
+        ev.Reasoning(" weather."),
+        "Checking.",
+        ev.ToolCall("call_w", "get_weather"),
+        ev.ToolInput("call_w", '{"city":'),
+        ev.ToolCall("call_t", "get_time"),
+        ev.ToolInput("call_t", '{"tz":"CET"}'),
+        ev.ToolInput("call_w", ' "Paris"}'),
+        ev.ToolInputDone("call_w"),
+        ev.ToolInputDone("call_t"),
+    ]
+    # As parts: reasoning, text, two tools shown with their parsed input, never executed.
+    stream = LiveStream("s", "m")
+    for event in events:
+        stream.add_event(event)  # type: ignore[arg-type]
+    stream.finish(None)
+    stream.take_chunk()
+    assert [(p["type"], p.get("state")) for p in stream.parts] == [
+        ("reasoning", "done"), ("text", None),
+        ("tool", "input-available"), ("tool", "input-available"),
+    ]
+    assert [p["input"] for p in stream.parts[2:]] == [{"city": "Paris"}, {"tz": "CET"}]
+    assert stream.text == "Checking."
+
+
+async def test_the_reasoning_field_is_reasoning_too(chat_server: ChatServer) -> None:
+    events = await answer(agent(chat_server.url("reasoning_field")).stream(turn("hi")))
+    assert events == [ev.Reasoning("Short"), ev.Reasoning(" think."), "Answer."]

@@ -1,6 +1,7 @@
-"""The shared merge cases (tests/cases/merge.json) over the Python reference, tether.merge.
+"""The shared merge cases (tests/cases/merge.json, and parts.json for the parts of structured
+answers) over the Python reference, tether.merge.
 
-tests/js/merge_cases.test.mjs runs the same file over the browser's merge.js."""
+tests/js/merge_cases.test.mjs runs the same files over the browser's merge.js."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from tether import merge
+from tether import merge, parts
 
 CASES = json.loads((Path(__file__).parent / "merge.json").read_text())["cases"]
+PARTS_CASES = json.loads((Path(__file__).parent / "parts.json").read_text())["cases"]
 
 
 def run_step(view: merge.View, step: dict[str, Any]) -> object:
@@ -27,7 +29,9 @@ def run_step(view: merge.View, step: dict[str, Any]) -> object:
     return None
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize(
+    "case", CASES + PARTS_CASES, ids=[c["name"] for c in CASES + PARTS_CASES]
+)
 def test_merge_case(case: dict[str, Any]) -> None:
     view = merge.View("s1")
     for number, step in enumerate(case["steps"]):
@@ -43,6 +47,17 @@ def test_merge_case(case: dict[str, Any]) -> None:
     assert sorted(view.held) == final["held"]
     if "has_older" in final:
         assert view.has_older is final["has_older"]
+    if "parts" in final:
+        assert {m: view.messages[m]["parts"] for m in final["parts"]} == final["parts"]
+        for message in view.messages.values():  # content is always the text parts joined
+            assert message["content"] == parts.text_of(message["parts"])
+
+
+def test_every_parts_case_checks_parts() -> None:
+    assert all("parts" in c["final"] for c in PARTS_CASES)
+    deltas = [s["delta"] for c in PARTS_CASES for s in c["steps"] if "delta" in s]
+    ops = {op["op"] for d in deltas for op in d.get("ops", [])}
+    assert ops == {"start", "append", "set", "remove"}
 
 
 def test_every_step_kind_is_covered() -> None:

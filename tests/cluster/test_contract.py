@@ -16,6 +16,7 @@ import socketio
 
 from tests.cluster.conftest import PrivateRedis
 from tests.support.services import REDIS_URL, require
+from tether.agents import events
 from tether.cluster import Cluster, LocalCluster
 from tether.streams import LiveStream
 
@@ -74,11 +75,13 @@ async def test_live_text_published_by_one_member_is_seen_by_every_member(
     message_id = str(uuid.uuid4())
     stream: LiveStream = writer.streams.open("session", message_id)
     for piece in ("Echo:", " hello"):
-        stream.pending.append(piece)
+        stream.add_text(piece)
         taken = stream.take_chunk()
         assert taken is not None
         await writer.streams.published([(stream, *taken)])
-    expected = {message_id: ("Echo: hello", 2)}
+    expected = {
+        message_id: ("Echo: hello", 2, [{"id": "t0", "type": "text", "text": "Echo: hello"}])
+    }
     assert await writer.streams.snapshot([message_id, "other"]) == expected
     assert await reader.streams.snapshot([message_id]) == expected
     writer.streams.close(message_id)
@@ -91,6 +94,34 @@ async def test_live_text_published_by_one_member_is_seen_by_every_member(
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(forgotten(), 5)
+
+
+async def test_live_parts_published_by_one_member_are_seen_by_every_member(
+    member: Members,
+) -> None:
+    writer, reader = await member(), await member()
+    message_id = str(uuid.uuid4())
+    stream: LiveStream = writer.streams.open("session", message_id)
+    steps: list[list[object]] = [
+        [events.Reasoning("think"), events.ToolCall("c1", "search")],
+        [events.ToolInput("c1", '{"q": '), events.ToolInput("c1", '"x"}')],
+        [events.ToolInputDone("c1"), events.Status("searching"), "Found it."],
+    ]
+    for step in steps:
+        for event in step:
+            stream.add_event(event)  # type: ignore[arg-type]
+        taken = stream.take_chunk()
+        assert taken is not None
+        await writer.streams.published([(stream, *taken)])
+        # After every chunk, both members' snapshots are exactly the writer's live parts.
+        expected = {message_id: (stream.text, stream.chunks, stream.parts)}
+        assert await writer.streams.snapshot([message_id]) == expected
+        assert await reader.streams.snapshot([message_id]) == expected
+    assert [p["type"] for p in stream.parts] == ["reasoning", "tool", "status", "text"]
+    assert stream.parts[1]["input"] == {"q": "x"}
+    assert stream.parts[1]["state"] == "input-available"
+    assert stream.text == "Found it."
+    writer.streams.close(message_id)
 
 
 async def test_cancel_reaches_the_member_running_the_session(member: Members) -> None:
@@ -144,7 +175,7 @@ async def test_stop_leaves_no_task_behind(member: Members) -> None:
     before = asyncio.all_tasks()
     cluster = await member()
     stream = cluster.streams.open("session", str(uuid.uuid4()))
-    stream.pending.append("x")
+    stream.add_text("x")
     taken = stream.take_chunk()
     assert taken is not None
     await cluster.streams.published([(stream, *taken)])

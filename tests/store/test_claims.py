@@ -118,7 +118,7 @@ async def test_a_stale_holder_is_fenced_after_a_takeover(store: Store, user: Use
 
     assert await store.renew_claims(A, live()) == set()  # A learns it lost the claim
     assert await store.create_assistant_message(sid, None, A) is None
-    assert await store.checkpoint_many([(old, "late text", 9)]) == {old}
+    assert await store.checkpoint_many([(old, "late text", 9, None)]) == {old}
     assert await store.finish_message(sid, old, "complete", "late text", 9, None, A) is None
     assert await store.head_seq(sid) == head  # nothing the stale holder did was written
     [row] = [m for m in await store.changed_since(sid, 0) if m["id"] == old]

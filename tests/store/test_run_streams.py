@@ -13,8 +13,10 @@ import pytest
 from tether.accounts import User
 from tether.agents import AgentRegistry, Turn
 from tether.metrics import Metrics
+from tether.parts import Op, Part
 from tether.runs import CancelChannel, RunManager, RunState
 from tether.store import MessageRow, SessionRow, Store
+from tether.store.rows import Checkpoint
 from tether.streams import LocalStreams
 
 
@@ -23,12 +25,16 @@ class RecordingBus:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
+        self.ops: dict[str, list[list[Op]]] = {}  # each message's deltas' ops, in order
 
     async def message(self, session_id: str, message: MessageRow) -> None:
         self.events.append(("message", dict(message)))
 
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
         self.events.append(("delta", (message_id, chunk, text)))
+        self.ops.setdefault(message_id, []).append(ops)
 
     async def session(self, user_id: str, session: SessionRow) -> None:
         self.events.append(("session", dict(session)))
@@ -168,13 +174,13 @@ async def test_checkpoint_many_writes_text_and_reports_ended_messages(
     made = [await store.create_assistant_message(sid, None) for _ in range(count)]
     ids = [m["id"] for m in made if m is not None]
     head = await store.head_seq(sid)
-    assert await store.checkpoint_many([(i, f"text {i}", 4) for i in ids]) == set()
+    assert await store.checkpoint_many([(i, f"text {i}", 4, None) for i in ids]) == set()
     assert await store.head_seq(sid) == head  # not a change: no seq
     for row in await store.streaming_in(sid):
         assert (row["content"], row["chunks"]) == (f"text {row['id']}", 4)
     ended = await store.interrupt((await store.streaming_in(sid))[0])
     assert ended is not None
-    assert await store.checkpoint_many([(i, "late", 9) for i in ids]) == {ended["id"]}
+    assert await store.checkpoint_many([(i, "late", 9, None) for i in ids]) == {ended["id"]}
     [row] = [m for m in await store.changed_since(sid, 0) if m["id"] == ended["id"]]
     assert row["content"] == f"text {ended['id']}"  # the late text was not written
 
@@ -263,17 +269,19 @@ class PoisonStore(CountingStore):
     """A store that cannot checkpoint text containing POISON (as PostgreSQL refused a lone
     surrogate): the whole batch fails."""
 
-    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
-        if any(POISON in text for _, text, _ in items):
+    async def checkpoint_many(self, items: list[Checkpoint]) -> set[str]:
+        if any(POISON in text for _, text, _, _ in items):
             raise ValueError("cannot encode this text")
         return await super().checkpoint_many(items)
 
 
 class PoisonBus(RecordingBus):
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
         if POISON in text:
             raise ValueError("cannot encode this delta")
-        await super().delta(session_id, message_id, chunk, text)
+        await super().delta(session_id, message_id, chunk, text, ops)
 
 
 class TwoVoicesAgent:
@@ -442,12 +450,12 @@ class RefusingStore(CountingStore):
 
     async def finish_message(
         self, session_id: str, message_id: str, status: str, content: str, chunks: int,
-        error: str | None = None, runner: str | None = None,
+        error: str | None = None, runner: str | None = None, parts: list[Part] | None = None,
     ) -> MessageRow | None:
         if POISON in content:
             raise ValueError("cannot store this text")
         return await super().finish_message(
-            session_id, message_id, status, content, chunks, error, runner
+            session_id, message_id, status, content, chunks, error, runner, parts
         )
 
 

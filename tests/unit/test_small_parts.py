@@ -16,11 +16,18 @@ def test_token_bucket_allows_burst_then_refills() -> None:
 def test_live_stream_chunks_take_pending_text_in_order() -> None:
     stream = LiveStream("s", "m")
     assert stream.take_chunk() is None
-    stream.pending += ["Echo: ", "a "]
-    assert stream.take_chunk() == (0, "Echo: a ")
-    stream.pending.append("b")
-    assert stream.take_chunk() == (1, "b")
+    stream.add_text("Echo: ")
+    stream.add_text("a ")
+    assert stream.take_chunk() == (0, "Echo: a ", [
+        {"op": "start", "part": {"id": "t0", "type": "text", "text": ""}},
+        {"op": "append", "id": "t0", "field": "text", "value": "Echo: a "},
+    ])
+    stream.add_text("b")
+    assert stream.take_chunk() == (1, "b", [
+        {"op": "append", "id": "t0", "field": "text", "value": "b"}
+    ])
     assert (stream.text, stream.chunks, stream.pending) == ("Echo: a b", 2, [])
+    assert stream.parts == [{"id": "t0", "type": "text", "text": "Echo: a b"}]
 
 
 def test_json_codec_round_trip_is_compact_text() -> None:
@@ -36,3 +43,19 @@ def test_loopback_detection() -> None:
     assert Settings(host="localhost").is_loopback
     assert not Settings(host="0.0.0.0").is_loopback
     assert not Settings(host="192.0.2.1").is_loopback
+
+
+def test_text_then_an_event_in_one_chunk_keeps_their_order() -> None:
+    from tether.agents import events as ev
+
+    stream = LiveStream("s", "m")
+    stream.add_text("Let me check. ")
+    stream.add_event(ev.ToolCall("c1", "search"))
+    stream.add_text("Done.")
+    chunk, text, ops = stream.take_chunk() or (None, None, None)
+    assert (chunk, text) == (0, "Let me check. Done.")
+    assert [(o["op"], o.get("id") or o["part"]["id"]) for o in ops or []] == [
+        ("start", "t0"), ("append", "t0"), ("start", "k1"), ("start", "t2"), ("append", "t2"),
+    ]
+    assert [p["type"] for p in stream.parts] == ["text", "tool", "text"]
+    assert stream.text == "Let me check. Done."

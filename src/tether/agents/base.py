@@ -1,6 +1,7 @@
 """The agent interface: what answers in a session.
 
-An agent turns a conversation into a stream of text chunks. The run manager (tether.runs) owns
+An agent turns a conversation into a stream of text chunks and, optionally, structured events
+(reasoning, tool calls, status: tether.agents.events). The run manager (tether.runs) owns
 everything around it: storing the assistant message, coalescing chunks into ``delta`` events,
 checkpoints, cancel. An agent only yields text, and may raise :class:`AgentError` with a message
 that is shown to the user as the message's ``error``.
@@ -13,8 +14,11 @@ agent's stream, so an agent must clean up (kill its subprocess, close its HTTP s
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from tether.agents.events import Event
 
 Role = Literal["user", "assistant", "system"]
 
@@ -79,8 +83,9 @@ class Agent(Protocol):
         no read of the session's history."""
         ...
 
-    def stream(self, turn: Turn) -> AsyncIterator[str]:
-        """Yield the answer's text chunk by chunk. Raise AgentError on a user-visible failure."""
+    def stream(self, turn: Turn) -> AsyncIterator[str | Event]:
+        """Yield the answer chunk by chunk: text (``str``) or structured events
+        (tether.agents.events). Raise AgentError on a user-visible failure."""
         ...
 
 
@@ -100,12 +105,37 @@ def repair_text(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-async def repaired(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+def repair_json(value: Any) -> Any:
+    """``value`` (JSON: a tool's input or output) with every string in it repaired."""
+    if isinstance(value, str):
+        return repair_text(value)
+    if isinstance(value, list):
+        return [repair_json(v) for v in value]
+    if isinstance(value, dict):
+        return {repair_text(str(k)): repair_json(v) for k, v in value.items()}
+    return value
+
+
+def repair_event(event: Any) -> Any:
+    """A structured event (tether.agents.events) with every string it carries repaired."""
+    return replace(
+        event, **{f.name: repair_json(getattr(event, f.name)) for f in fields(event)}
+    )
+
+
+async def repaired(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """An agent's chunks as valid text: the boundary between an agent and the run manager. A
     high surrogate that ends a chunk waits for the next one (an emoji split across two
-    streamed strings comes out whole); one with no partner becomes U+FFFD."""
+    streamed strings comes out whole); one with no partner becomes U+FFFD. Structured events
+    pass through with their strings repaired (a surrogate held before one is U+FFFD)."""
     held = ""
     async for chunk in chunks:
+        if not isinstance(chunk, str):
+            if held:
+                held = ""
+                yield "\ufffd"
+            yield repair_event(chunk)
+            continue
         text = held + chunk
         held = ""
         if text and ord(text[-1]) in _HIGH:

@@ -8,7 +8,8 @@ The protocol between Tether and the program (documented for users in docs/agents
 - **environment**: the server's environment (unless ``inherit_env = false``), the configured
   ``env``, and ``TETHER_SESSION_ID``, ``TETHER_AGENT`` and, when the agent kept one,
   ``TETHER_STATE``: the conversation handle the program reported on an earlier turn.
-- **stdout**: the answer, UTF-8, streamed to the user as it is written (flush to be seen live).
+- **stdout**: the answer, UTF-8, streamed to the user as it is written (flush to be seen live);
+  with ``output = "jsonl"``, one structured event per line instead (tether.agents.events).
 - **stderr**: diagnostics; the tail is shown to the user if the program fails. A line
   ``TETHER_STATE=<handle>`` is not diagnostics: it keeps ``<handle>`` for the session's next turn
   (an empty value forgets it).
@@ -33,8 +34,10 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from tether.agents.base import AgentError, Turn
+from tether.agents.events import Event, event_from_json
 
 StdinMode = Literal["jsonl", "text"]
+OutputMode = Literal["text", "jsonl"]
 T = TypeVar("T")
 
 #: The stderr line prefix by which a program reports its conversation handle.
@@ -57,6 +60,8 @@ class CommandSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     inherit_env: bool = True
     stdin: StdinMode = "jsonl"
+    #: ``text``: stdout is the answer; ``jsonl``: one event per line (tether.agents.events).
+    output: OutputMode = "text"
     #: Seconds a whole turn may take, from start to exit.
     timeout: float = 300.0
     #: Seconds between SIGTERM and SIGKILL when the program must stop.
@@ -107,7 +112,29 @@ class CommandAgent:
             env["TETHER_STATE"] = turn.state
         return env
 
-    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+    async def stream(self, turn: Turn) -> AsyncIterator[str | Event]:
+        if self.spec.output == "text":
+            async for text in self._stdout(turn):
+                yield text
+            return
+        held = ""
+        async for text in self._stdout(turn):
+            *lines, held = (held + text).split("\n")
+            for line in lines:
+                if line.strip():
+                    yield self._event(line)
+        if held.strip():
+            yield self._event(held)
+
+    def _event(self, line: str) -> str | Event:
+        try:
+            return event_from_json(json.loads(line))
+        except ValueError as exc:
+            raise AgentError(
+                f"{self.program} wrote a line that is not an event: {line[:200]!r} ({exc})"
+            ) from None
+
+    async def _stdout(self, turn: Turn) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.spec.timeout
         try:

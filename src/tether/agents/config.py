@@ -70,6 +70,8 @@ class CommandConfig(_Table):
     #: Whether the program sees the server's whole environment, or only PATH, HOME, LANG...
     inherit_env: bool = True
     stdin: Literal["jsonl", "text"] = "jsonl"
+    #: stdout as plain text (the default), or one structured event per line (docs/agents.md).
+    output: Literal["text", "jsonl"] = "text"
     timeout: Seconds = 300.0
     kill_grace: Seconds = 5.0
 
@@ -245,6 +247,7 @@ def _command(
         env=dict(config.env),
         inherit_env=config.inherit_env,
         stdin=config.stdin,
+        output=config.output,
         timeout=config.timeout,
         kill_grace=config.kill_grace,
     )

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from tether.agents.base import AgentError, Turn
+from tether.agents.events import Event, Reasoning, ToolCall, ToolInput, ToolInputDone
 
 #: How much of an error response's body is read to find its message.
 ERROR_BODY_LIMIT = 64 * 1024
@@ -85,7 +86,7 @@ class OpenAIAgent:
             headers["Authorization"] = f"Bearer {self.spec.api_key}"
         return headers
 
-    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+    async def stream(self, turn: Turn) -> AsyncIterator[str | Event]:
         spec = self.spec
         timeout = httpx.Timeout(
             connect=spec.connect_timeout,
@@ -129,26 +130,27 @@ class OpenAIAgent:
             except httpx.HTTPError as exc:
                 raise AgentError(f"request to {self.base_url} failed: {exc}") from None
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[str]:
-        """The answer's text from an event stream, until ``[DONE]``."""
+    async def _events(self, response: httpx.Response) -> AsyncIterator[str | Event]:
+        """The answer's text and events from an event stream, until ``[DONE]``."""
         finished = False  # a choice reported its finish_reason
         for_events = _EventParser()
+        calls = _ToolCalls()
         async for line in self._lines(response):
             for data in for_events.feed(line):
                 if data == "[DONE]":
                     return
                 chunk = self._decode(data)
-                text, done = self._read_chunk(chunk)
+                events, done = self._read_chunk(chunk, calls)
                 finished = finished or done
-                if text:
-                    yield text
+                for event in events:
+                    yield event
         for data in for_events.end():
             if data == "[DONE]":
                 return
-            text, done = self._read_chunk(self._decode(data))
+            events, done = self._read_chunk(self._decode(data), calls)
             finished = finished or done
-            if text:
-                yield text
+            for event in events:
+                yield event
         if not finished:
             raise AgentError(
                 f"the stream from {self.base_url} ended before the answer was complete"
@@ -185,23 +187,40 @@ class OpenAIAgent:
             raise AgentError(f"malformed event from {self.base_url}: {_quote(data)}")
         return chunk
 
-    def _read_chunk(self, chunk: dict[str, Any]) -> tuple[str, bool]:
-        """A chunk's text, and whether it finishes the answer."""
+    def _read_chunk(
+        self, chunk: dict[str, Any], calls: _ToolCalls
+    ) -> tuple[list[str | Event], bool]:
+        """A chunk's text and events, and whether it finishes the answer. Streamed reasoning
+        (``reasoning_content`` as DeepSeek and vLLM send it, ``reasoning`` as OpenRouter and
+        Ollama do) becomes reasoning; streamed ``tool_calls`` become tool parts, shown and never
+        executed (their input is complete when the choice finishes)."""
         if "error" in chunk:
             raise AgentError(f"{self.base_url} reported an error: {_error_text(chunk)}")
         choices = chunk.get("choices", [])
         if not isinstance(choices, list):
             raise AgentError(f"malformed event from {self.base_url}: 'choices' is not a list")
-        text, finished = [], False
+        out: list[str | Event] = []
+        finished = False
         for choice in choices:
             if not isinstance(choice, dict):
                 raise AgentError(f"malformed event from {self.base_url}: a choice is not an object")
             delta = choice.get("delta") or {}
-            content = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(content, str):
-                text.append(content)
-            finished = finished or bool(choice.get("finish_reason"))
-        return "".join(text), finished
+            if isinstance(delta, dict):
+                for key in ("reasoning_content", "reasoning"):
+                    reasoning = delta.get(key)
+                    if isinstance(reasoning, str) and reasoning:
+                        out.append(Reasoning(reasoning))
+                        break
+                tool_calls = delta.get("tool_calls")
+                if isinstance(tool_calls, list):
+                    out.extend(calls.read(tool_calls))
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    out.append(content)
+            if choice.get("finish_reason"):
+                finished = True
+                out.extend(calls.done())
+        return out, finished
 
     async def _whole_answer(self, response: httpx.Response) -> str:
         """A server that ignored ``stream: true`` sent the whole completion as one JSON body."""
@@ -225,6 +244,44 @@ class OpenAIAgent:
             return status
         detail = _error_text_of_body(body)
         return f"{status}: {detail}" if detail else status
+
+
+class _ToolCalls:
+    """Streamed ``tool_calls`` of one answer: the first delta of a call names it (``index``,
+    ``id``, ``function.name``), the next ones carry only ``index`` and pieces of
+    ``function.arguments``."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._open: list[str] = []
+
+    def read(self, tool_calls: list[Any]) -> list[Event]:
+        out: list[Event] = []
+        for call in tool_calls:
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            if index not in self._ids:
+                call_id = call.get("id")
+                call_id = call_id if isinstance(call_id, str) else f"call_{index}"
+                name = function.get("name")
+                name = name if isinstance(name, str) else ""
+                self._ids[index] = call_id
+                self._open.append(call_id)
+                out.append(ToolCall(call_id, name))
+            arguments = function.get("arguments")
+            if isinstance(arguments, str) and arguments:
+                out.append(ToolInput(self._ids[index], arguments))
+        return out
+
+    def done(self) -> list[Event]:
+        """The inputs are complete (the choice finished)."""
+        out: list[Event] = [ToolInputDone(call_id) for call_id in self._open]
+        self._open.clear()
+        return out
 
 
 class _EventParser:

@@ -52,3 +52,7 @@ class RedisNames:
         """A streaming message's text so far, and its chunk count."""
         base = f"{self.prefix}:stream:{message_id}"
         return base + ":text", base + ":chunks"
+
+    def stream_ops(self, message_id: str) -> str:
+        """A streaming message's part ops so far: a list of JSON arrays, one per chunk."""
+        return f"{self.prefix}:stream:{message_id}:ops"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     DateTime,
@@ -80,6 +81,8 @@ messages = Table(
     Column("status", String(16), nullable=False),
     Column("client_msg_id", String(64), nullable=True),
     Column("chunks", Integer, nullable=False, default=0),
+    # The message's parts (tether.parts) as of ``chunks``; NULL: no structure, one text part.
+    Column("parts", JSON, nullable=True),
     Column("error", Text, nullable=True),
     # For an assistant message: the user message it answers.
     Column("reply_to", String(36), nullable=True),

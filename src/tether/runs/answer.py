@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 
 from tether.agents import AgentError, AgentRegistry, Turn
 from tether.agents.base import repaired
+from tether.agents.events import Event
 from tether.bus import Bus
 from tether.metrics import Metrics
 from tether.protocol import MessageStatus
@@ -114,11 +115,16 @@ class Answers:
                 status = MessageStatus.FAILED
         return await self._finish(run, turn, status, error)
 
-    async def _produce(self, chunks: AsyncIterator[str], run: Run) -> None:
-        pending, arrived = run.stream.pending, self.ticker.text_arrived
+    async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
+        stream, arrived = run.stream, self.ticker.text_arrived
+        add_text, add_event = stream.add_text, stream.add_event
         async for piece in repaired(chunks):
-            if piece:
-                pending.append(piece)
+            if isinstance(piece, str):
+                if piece:
+                    add_text(piece)
+                    arrived.set()
+            else:
+                add_event(piece)
                 arrived.set()
 
     async def _finish(
@@ -132,6 +138,9 @@ class Answers:
         final: MessageRow | None = None
         try:
             if not fenced:
+                # The parts end (tools left unfinished, reasoning, the status line) in the last
+                # chunk, so live followers and the final message agree.
+                stream.finish(_ending_reason(status, error))
                 await self.ticker.flush_last(run)  # the final message carries it all the same
                 final = await self._end(stream, status, stream.text, error)
                 if final is not None and turn is not None and turn.state_changed:
@@ -163,7 +172,7 @@ class Answers:
         ) -> Awaitable[MessageRow | None]:
             return self.store.finish_message(
                 stream.session_id, stream.message_id, status, text, stream.chunks, error,
-                runner=self.runner_id,
+                runner=self.runner_id, parts=stream.parts if text == stream.text else [],
             )
 
         what = f"end of message {stream.message_id}"
@@ -174,3 +183,12 @@ class Answers:
                 raise
             log.exception("message %s could not be stored", stream.message_id)
             return await patiently(lambda: write(MessageStatus.FAILED, "", UNSTORABLE), what)
+
+
+def _ending_reason(status: MessageStatus, error: str | None) -> str | None:
+    """What an unfinished tool's error says when the answer ends (None: it completed)."""
+    if status is MessageStatus.COMPLETE:
+        return None
+    if status is MessageStatus.CANCELLED:
+        return "cancelled"
+    return error or str(status)

@@ -20,13 +20,14 @@ from typing import Protocol
 from tether.bus import Bus
 from tether.runs.state import Run
 from tether.store import Store, is_unavailable
+from tether.store.rows import Checkpoint
 from tether.streams import Chunk, LocalStreams
 
 log = logging.getLogger("tether.runs")
 
 
 class Checkpoints(Protocol):
-    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]: ...
+    async def checkpoint_many(self, items: list[Checkpoint]) -> set[str]: ...
 
 
 class StreamTicker:
@@ -130,9 +131,9 @@ class StreamTicker:
                 for item in batch:
                     await self._emit_recorded([item])
         delta = self.bus.delta
-        for stream, chunk, text in batch:
+        for stream, chunk, text, ops in batch:
             try:
-                await delta(stream.session_id, stream.message_id, chunk, text)
+                await delta(stream.session_id, stream.message_id, chunk, text, ops)
             except Exception:
                 log.warning("delta %d of %s not sent", chunk, stream.message_id, exc_info=True)
 
@@ -150,7 +151,9 @@ class StreamTicker:
         runs = [r for r in self._runs.values() if r.stream.chunks != r.checkpointed]
         if not runs:
             return
-        items = [(r.stream.message_id, r.stream.text, r.stream.chunks) for r in runs]
+        items: list[Checkpoint] = [
+            (r.stream.message_id, r.stream.text, r.stream.chunks, r.stream.parts) for r in runs
+        ]
         try:
             ended = await self.store.checkpoint_many(items)
             written = list(zip(runs, items, strict=True))
@@ -166,7 +169,7 @@ class StreamTicker:
                     log.warning("checkpoint of %s failed", item[0], exc_info=True)
                     continue
                 written.append((run, item))
-        for run, (_, _, chunks) in written:
+        for run, (_, _, chunks, _) in written:
             run.checkpointed = chunks
         for message_id in ended:
             ended_run = self._runs.get(message_id)

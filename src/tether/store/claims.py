@@ -16,6 +16,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
+from tether.parts import final_parts
 from tether.protocol import MessageStatus
 from tether.store import statements
 from tether.store.base import StoreBase
@@ -26,6 +27,7 @@ from tether.store.rows import (
     MessageRow,
     SessionRow,
     message_out,
+    parts_or_text,
     session_out,
     utcnow,
 )
@@ -134,6 +136,9 @@ class ClaimQueries(StoreBase):
                         "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
                         "p_content": row.content,
                         "p_chunks": row.chunks, "p_error": INTERRUPTED, "p_seq": taken[0],
+                        "p_parts": parts_or_text(
+                            final_parts(message_out(row)["parts"], INTERRUPTED), row.content
+                        ),
                         "p_now": utcnow(),
                     },
                 )

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
+from tether.parts import Part, final_parts
 from tether.protocol import MessageStatus
 from tether.recovery import Mode, decide
 from tether.store import statements
@@ -19,6 +20,7 @@ from tether.store.rows import (
     _MESSAGE_COLUMNS,
     _SESSION_COLUMNS,
     STREAMING,
+    Checkpoint,
     ContentMismatch,
     MessageRow,
     Snapshot,
@@ -26,6 +28,7 @@ from tether.store.rows import (
     StorageUnavailable,
     _NothingToDo,
     message_out,
+    parts_or_text,
     session_out,
     utcnow,
 )
@@ -153,25 +156,28 @@ class MessageQueries(StoreBase):
             )
         return True
 
-    async def checkpoint(self, message_id: str, content: str, chunks: int) -> bool:
-        """Keep a streaming message's text so far (not a change: no seq). False when the
-        message is no longer streaming."""
-        return not await self.checkpoint_many([(message_id, content, chunks)])
+    async def checkpoint(
+        self, message_id: str, content: str, chunks: int, parts: list[Part] | None = None
+    ) -> bool:
+        """Keep a streaming message's text and parts so far (not a change: no seq). False when
+        the message is no longer streaming."""
+        return not await self.checkpoint_many([(message_id, content, chunks, parts)])
 
-    async def checkpoint_many(self, items: list[tuple[str, str, int]]) -> set[str]:
-        """Checkpoint several streaming messages, ``(id, text so far, chunks)`` each, in one
-        transaction; the ids among them that are no longer streaming (left unwritten)."""
+    async def checkpoint_many(self, items: list[Checkpoint]) -> set[str]:
+        """Checkpoint several streaming messages, ``(id, text so far, chunks, parts)`` each, in
+        one transaction; the ids among them that are no longer streaming (left unwritten)."""
         if not items:
             return set()
-        ids = [message_id for message_id, _, _ in items]
+        ids = [item[0] for item in items]
         now = utcnow()
         async with self._write() as conn:
             await conn.execute(
                 update(messages)
                 .where(messages.c.id == bindparam("m_id"), messages.c.status == STREAMING)
                 .values(content=bindparam("m_content"), chunks=bindparam("m_chunks"),
-                        updated_at=now),
-                [{"m_id": i, "m_content": c, "m_chunks": n} for i, c, n in items],
+                        parts=bindparam("m_parts"), updated_at=now),
+                [{"m_id": i, "m_content": c, "m_chunks": n, "m_parts": parts_or_text(p, c)}
+                 for i, c, n, p in items],
             )
             rows = await conn.execute(
                 select(messages.c.id).where(
@@ -190,13 +196,16 @@ class MessageQueries(StoreBase):
         chunks: int,
         error: str | None = None,
         runner: str | None = None,
+        parts: list[Part] | None = None,
     ) -> MessageRow | None:
         """End a streaming message (a change: it takes a seq). None when it was not streaming
         any more (someone else ended it), or, with ``runner``, when that runner no longer holds
-        the session's claim (it is fenced): nothing is written then."""
+        the session's claim (it is fenced): nothing is written then. ``parts`` None: the
+        message has no structure (one text part, ``content``)."""
         try:
             return await self._finish(
-                session_id, message_id, status, content, chunks, error, runner
+                session_id, message_id, status, content, chunks, error, runner,
+                parts_or_text(parts, content),
             )
         except _NothingToDo:
             return None
@@ -210,6 +219,7 @@ class MessageQueries(StoreBase):
         chunks: int,
         error: str | None,
         runner: str | None = None,
+        parts: list[Part] | None = None,
     ) -> MessageRow:
         async with self._write() as conn:
             taken = await self._next_seq(conn, session_id, runner=runner, new_message=False)
@@ -221,6 +231,7 @@ class MessageQueries(StoreBase):
                     {
                         "p_id": message_id, "p_status": status, "p_content": content,
                         "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
+                        "p_parts": parts,
                         "p_now": utcnow(),
                     },
                 )
@@ -241,14 +252,17 @@ class MessageQueries(StoreBase):
         return [message_out(r) for r in rows]
 
     async def interrupt(self, message: MessageRow) -> MessageRow | None:
-        """Mark a streaming message ``interrupted``, keeping its checkpointed text."""
+        """Mark a streaming message ``interrupted``, keeping its checkpointed text and parts
+        (those left unfinished end as tether.parts.final_parts says)."""
+        error = "the server stopped while this answer was being written"
         return await self.finish_message(
             message["session_id"],
             message["id"],
             MessageStatus.INTERRUPTED,
             message["content"],
             message["chunks"],
-            "the server stopped while this answer was being written",
+            error,
+            parts=final_parts(message["parts"], error),
         )
 
     async def unanswered(self) -> list[MessageRow]:

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from tether.db.schema import messages, sessions
+from tether.parts import Part, parts_of_text
 from tether.protocol import MessageStatus
 from tether.recovery import Mode
 
@@ -34,11 +35,24 @@ class MessageRow(TypedDict):
     client_msg_id: str | None
     #: How many delta chunks ``content`` includes.
     chunks: int
+    #: The structured answer (tether.parts): exactly the ops of chunks 0..chunks-1 applied.
+    parts: list[Part]
     error: str | None
     #: For an assistant message, the user message it answers.
     reply_to: str | None
     created_at: str
     updated_at: str
+
+#: A checkpoint of one streaming message: (id, text so far, chunks, parts so far).
+Checkpoint = tuple[str, str, int, list[Part] | None]
+
+
+def parts_or_text(parts: list[Part] | None, content: str) -> list[Part] | None:
+    """What the ``parts`` column keeps: NULL for a message whose parts are just its text (the
+    column's meaning of NULL), so a plain answer costs no JSON."""
+    if parts is None or parts == parts_of_text(content):
+        return None
+    return parts
 
 
 class SessionRow(TypedDict):
@@ -144,6 +158,7 @@ _MESSAGE_COLUMNS = (
     messages.c.status,
     messages.c.client_msg_id,
     messages.c.chunks,
+    messages.c.parts,
     messages.c.error,
     messages.c.reply_to,
     messages.c.created_at,
@@ -175,6 +190,7 @@ def message_out(row: Any) -> MessageRow:
         "status": m["status"],
         "client_msg_id": m["client_msg_id"],
         "chunks": m["chunks"],
+        "parts": m["parts"] if m["parts"] is not None else parts_of_text(m["content"]),
         "error": m["error"],
         "reply_to": m["reply_to"],
         "created_at": iso(m["created_at"]),

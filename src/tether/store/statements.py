@@ -62,7 +62,8 @@ BY_CLIENT_MSG_ID = (
 #: A new message row; every column is a parameter of the same name.
 INSERT_MESSAGE = messages.insert().returning(*_MESSAGE_COLUMNS)
 
-#: End a streaming message (p_id, p_status, p_content, p_chunks, p_error, p_seq, p_now).
+#: End a streaming message (p_id, p_status, p_content, p_chunks, p_parts, p_error, p_seq,
+#: p_now).
 FINISH_MESSAGE = (
     update(messages)
     .where(messages.c.id == bindparam("p_id"), messages.c.status == STREAMING)
@@ -70,6 +71,7 @@ FINISH_MESSAGE = (
         status=bindparam("p_status"),
         content=bindparam("p_content"),
         chunks=bindparam("p_chunks"),
+        parts=bindparam("p_parts"),
         error=bindparam("p_error"),
         seq=bindparam("p_seq"),
         updated_at=bindparam("p_now"),
