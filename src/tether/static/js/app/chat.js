@@ -2,7 +2,8 @@
 // one element per id), and re-renders a message only when it changed.
 
 import { h, setData, formatTime } from "./dom.js";
-import { renderMarkdown } from "./markdown.js";
+import { partsOf } from "../client/parts.js";
+import { PartsView } from "./parts.js";
 
 const STATUS_LABELS = {
   pending: "Sending…",
@@ -86,16 +87,18 @@ export class ChatView {
 
   #create() {
     const body = h("div", { class: "body" });
+    const line = h("div", { class: "status-line", hidden: true, dataset: { testid: "status-line" } });
     const status = h("span", { class: "status" });
     const time = h("time", { class: "time" });
     const retry = h("button", { type: "button", class: "link retry", hidden: true, dataset: { testid: "message-retry" } }, "Retry");
     const discard = h("button", { type: "button", class: "link discard", hidden: true, dataset: { testid: "message-discard" } }, "Discard");
     const el = h("article", { class: "msg", dataset: { testid: "message" } },
-      h("div", { class: "bubble" }, body),
+      h("div", { class: "bubble" }, body, line),
       h("div", { class: "meta" }, time, status, retry, discard));
     retry.addEventListener("click", () => this.actions.onRetry(el.dataset.clientMsgId));
     discard.addEventListener("click", () => this.actions.onDiscard(el.dataset.clientMsgId));
     el.parts = { body, status, time, retry, discard };
+    el.answer = new PartsView(body, line); // used for assistant messages only
     el.rendered = null;
     return el;
   }
@@ -105,11 +108,16 @@ export class ChatView {
       messageId: m.id, seq: m.seq, position: m.position, role: m.role, status: m.status,
       clientMsgId: m.client_msg_id,
     });
-    const signature = `${m.status}|${m.displayStatus}|${m.content}|${m.error}`;
-    if (el.rendered === signature) return;
+    // An answer's content only grows while it streams: its length, chunk count and parts tell
+    // whether it changed without comparing the whole text on every delta.
+    const signature = m.role === "assistant"
+      ? `${m.status}|${m.displayStatus}|${m.error}|${m.seq}|${m.chunks}|${m.content.length}`
+      : `${m.status}|${m.displayStatus}|${m.content}|${m.error}`;
+    if (el.rendered === signature && el.renderedParts === m.parts) return;
     el.rendered = signature;
+    el.renderedParts = m.parts;
     const { body, status, time, retry, discard } = el.parts;
-    if (m.role === "assistant") body.innerHTML = renderMarkdown(m.content);
+    if (m.role === "assistant") el.answer.render(partsOf(m));
     else body.textContent = m.content; // the user's own text, shown as typed
     const label = m.displayStatus === "failed" && m.role === "assistant"
       ? `Failed${m.error ? `: ${m.error}` : ""}`
