@@ -1,5 +1,6 @@
-// The shared part cases (tests/cases/parts.json) over the browser's merge.js: structured answers
-// merged by the chunk rule, whatever order the snapshot and the live chunks arrive in.
+// The shared part cases (tests/cases/parts.json, format in tests/cases/PARTS.md) over the browser's
+// merge.js: structured answers merged by the chunk rule, whatever order the snapshot and the live
+// chunks arrive in. The Python reference (tether.parts) runs the same file.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
@@ -30,13 +31,17 @@ for (const c of cases) {
     const messages = orderedMessages(view);
     assert.deepEqual(messages.map((m) => [m.id, m.seq, m.status, m.content, m.chunks]), c.final.order);
     assert.deepEqual(Object.fromEntries(messages.map((m) => [m.id, partsOf(m)])), c.final.parts);
+    for (const m of messages) {
+      const text = partsOf(m).filter((p) => p.type === "text").map((p) => p.text).join("");
+      assert.equal(m.content, text, `${m.id}: content is its text parts joined`);
+    }
     assert.deepEqual([...view.held.keys()].sort((a, b) => a - b), c.final.held);
   });
 }
 
-test("the part cases cover duplicates, a gap, a snapshot mid tool call, buffering and a reset", () => {
+test("the part cases cover duplicates, a gap, a snapshot mid tool call, a reset, an older server", () => {
   const names = cases.map((c) => c.name).join("\n");
-  for (const word of ["duplicate", "gap", "mid tool", "buffered", "reset"]) assert.match(names, new RegExp(word));
+  for (const word of ["duplicate", "gap", "snapshot mid-tool", "reset", "older server"]) assert.match(names, new RegExp(word));
 });
 
 test("ops never mutate the parts they are applied to; unchanged parts keep their identity", () => {
