@@ -110,7 +110,7 @@ async def answer_on(page: Any) -> dict[str, Any]:
 async def new_chat(page: Any, url: str) -> str:
     await open_app(page, url)
     await page.click("[data-testid=new-session]")
-    await page.wait_for_function("location.hash.startsWith('#/s/')", timeout=10_000)
+    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
     return str(await page.evaluate("location.hash.slice(4)"))
 
 
@@ -126,7 +126,7 @@ async def test_a_long_answer_renders_incrementally_and_the_same_after_a_reload(
     # Held at the gate after paragraph 12: the heading, the list and the code block are finished.
     finished = f"[...document.querySelectorAll('{answer} .body :is(h1, ul, pre)')]"
     await page.wait_for_function(
-        f"{finished}.length === 3 && "
+        f"() => {finished}.length === 3 && "
         f"document.querySelector('{answer} .body').textContent.includes('Paragraph 12')",
         polling=10, timeout=15_000,
     )
@@ -166,12 +166,12 @@ async def test_a_structured_answer_is_the_same_after_reload_in_a_second_tab_and_
         await open_app(page, proxy.url)
         await page.click("#menu")
         await page.click("[data-testid=new-session]")
-        await page.wait_for_function("location.hash.startsWith('#/s/')", timeout=10_000)
+        await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
         session_id = str(await page.evaluate("location.hash.slice(4)"))
         await send_from_page(page, "structured weather")
         tool = "[data-testid=message][data-role=assistant] [data-testid=part-tool]"
         await page.wait_for_function(
-            f"document.querySelector('{tool}')?.textContent.includes('city')",
+            f"() => document.querySelector('{tool}')?.textContent.includes('city')",
             polling=10, timeout=15_000,
         )
 
