@@ -252,3 +252,79 @@ async def until_same(page: Any, expected: dict[str, Any], timeout: float = 15) -
         await until(same, timeout, "the same answer on both pages")
     except AssertionError:
         raise AssertionError(f"expected {expected}, shown {last}") from None
+
+
+# The answer view on its own, in the app's page (its modules, its CSP, its stylesheet), fed the
+# parts of an answer step by step as client/parts.js builds them from a delta's ops.
+PARTS_VIEW = """async (steps) => {
+  const { PartsView } = await import("/static/js/app/parts.js");
+  const { applyOps } = await import("/static/js/client/parts.js");
+  const body = document.createElement("div");
+  const line = document.createElement("div");
+  document.querySelector(".messages").append(body, line);
+  const view = new PartsView(body, line);
+  let parts = [];
+  const seen = [];
+  for (const step of steps) {
+    if (step.click) body.querySelector(step.click).click();
+    else parts = applyOps(parts, step);
+    view.render(parts);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // let toggle events arrive
+    seen.push({
+      parts: [...body.children].map((p) => ({
+        kind: p.className, state: p.dataset.state ?? null, open: p.open ?? null,
+        text: p.textContent,
+        spinning: !!p.querySelector(".spinner:not([hidden])"),
+        markup: p.querySelectorAll(".tool-input *, .tool-output *, .reasoning-text *").length,
+      })),
+      line: line.hidden ? null : line.textContent,
+    });
+  }
+  return seen;
+}"""
+
+TOOL = {"id": "k1", "type": "tool", "tool_call_id": "c1", "name": "search",
+        "state": "input-streaming", "input_text": "", "input": None, "output": None, "error": None}
+
+
+async def test_the_answer_view_shows_reasoning_tool_cards_and_the_status_line(
+    browser: Any, server: InProcessServer
+) -> None:
+    page = await browser.new_page(viewport=DESKTOP)
+    await open_app(page, server.url)
+    evil = '<img src=x onerror="window.__pwned=1">'
+    seen = await page.evaluate(PARTS_VIEW, [
+        [{"op": "start", "part": {"id": "st", "type": "status", "text": "thinking…"}},
+         {"op": "start",
+          "part": {"id": "r0", "type": "reasoning", "text": "Hm, ", "state": "streaming"}}],
+        [{"op": "append", "id": "r0", "field": "text", "value": "search. " + evil}],
+        [{"op": "set", "id": "r0", "fields": {"state": "done"}}, {"op": "start", "part": TOOL},
+         {"op": "append", "id": "k1", "field": "input_text", "value": '{"q": "' + evil}],
+        [{"op": "set", "id": "k1", "fields": {"state": "input-available", "input": {"q": evil}}},
+         {"op": "set", "id": "st", "fields": {"text": "searching…"}}],
+        [{"op": "set", "id": "k1", "fields": {"state": "output-available", "output": evil}}],
+        {"click": ".part-reasoning > summary"},
+        [{"op": "start", "part": {"id": "t1", "type": "text", "text": "**Done**"}},
+         {"op": "remove", "id": "st"}],
+    ])
+    kinds = [[p["kind"] for p in step["parts"]] for step in seen]
+    assert kinds[0] == ["part part-reasoning"]
+    assert kinds[-1] == ["part part-reasoning", "part part-tool", "part part-text"]
+    reasoning = [step["parts"][0] for step in seen]
+    assert [r["open"] for r in reasoning] == [True, True, False, False, False, True, True], (
+        "open while thinking, folded when done, then as the reader left it")
+    assert reasoning[1]["text"].endswith("search. " + evil)
+    tool = [step["parts"][1] for step in seen[2:]]
+    assert [(t["state"], t["spinning"]) for t in tool] == [
+        ("input-streaming", True), ("input-available", True), ("output-available", False),
+        ("output-available", False), ("output-available", False),
+    ]
+    assert '{"q": "' + evil in tool[0]["text"] and "search" in tool[0]["text"]
+    assert evil in tool[2]["text"]
+    assert all(p["markup"] == 0 for step in seen for p in step["parts"]), "shown as text only"
+    assert await page.evaluate("window.__pwned") is None
+    assert [step["line"] for step in seen] == [
+        "thinking…", "thinking…", "thinking…", "searching…", "searching…", "searching…", None,
+    ]
+    assert seen[-1]["parts"][2]["text"].strip() == "Done"
+    await page.close()

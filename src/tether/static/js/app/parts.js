@@ -38,8 +38,14 @@ class ReasoningPart {
     this.text = h("div", { class: "reasoning-text" }, this.node);
     this.el = h("details", { class: "part part-reasoning", dataset: { testid: "part-reasoning" } }, this.label, this.text);
     this.touched = false; // the reader opened or closed it: leave it as they chose
-    this.el.addEventListener("toggle", () => { if (this.programmatic) this.programmatic = false; else this.touched = true; });
-    this.el.open = part.state === "streaming";
+    this.wanted = null; // what this view last set: a toggle away from it is the reader's
+    this.el.addEventListener("toggle", () => { if (this.el.open !== this.wanted) this.touched = true; });
+    this.#setOpen(part.state === "streaming");
+  }
+
+  #setOpen(open) {
+    this.wanted = open;
+    this.el.open = open;
   }
 
   update(part) {
@@ -50,10 +56,7 @@ class ReasoningPart {
     const old = this.node.data;
     if (text.length >= old.length && text.startsWith(old)) this.node.appendData(text.slice(old.length));
     else this.node.data = text;
-    if (!this.touched && this.el.open !== streaming) {
-      this.programmatic = true;
-      this.el.open = streaming;
-    }
+    if (!this.touched) this.#setOpen(streaming);
   }
 }
 
