@@ -7,8 +7,10 @@ runs in the test's own process, so the test holds it at a gate mid-answer."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.conftest import DESKTOP, PHONE, PROXIED_HOSTS
 from tests.e2e.pages import CONNECTED, assert_each_once, open_app, send_from_page, set_visibility
 from tests.support.inprocess import InProcessServer, serve_in_process
 from tests.support.proxy import FaultProxy
@@ -96,7 +98,7 @@ async def agent_server(tmp_path: Path) -> AsyncIterator[tuple[InProcessServer, A
             entrypoint = "{module}:answer"
         """)
     )
-    async with serve_in_process(data_dir, agent="answers") as server:
+    async with serve_in_process(data_dir, agent="answers", allowed_hosts=PROXIED_HOSTS) as server:
         yield server, sys.modules[module]
     sys.modules.pop(module, None)
 
@@ -202,15 +204,23 @@ async def test_a_structured_answer_is_the_same_after_reload_in_a_second_tab_and_
         await cdp.send("Debugger.enable")
         await cdp.send("Debugger.pause")
         assert proxy.drop_all() >= 1
+        away_since = time.monotonic()
         agent.gate("structured weather").set()
-        done = "[data-testid=message][data-role=assistant][data-status=complete]"
-        await second.wait_for_selector(done, timeout=15_000)
-        final = await answer_on(second)
+        # Watched from another browser (tabs of one context may share the frozen renderer).
+        elsewhere = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+        watcher = await elsewhere.new_page()
+        await open_app(watcher, server.url, session_id)
+        ended = "[data-testid=message][data-role=assistant]:not([data-status=streaming])"
+        await watcher.wait_for_selector(ended, timeout=15_000)
+        final = await answer_on(watcher)
+        assert final["status"] == "complete", final
+        # Away 5 s, as recovery scenario 1 (test_recovery.py): the absence is the scenario.
+        await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - away_since)))
         await cdp.send("Debugger.resume")
         await set_visibility(page, "visible")
-        await page.wait_for_selector(done, timeout=20_000)
+        await until_same(page, final, timeout=20)
         await page.wait_for_selector(CONNECTED, timeout=10_000)
-        assert await answer_on(page) == final
+        await until_same(second, final)
         assert_each_once(await page.evaluate(
             "() => [...document.querySelectorAll('[data-testid=message]')]"
             ".map(el => ({id: el.dataset.messageId}))"
@@ -236,6 +246,7 @@ async def test_a_structured_answer_is_the_same_after_reload_in_a_second_tab_and_
         await open_app(fresh, server.url, session_id)
         await until_same(fresh, final)
         await context.close()
+        await elsewhere.close()
     finally:
         await proxy.close()
 
@@ -251,7 +262,8 @@ async def until_same(page: Any, expected: dict[str, Any], timeout: float = 15) -
     try:
         await until(same, timeout, "the same answer on both pages")
     except AssertionError:
-        raise AssertionError(f"expected {expected}, shown {last}") from None
+        state = await page.evaluate("window.tether.diagnostics()")
+        raise AssertionError(f"expected {expected}, shown {last}; client {state}") from None
 
 
 # The answer view on its own, in the app's page (its modules, its CSP, its stylesheet), fed the

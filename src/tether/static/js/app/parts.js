@@ -115,7 +115,7 @@ export class PartsView {
       if (!entry || entry.kind !== part.type) {
         entry?.view.el.remove();
         entry = { kind: part.type, part: null, view: new Kind(part) };
-        entry.view.el.dataset.partId = part.id;
+        entry.view.el.partId = part.id; // not a data-* attribute: answer markup carries none (test_security)
         this.views.set(part.id, entry);
       }
       if (entry.part !== part) {
