@@ -27,12 +27,14 @@ FULL: dict[str, Any] = {
     "repeat": 3, "stream_ns": [100, 300], "stream_tokens": 250, "rate": 50.0,
     "stream_search": [500, 800, 1200, 1600], "fan_ks": [100, 1000], "fan_step": 2.0,
     "fan_steps": 10, "idle_n": 5000, "idle_s": 26.0, "storm": (1000, 100), "storm_warm": 3.0,
-    "storm_after": 2.0, "pers_senders": 20, "pers_s": 5.0,
+    "storm_after": 2.0, "pers_senders": 20, "pers_s": 5.0, "browser_tokens": 20_000,
+    "browser_rate": 500.0,
 }
 SMOKE: dict[str, Any] = {
     "repeat": 1, "stream_ns": [4], "stream_tokens": 15, "rate": 50.0, "stream_search": [],
     "fan_ks": [4], "fan_step": 0.4, "fan_steps": 2, "idle_n": 20, "idle_s": 0.3,
     "storm": (20, 4), "storm_warm": 1.0, "storm_after": 0.5, "pers_senders": 3, "pers_s": 0.5,
+    "browser_tokens": 300, "browser_rate": 500.0,
 }
 
 
@@ -197,6 +199,23 @@ class Suite:
         self.results["persistence"] = out
 
 
+    def browser(self) -> None:
+        from bench.scenarios.browser import browser_missing, check, run_browser
+
+        missing = browser_missing()
+        if missing:
+            self.log(f"browser: skipped, {missing}")
+            return
+        s = self.size
+
+        def once() -> dict[str, Any]:
+            with procs.tether_server(["b0"]) as (srv, tokens):
+                return asyncio.run(run_browser(srv, tokens, s["browser_tokens"],
+                                               s["browser_rate"]))
+        self.results["browser"] = self.measure(
+            f"browser {s['browser_tokens']} tokens", once, check, repeat=1)
+
+
 def postgres_reachable() -> bool:
     try:
         import asyncpg  # type: ignore[import-untyped]
@@ -211,7 +230,7 @@ def postgres_reachable() -> bool:
         return False
 
 
-BENCHMARKS = ("streaming", "fanout", "idle", "storm", "persistence")
+BENCHMARKS = ("streaming", "fanout", "idle", "storm", "persistence", "browser")
 
 
 def machine() -> str:

@@ -2,7 +2,9 @@
 
 Prompt ``"bench <tokens> <rate>"`` streams ``tokens`` tokens at ``rate`` per second on an absolute
 schedule (no drift), each token being ``"<time.time()> "``, so a client can compute, per token,
-the delay from the agent yielding it to the client receiving it. Any other prompt gets one token
+the delay from the agent yielding it to the client receiving it. ``"prose <tokens> <rate>"``
+streams markdown prose instead (paragraphs of 60 words, some bold and code, a list now and then),
+an answer as a chat app renders it (the browser benchmark). Any other prompt gets one token
 ``"ok"``. The baseline server uses the same generator, so both sides stream identical text.
 """
 
@@ -21,8 +23,18 @@ def parse_prompt(prompt: str) -> tuple[int, float] | None:
     return None
 
 
+def prose_word(index: int) -> str:
+    """Token ``index`` of the prose answer: a word, with markdown and paragraph breaks."""
+    word = ("the", "quick", "brown", "fox", "jumps", "over", "**lazy**", "`dog`")[index % 8]
+    if index % 600 == 599:
+        return "\n\n- a list item\n- another item\n\n"
+    return word + ("\n\n" if index % 60 == 59 else " ")
+
+
 async def bench_tokens(prompt: str) -> AsyncIterator[str]:
-    spec = parse_prompt(prompt)
+    words = prompt.split()
+    prose = bool(words) and words[0] == "prose"
+    spec = parse_prompt(" ".join(["bench", *words[1:]]) if prose else prompt)
     if spec is None:
         yield "ok"
         return
@@ -33,7 +45,7 @@ async def bench_tokens(prompt: str) -> AsyncIterator[str]:
         delay = start + index / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        yield f"{time.time():.6f} "
+        yield prose_word(index) if prose else f"{time.time():.6f} "
 
 
 def token_delays(text: str, received: float) -> list[float]:

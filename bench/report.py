@@ -126,6 +126,14 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
                     t["sends_per_s"], b["sends_per_s"] if b else None, digits=0)
                 row(f"5. persistence, {what}", f"ack p99 on {kind}, ms", t["ack_p99_ms"],
                     b["ack_p99_ms"] if b else None)
+    br = results.get("browser")
+    if br:
+        # Not a baseline: the answer's end against its own start, in the same page.
+        label = f"6. browser, {br['tokens']:,} tokens"
+        end, start = br["end_ms_per_delta"], br["start_ms_per_delta"]
+        row(label, "main-thread ms per delta, last tenth of the answer (vs first tenth)",
+            end, start, "<= 1.5x", end <= 1.5 * start, digits=3)
+        row(label, "deltas applied by the page", br["deltas"], "", r="")
     return out
 
 

@@ -2,7 +2,8 @@
 // one element per id), and re-renders a message only when it changed.
 
 import { h, setData, formatTime } from "./dom.js";
-import { renderMarkdown } from "./markdown.js";
+import { partsOf } from "../client/parts.js";
+import { PartsView } from "./parts.js";
 
 const STATUS_LABELS = {
   pending: "Sending…",
@@ -113,6 +114,7 @@ export class ChatView {
     const body = h("div", { class: "body" });
     const quote = h("div", { class: "reply-quote", hidden: true, dataset: { testid: "reply-quote" } });
     const error = h("div", { class: "msg-error", hidden: true, dataset: { testid: "message-error" } });
+    const line = h("div", { class: "status-line", hidden: true, dataset: { testid: "status-line" } });
     const status = h("span", { class: "status" });
     const time = h("time", { class: "time" });
     const button = (testid, label, className = "link") =>
@@ -124,7 +126,7 @@ export class ChatView {
     const edit = button("message-edit", "Edit & resend");
     const el = h("article", { class: "msg", dataset: { testid: "message" } },
       quote,
-      h("div", { class: "bubble" }, body, error),
+      h("div", { class: "bubble" }, body, line, error),
       h("div", { class: "meta" }, time, status, retry, discard, regenerate, copy, edit));
     retry.addEventListener("click", () => this.actions.onRetry(el.dataset.clientMsgId));
     discard.addEventListener("click", () => this.actions.onDiscard(el.dataset.clientMsgId));
@@ -132,6 +134,7 @@ export class ChatView {
     copy.addEventListener("click", () => this.actions.onCopy(el.message?.content ?? ""));
     edit.addEventListener("click", () => this.actions.onEdit(el.message?.content ?? ""));
     el.parts = { body, quote, error, status, time, retry, discard, regenerate, copy, edit };
+    el.answer = new PartsView(body, line); // used for assistant messages only
     el.rendered = null;
     return el;
   }
@@ -157,11 +160,17 @@ export class ChatView {
       clientMsgId: m.client_msg_id, replyTo: m.reply_to,
     });
     el.message = m;
-    const signature = `${m.status}|${m.displayStatus}|${m.content}|${m.error}|${context.quote}|${context.lastUser}`;
-    if (el.rendered === signature) return;
+    // An answer's content only grows while it streams: its length, chunk count and parts tell
+    // whether it changed without comparing the whole text on every delta.
+    const shown = m.role === "assistant"
+      ? `${m.status}|${m.displayStatus}|${m.error}|${m.seq}|${m.chunks}|${m.content.length}`
+      : `${m.status}|${m.displayStatus}|${m.content}|${m.error}`;
+    const signature = `${shown}|${context.quote}|${context.lastUser}`;
+    if (el.rendered === signature && el.renderedParts === m.parts) return;
     el.rendered = signature;
+    el.renderedParts = m.parts;
     const { body, status, time, retry, discard } = el.parts;
-    if (m.role === "assistant") body.innerHTML = renderMarkdown(m.content);
+    if (m.role === "assistant") el.answer.render(partsOf(m));
     else body.textContent = m.content; // the user's own text, shown as typed
     this.#updateFooter(el, m, context);
     // An answer's failure is said inside its bubble (#updateFooter); the footer keeps the word.

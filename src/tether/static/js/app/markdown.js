@@ -82,3 +82,11 @@ function replaceRemoteImages(html) {
 export function renderMarkdown(text) {
   return DOMPurify.sanitize(replaceRemoteImages(marked.parse(text ?? "")), PURIFY);
 }
+
+/**
+ * The top-level blocks of `text` as marked's lexer sees them: [{type, raw}], whose raws concatenate
+ * to `text` (after marked's own newline normalisation, which the caller checks for).
+ */
+export function markdownBlocks(text) {
+  return marked.lexer(text ?? "");
+}

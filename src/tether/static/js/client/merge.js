@@ -10,6 +10,8 @@
 //            to fill or for a re-subscribe.
 // Nothing here does I/O; the SessionFollower drives these functions.
 
+import { partsAfterDelta } from "./parts.js";
+
 export function createView(sessionId) {
   return {
     sessionId,
@@ -57,7 +59,10 @@ export function applyDelta(view, delta) {
   }
   if (message.status !== "streaming" || delta.chunk < message.chunks) return "ignored";
   if (delta.chunk > message.chunks) return "gap";
-  view.messages.set(message.id, { ...message, content: message.content + delta.text, chunks: message.chunks + 1 });
+  const next = { ...message, content: message.content + (delta.text ?? ""), chunks: message.chunks + 1 };
+  const parts = partsAfterDelta(message, delta);
+  if (parts !== undefined) next.parts = parts;
+  view.messages.set(message.id, next);
   return "applied";
 }
 

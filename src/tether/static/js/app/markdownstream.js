@@ -1,0 +1,46 @@
+// Markdown that grows at its end, rendered incrementally: a delta costs the size of the block
+// being written, not the size of the whole answer (re-rendering and re-sanitising everything on
+// every delta made a long answer cost the square of its length).
+//
+// Blocks that are finished (another block has started after them) are rendered once each,
+// sanitised, and never touched again; only the last, open block is re-rendered on each update.
+// Each finished block is rendered on its own, so a text that arrives in one piece (a reload, a
+// snapshot) and the same text streamed chunk by chunk end as the same HTML. The price: a block is
+// rendered without seeing later ones (a reference link defined further down stays text). There is
+// no markdown library here that parses incrementally (marked and DOMPurify are the pinned ones), so
+// this small splitter sits on marked's own lexer instead of a second parser.
+
+import { h } from "./dom.js";
+import { markdownBlocks, renderMarkdown } from "./markdown.js";
+
+export class MarkdownStream {
+  constructor() {
+    this.done = h("div", { class: "md-done" });
+    this.open = h("div", { class: "md-open" });
+    this.el = h("div", { class: "part part-text" }, this.done, this.open);
+    this.source = ""; // the text shown
+    this.committed = 0; // how much of it is in finished blocks
+  }
+
+  /** Show `text`: when it extends what is shown, only the open block is rendered again. */
+  update(text) {
+    if (text === this.source) return;
+    if (text.length < this.source.length || !text.startsWith(this.source)) {
+      this.done.replaceChildren(); // not a continuation (a reset, an edit): start over
+      this.committed = 0;
+    }
+    this.source = text;
+    let rest = text.slice(this.committed);
+    const blocks = markdownBlocks(rest);
+    let last = -1;
+    blocks.forEach((block, i) => { if (block.type !== "space") last = i; });
+    for (const block of blocks.slice(0, Math.max(0, last))) {
+      // marked normalises \r\n; should its raws ever stop matching the text, keep the rest open.
+      if (!rest.startsWith(block.raw) || block.raw === "") break;
+      if (block.type !== "space") this.done.insertAdjacentHTML("beforeend", renderMarkdown(block.raw));
+      this.committed += block.raw.length;
+      rest = rest.slice(block.raw.length);
+    }
+    this.open.innerHTML = renderMarkdown(rest);
+  }
+}
