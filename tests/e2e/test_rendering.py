@@ -156,6 +156,11 @@ def shown_parts(answer: dict[str, Any]) -> list[tuple[str, str | None, str]]:
     return [(p["kind"], p["state"], p["text"]) for p in answer["parts"]]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (issue 13, open): after a frozen-page recovery mid-answer the page stays at "
+    "lastSeq 2 and never applies the final structured message",
+)
 async def test_a_structured_answer_is_the_same_after_reload_in_a_second_tab_and_after_recovery(
     browser: Any, agent_server: tuple[InProcessServer, Any]
 ) -> None:

@@ -28,11 +28,12 @@ HOSTILE_ANSWER = (
     "```js\ncode\n```"
 )
 
-# What the last assistant message's body holds, after rendering.
+# What the markdown of the last assistant message holds, after rendering and sanitising: every
+# element below the renderer's own block containers (.md-done, .md-open), which carry its class.
 READ_ANSWER = """() => {
   const bodies = [...document.querySelectorAll('[data-testid=message][data-role=assistant] .body')];
   const body = bodies[bodies.length - 1];
-  const all = [...body.querySelectorAll('*')];
+  const all = [...body.querySelectorAll('.md-done *, .md-open *')];
   return {
     images: [...body.querySelectorAll('img')].map(i => i.getAttribute('src')),
     srcsets: all.filter(e => e.hasAttribute('srcset')).length,
