@@ -115,11 +115,11 @@ class Answers:
         return await self._finish(run, turn, status, error)
 
     async def _produce(self, chunks: AsyncIterator[str], run: Run) -> None:
-        pending, arrived = run.stream.pending, self.ticker.text_arrived
+        pending, text_added = run.stream.pending, self.ticker.text_added
         async for piece in repaired(chunks):
             if piece:
                 pending.append(piece)
-                arrived.set()
+                text_added(run)
 
     async def _finish(
         self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None
