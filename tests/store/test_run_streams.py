@@ -528,3 +528,66 @@ async def test_cancel_goes_through_the_channel_and_ends_the_answer_cancelled(
     finally:
         await runs.shutdown()
     assert channel.asked == [sid, sid, sid]
+
+
+class StampedBus(RecordingBus):
+    """Records, with each delta, the loop time it was published."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_at: dict[str, float] = {}  # word -> loop time of the delta carrying it
+
+    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
+        await super().delta(session_id, message_id, chunk, text)
+        for word in text.split():
+            self.sent_at[word] = asyncio.get_running_loop().time()
+
+
+class PacedAgent:
+    """Session ``busy`` streams a word every 5 ms; any other yields ``quiet`` words with pauses
+    longer than the coalescing interval, recording the loop time each was yielded."""
+
+    kind = "paced"
+    history = True
+
+    def __init__(self, quiet: int, pause: float) -> None:
+        self.name = "words"
+        self.quiet, self.pause = quiet, pause
+        self.yielded_at: dict[str, float] = {}
+        self.busy_session = ""
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        if turn.session_id == self.busy_session:
+            for i in range(int(self.quiet * self.pause / 0.005) + 40):
+                yield f"b{i} "
+                await asyncio.sleep(0.005)
+            return
+        for i in range(self.quiet):
+            await asyncio.sleep(self.pause)
+            self.yielded_at[f"q{i}"] = loop.time()
+            yield f"q{i} "
+
+
+async def test_a_quiet_stream_sends_its_next_token_at_once_while_others_are_coalesced(
+    store: Store, user: User
+) -> None:
+    """Coalescing holds back only a stream whose text arrives faster than the interval: a
+    stream quiet for longer than that sends its next token at once, though another stream
+    keeps the ticker busy."""
+    agent = PacedAgent(quiet=5, pause=0.4)
+    bus = StampedBus()
+    runs = manager(store, agent, bus, delta_interval=0.3)
+    busy, quiet = await sessions_with_a_question(store, user, 2)
+    agent.busy_session = busy
+    try:
+        runs.wake(busy)
+        runs.wake(quiet)
+        await wait_answered(store, [busy, quiet])
+    finally:
+        await runs.shutdown()
+    waits = [bus.sent_at[w] - agent.yielded_at[w] for w in agent.yielded_at]
+    assert len(waits) == 5
+    assert max(waits) < 0.05, waits  # not the 0.3 s interval, nor its 0.15 s average
+    busy_deltas = [e for kind, e in bus.events if kind == "delta" and e[2].startswith("b")]
+    assert len(busy_deltas) < 15  # about 2 s of words every 5 ms: still coalesced

@@ -116,16 +116,16 @@ class Answers:
         return await self._finish(run, turn, status, error)
 
     async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
-        stream, arrived = run.stream, self.ticker.text_arrived
+        stream, text_added = run.stream, self.ticker.text_added
         add_text, add_event = stream.add_text, stream.add_event
         async for piece in repaired(chunks):
             if isinstance(piece, str):
                 if piece:
                     add_text(piece)
-                    arrived.set()
+                    text_added(run)
             else:
                 add_event(piece)
-                arrived.set()
+                text_added(run)
 
     async def _finish(
         self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None

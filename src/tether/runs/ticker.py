@@ -1,10 +1,12 @@
 """The stream ticker: one task per process flushes every run's text as ``delta`` events and
 checkpoints the text so far, instead of a task and a timer per run.
 
-Each tick takes the pending text of every stream at once, records the chunks in one call (one
+Each tick takes the pending text of every stream that is due, records the chunks in one call (one
 Redis round trip with several nodes), then emits the deltas; every ``checkpoint_interval`` the
-texts that changed are written in one transaction. An idle ticker waits for the next piece of
-text and flushes it at once, so a quiet stream's first token is not held back.
+texts that changed are written in one transaction. Coalescing is per stream: a stream whose last
+chunk went out at least ``delta_interval`` ago is due at once, so a stream that was quiet sends its
+next token without waiting; only a stream whose text keeps arriving faster than that is held back
+until ``delta_interval`` after its last chunk. Other streams' traffic never delays a quiet one.
 
 One stream's failure never touches another's: a batch that fails is retried item by item, each
 delta is emitted on its own, and the ticker outlives any error of a tick.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from typing import Protocol
 
 from tether.bus import Bus
@@ -45,9 +48,14 @@ class StreamTicker:
         self.bus = bus
         self.delta_interval = delta_interval
         self.checkpoint_interval = checkpoint_interval
-        #: Set by a producer whenever it adds text (see RunManager); wakes an idle ticker.
+        #: Set (through :meth:`text_added`) when a stream's new text may need the ticker
+        #: before the time it sleeps until.
         self.text_arrived = asyncio.Event()
         self._runs: dict[str, Run] = {}  # by message id
+        # Loop time of each stream's last chunk (by message id), and the loop time the ticker
+        # sleeps until (-inf while it is busy, so any new text makes it look again).
+        self._flushed_at: dict[str, float] = {}
+        self._wakes_at = -math.inf
         self._task: asyncio.Task[None] | None = None
         # The flush in progress (awaited by a run that ends, so its last deltas keep their
         # order) and the checkpoint batch in progress.
@@ -59,10 +67,18 @@ class StreamTicker:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._tick(), name="run-streams")
 
+    def text_added(self, run: Run) -> None:
+        """Called by a run's producer after it added text: wakes the ticker when the stream is
+        due before the ticker would next look (at once for a quiet stream)."""
+        due = self._flushed_at.get(run.stream.message_id, -math.inf) + self.delta_interval
+        if due < self._wakes_at or due <= asyncio.get_running_loop().time():
+            self.text_arrived.set()
+
     async def remove(self, run: Run) -> None:
         """Take a run out of the ticker's hands; returns once no flush can still be emitting
         its chunks (the last chunk and the final message must come after them)."""
         self._runs.pop(run.stream.message_id, None)
+        self._flushed_at.pop(run.stream.message_id, None)
         if self._flushing is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._flushing)
@@ -81,19 +97,17 @@ class StreamTicker:
                     await task
 
     async def _tick(self) -> None:
-        """Flush every stream's pending text, at most once per ``delta_interval``; start a
-        checkpoint batch every ``checkpoint_interval`` while any text is not yet written."""
+        """Flush every due stream's pending text (each at most once per ``delta_interval``);
+        start a checkpoint batch every ``checkpoint_interval`` while any text is not yet
+        written."""
         loop = asyncio.get_running_loop()
         next_checkpoint = loop.time() + self.checkpoint_interval
         while True:
-            unwritten = any(r.stream.chunks != r.checkpointed for r in self._runs.values())
-            wait = max(0.0, next_checkpoint - loop.time()) if unwritten else None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self.text_arrived.wait()
+            self._wakes_at = -math.inf
             self.text_arrived.clear()
+            held_until = math.inf
             try:
-                await self._flush_all()
+                held_until = await self._flush_due(loop.time())
             except Exception:  # never the end of every stream of this process
                 log.exception("stream tick failed")
             now = loop.time()
@@ -101,23 +115,41 @@ class StreamTicker:
                 next_checkpoint = now + self.checkpoint_interval
                 if self._checkpointing is None or self._checkpointing.done():
                     self._checkpointing = asyncio.create_task(self._checkpoint_all())
-            if self.delta_interval:
-                await asyncio.sleep(self.delta_interval)
+            unwritten = any(r.stream.chunks != r.checkpointed for r in self._runs.values())
+            wakes_at = min(held_until, next_checkpoint if unwritten else math.inf)
+            if self.text_arrived.is_set() or wakes_at <= now:
+                continue
+            self._wakes_at = wakes_at
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(None if wakes_at == math.inf else wakes_at):
+                    await self.text_arrived.wait()
 
-    async def _flush_all(self) -> None:
+    async def _flush_due(self, now: float) -> float:
+        """Emit the pending text of every stream that is due; returns the loop time the first
+        held-back stream becomes due (inf when none is held back)."""
         batch: list[Chunk] = []
-        for run in self._runs.values():
+        held_until = math.inf
+        flushed_at, interval = self._flushed_at, self.delta_interval
+        for message_id, run in self._runs.items():
+            if not run.stream.pending:
+                continue
+            due = flushed_at.get(message_id, -math.inf) + interval
+            if due > now:
+                held_until = min(held_until, due)
+                continue
             taken = run.stream.take_chunk()
             if taken is not None:
+                flushed_at[message_id] = now
                 batch.append((run.stream, *taken))
         if not batch:
-            return
+            return held_until
         self._flushing = flushing = asyncio.get_running_loop().create_future()
         try:
             await self._emit(batch)
         finally:
             self._flushing = None
             flushing.set_result(None)
+        return held_until
 
     async def _emit(self, batch: list[Chunk]) -> None:
         # The shared stream state learns of the chunks before any follower does, so a
