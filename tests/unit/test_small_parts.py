@@ -59,3 +59,22 @@ def test_text_then_an_event_in_one_chunk_keeps_their_order() -> None:
     ]
     assert [p["type"] for p in stream.parts] == ["text", "tool", "text"]
     assert stream.text == "Let me check. Done."
+
+
+def test_a_connection_closed_mid_operation_during_a_cut_is_unavailable() -> None:
+    """asyncpg's "connection was closed in the middle of operation", wrapped by SQLAlchemy while
+    a new connection is opened during a PostgreSQL cut, is the database being away, not a bug
+    (it used to answer ``internal``)."""
+    from asyncpg.exceptions import ConnectionDoesNotExistError
+    from sqlalchemy.exc import DBAPIError
+
+    from tether.store import is_unavailable
+
+    cause = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    orig = RuntimeError("driver error")
+    orig.__cause__ = cause
+    wrapped = DBAPIError("SELECT 1", None, orig)
+    assert not wrapped.connection_invalidated
+    assert is_unavailable(wrapped)
+    assert is_unavailable(DBAPIError("SELECT 1", None, cause))  # type: ignore[arg-type]
+    assert not is_unavailable(DBAPIError("SELECT 1", None, ValueError("bad data")))  # type: ignore[arg-type]

@@ -121,7 +121,27 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, OSError | ConnectionError | TimeoutError)
+    # A driver error wrapped by SQLAlchemy, and what caused it: asyncpg's "connection was closed
+    # in the middle of operation" (raised while a new connection is opened during a cut) is a
+    # PostgreSQL connection error (class 08), neither an OSError nor an InterfaceError.
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | ConnectionError | TimeoutError):
+            return True
+        if _is_connection_error(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        from asyncpg.exceptions import PostgresConnectionError  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - asyncpg is a runtime dependency
+        return False
+    return isinstance(exc, PostgresConnectionError)
 
 
 def new_epoch() -> str:
