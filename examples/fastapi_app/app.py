@@ -25,7 +25,7 @@ def sign(user_id: str) -> str:
 
 
 def signed_in(cookie: str | None) -> User | None:
-    user_id, _, mac = (cookie or "").partition(".")
+    user_id = (cookie or "").partition(".")[0]
     if user_id in USERS and hmac.compare_digest(cookie or "", sign(user_id)):
         return User(id=user_id, name=USERS[user_id])
     return None
@@ -74,6 +74,7 @@ async def remind(session_id: str, body: Reminder, request: Request) -> dict[str,
     user = signed_in(request.cookies.get("session"))
     if user is None:
         raise HTTPException(401, "sign in first")
-    send = protocol.Send(session_id=session_id, client_msg_id=os.urandom(8).hex(), content=body.text)
+    message_id = os.urandom(8).hex()
+    send = protocol.Send(session_id=session_id, client_msg_id=message_id, content=body.text)
     ack = await chat.service.send(user, send)
     return {"seq": ack["message"]["seq"]}
