@@ -52,7 +52,8 @@ async def serve_in_process(
     tether = Tether(config)
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(
-        mount(tether) if mount else tether.asgi, log_config=None, log_level="warning", access_log=False,
+        mount(tether) if mount else tether.asgi,
+        log_config=None, log_level="warning", access_log=False,
         ws_ping_interval=None, ws_ping_timeout=None, lifespan="on", timeout_graceful_shutdown=5,
     ))
     serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
