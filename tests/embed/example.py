@@ -38,17 +38,20 @@ class Example:
 
 @contextmanager
 def run_example(
-    tmp_path: Path, python: str = sys.executable, env: dict[str, str] | None = None
+    tmp_path: Path, python: str | Path = sys.executable, env: dict[str, str] | None = None,
+    # env: the whole environment (default: this process's)
+    where: Path = EXAMPLE,
 ) -> Iterator[Example]:
-    """``uvicorn app:app`` in the example's directory with ``TETHER_DATA_DIR`` in ``tmp_path``;
-    stopped with SIGTERM (uvicorn's graceful shutdown runs the lifespan's end) afterwards."""
+    """``uvicorn app:app`` in the example's directory (``where``, a copy of it) with
+    ``TETHER_DATA_DIR`` in ``tmp_path``; stopped with SIGTERM (uvicorn's graceful shutdown runs
+    the lifespan's end) afterwards."""
     stderr = tmp_path / "uvicorn.stderr"
-    command = [python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", "0"]
+    base = env if env is not None else dict(os.environ)
+    command = [str(python), "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", "0"]
     with stderr.open("wb") as err:
         proc = subprocess.Popen(
-            command, cwd=EXAMPLE, stdout=subprocess.DEVNULL, stderr=err,
-            env={**os.environ, "TETHER_DATA_DIR": str(tmp_path / "data"),
-                 "AGENT_DELAY": "0.05", **(env or {})},
+            command, cwd=where, stdout=subprocess.DEVNULL, stderr=err,
+            env={**base, "TETHER_DATA_DIR": str(tmp_path / "data"), "AGENT_DELAY": "0.05"},
         )
     try:
         deadline = time.monotonic() + 30
