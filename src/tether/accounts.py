@@ -95,6 +95,28 @@ class Accounts:
         except IntegrityError:
             return await self.ensure_user(name)
 
+    async def adopt(self, user: User) -> None:
+        """Give a user an application's ``authenticate`` returned a row of its own (sessions
+        belong to a user row), the first time it is seen. Ids are the app's, kept as given;
+        names need not be unique in the app, so a name already taken gets the id after it."""
+        if not 1 <= len(user.id) <= 36:
+            raise ValueError(f"user id {user.id!r}: 1-36 characters, as users.id holds")
+        async with self.engine.connect() as conn:
+            if (await conn.execute(select(users.c.id).where(users.c.id == user.id))).first():
+                return
+        for name in (user.name[:64], f"{user.name[:26]} ({user.id})"):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        users.insert().values(id=user.id, name=name, created_at=utcnow())
+                    )
+                return
+            except IntegrityError:
+                async with self.engine.connect() as conn:
+                    taken = select(users.c.id).where(users.c.id == user.id)
+                    if (await conn.execute(taken)).first():
+                        return  # another connection of the same user was first
+
     async def create_token(self, name: str) -> str:
         """A new token for user ``name`` (created when missing); only its hash is stored."""
         user = await self.ensure_user(name)

@@ -13,6 +13,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tether.auth import Handshake
 from tether.client_logs import LogQuotaExceeded
 from tether.ratelimit import RateLimits
 
@@ -27,7 +28,12 @@ PLACEHOLDER = """<!doctype html><meta charset=utf-8><title>Tether</title>
 <h1>Tether</h1><p>The server is running. Connect a Socket.IO client to this address.</p>"""
 
 
-def routes(tether: Tether) -> list[BaseRoute]:
+def routes(tether: Tether, *, web: bool = True) -> list[BaseRoute]:
+    """Tether's HTTP routes; ``web=False`` leaves out the web app's page and static files.
+
+    The page refers to its files by relative URLs (``static/...``), so it works under any
+    prefix Tether is mounted at without rewriting it."""
+
     async def index(request: Request) -> Response:
         page = STATIC / "index.html"
         if page.is_file():
@@ -57,12 +63,11 @@ def routes(tether: Tether) -> list[BaseRoute]:
 
     async def client_logs(request: Request) -> Response:
         """Browser log batches: ``{"client_id": str, "lines": [{ts, level, msg}]}``. Works
-        while the socket is down; the bearer token (where tokens are on) authenticates it."""
+        while the socket is down; it is authenticated as a connection is (``authenticate``,
+        with the bearer token as ``auth.token``)."""
         if not same_origin(request, settings.cors_origins):
             return error(403, "cross-origin log posts are refused")
-        user = await tether.accounts.authenticate(
-            bearer(request), local_allowed=settings.is_loopback
-        )
+        user = await tether.authenticate(Handshake.from_http(request, {"token": bearer(request)}))
         if user is None:
             return error(401, "unauthorized")
         if not log_buckets.take(user.id):
@@ -87,12 +92,17 @@ def routes(tether: Tether) -> list[BaseRoute]:
             return error(400, str(exc))
         return JSONResponse({"written": written})
 
-    return [
-        Route("/", index),
+    api: list[BaseRoute] = [
         Route("/api/client-logs", client_logs, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+    ]
+    if not web:
+        return api
+    return [
+        Route("/", index),
+        *api,
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
     ]
 

@@ -7,13 +7,14 @@ import { Logbook } from "../../src/tether/static/js/client/logbook.js";
 import { FakeClock, FakeEnv, fakeIo, MemoryStorage } from "./support/fakes.mjs";
 import { ack, msg } from "./support/messages.mjs";
 
-function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemoryStorage() } = {}) {
+function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemoryStorage(),
+                 basePath = undefined } = {}) {
   const clock = new FakeClock();
   const env = new FakeEnv();
   const io = fakeIo();
   let n = 0;
   const client = new TetherClient({
-    url: "http://127.0.0.1:9", io, env, tabStorage, sharedStorage, timers: clock,
+    url: "http://127.0.0.1:9", basePath, io, env, tabStorage, sharedStorage, timers: clock,
     random: () => 0.5, uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
     fetch: async () => ({ ok: true, status: 204 }),
     logbook: new Logbook({ timers: clock, console: null }),
@@ -38,6 +39,16 @@ test("client_id is per tab, valid, and kept across a reload", () => {
   let auth;
   t.socket.options.auth((a) => { auth = a; });
   assert.deepEqual(auth, { client_id: t.client.clientId });
+});
+
+test("the socket and the log endpoint are under basePath, at the top by default", () => {
+  const top = setup();
+  assert.equal(top.socket.options.path, "/socket.io");
+  assert.equal(top.client.remoteLog.endpoint, "http://127.0.0.1:9/api/client-logs");
+  const mounted = setup({ basePath: "/chat" });
+  assert.equal(mounted.socket.url, "http://127.0.0.1:9");
+  assert.equal(mounted.socket.options.path, "/chat/socket.io");
+  assert.equal(mounted.client.remoteLog.endpoint, "http://127.0.0.1:9/chat/api/client-logs");
 });
 
 test("a token is sent in auth once set", () => {

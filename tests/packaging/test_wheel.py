@@ -69,6 +69,27 @@ def test_the_runtime_install_has_no_test_tools(venv: Path) -> None:
         assert f"\n{tool}==" not in f"\n{listed}", f"{tool} came with the runtime install"
 
 
+def test_the_example_app_runs_from_the_installed_wheel(venv: Path) -> None:
+    """examples/fastapi_app as its README says: pip install fastapi beside the wheel, then
+    uvicorn app:app, from a copy of the example outside the repository."""
+    from tests.embed.example import EXAMPLE, run_example
+
+    run(venv / "bin/pip", "install", "--quiet", "fastapi", cwd=venv.parent)
+    where = venv.parent / "example"
+    shutil.copytree(EXAMPLE, where)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TETHER_", "PYTHONPATH"))}
+    with run_example(venv.parent, python=venv / "bin/python", env=env, where=where) as app:
+        cookie = app.cookie("alice")
+        with urllib.request.urlopen(f"{app.url}/chat/", timeout=10) as page:
+            assert b'src="static/js/app/main.js"' in page.read()
+        request = urllib.request.Request(
+            f"{app.url}/chat/api/client-logs", method="POST", headers={"Cookie": cookie},
+            data=b'{"client_id": "wheel", "lines": []}',
+        )
+        with urllib.request.urlopen(request, timeout=10) as logs:
+            assert logs.status == 200
+
+
 def test_tether_serve_runs_from_the_installed_wheel(venv: Path) -> None:
     work = venv.parent / "work"  # outside the repository: nothing imports from src/
     work.mkdir()

@@ -32,8 +32,14 @@ class SessionView(merge.View):
 class Client:
     """A protocol client; ``events`` records every server event in arrival order."""
 
-    def __init__(self, url: str, client_id: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, client_id: str | None = None, token: str | None = None,
+        headers: dict[str, str] | None = None, socketio_path: str = "socket.io",
+    ) -> None:
         self.url = url
+        #: Request headers of the handshake (an app's cookie), and where the socket is mounted.
+        self.headers = headers or {}
+        self.socketio_path = socketio_path
         self.client_id = client_id or f"t-{uuid.uuid4().hex[:12]}"
         self.token = token
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -60,7 +66,8 @@ class Client:
         if self.token is not None:
             auth["token"] = self.token
         await self.sio.connect(
-            self.url, auth=auth, transports=transports or ["websocket"], wait_timeout=10
+            self.url, auth=auth, transports=transports or ["websocket"], wait_timeout=10,
+            headers=dict(self.headers), socketio_path=self.socketio_path,
         )
         if wait_hello:
             await self.wait_for(lambda: self.hello is not None, what="hello")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,20 @@ class InProcessServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_in_process(data_dir: Path, **settings: Any) -> AsyncIterator[InProcessServer]:
-    """Migrate the database, start the server, yield it; stop it (lifespan and all) after."""
+async def serve_in_process(
+    data_dir: Path, mount: Callable[[Tether], Any] | None = None, **settings: Any
+) -> AsyncIterator[InProcessServer]:
+    """Migrate the database, start the server, yield it; stop it (lifespan and all) after.
+    ``mount`` makes the app uvicorn serves from the Tether (an app that mounts it under a
+    prefix and runs its lifespan); by default the Tether itself."""
     config = Settings(**{**FAST, "host": "127.0.0.1", "port": 0, "data_dir": data_dir, **settings})
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     await prepare_database(config)
     tether = Tether(config)
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(
-        tether.asgi, log_config=None, log_level="warning", access_log=False,
+        mount(tether) if mount else tether.asgi,
+        log_config=None, log_level="warning", access_log=False,
         ws_ping_interval=None, ws_ping_timeout=None, lifespan="on", timeout_graceful_shutdown=5,
     ))
     serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))

@@ -12,11 +12,17 @@ import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./plat
 
 const $ = (selector) => document.querySelector(selector);
 
+// Where Tether is mounted ("" or e.g. "/chat"): this module is served at
+// `{prefix}/static/js/app/main.js`, so the prefix is read off its own URL (no inline script,
+// which the CSP forbids, and nothing for the server to rewrite).
+const BASE_PATH = new URL("../../../", import.meta.url).pathname.replace(/\/$/, "");
+
 class App {
   constructor() {
     const linkToken = takeTokenFromUrl();
     this.client = new TetherClient({
       url: window.location.origin,
+      basePath: BASE_PATH,
       io,
       env: browserEnv(),
       tabStorage: webStorage("sessionStorage"),

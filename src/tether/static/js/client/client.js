@@ -21,11 +21,13 @@ const defaultUuid = () => globalThis.crypto.randomUUID();
 
 export class TetherClient extends Emitter {
   /**
-   * `url` the server origin; `io` socket.io-client's; `env` `{on, visible(), online()}`;
+   * `url` the server origin; `basePath` where Tether is mounted on it ("" at the top, "/chat"
+   * when an app mounts it there: the socket is then at `/chat/socket.io`, the log endpoint at
+   * `/chat/api/client-logs`); `io` socket.io-client's; `env` `{on, visible(), online()}`;
    * `tabStorage` sessionStorage (client_id, views, followed sessions); `sharedStorage`
    * localStorage (token, outbox, settings).
    */
-  constructor({ url, io, env, tabStorage = null, sharedStorage = null, timers = realTimers,
+  constructor({ url, basePath = "", io, env, tabStorage = null, sharedStorage = null, timers = realTimers,
                 random = Math.random, uuid = defaultUuid, fetch = globalThis.fetch?.bind(globalThis),
                 logbook = new Logbook({ timers }), options = {} }) {
     super();
@@ -38,7 +40,8 @@ export class TetherClient extends Emitter {
     this.signInRefused = false; // the server refused the token we had (see the unauthorized hook)
     this.recovery = new RecoveryMeter();
     this.connection = new Connection({
-      url, io, env, timers, random, log: this.log, options: options.connection ?? {},
+      url, io, env, timers, random, log: this.log,
+      options: { path: `${basePath}/socket.io`, ...options.connection },
       auth: () => this.identity.auth(),
     });
     this.sessions = new SessionList({ store: this.tab });
@@ -47,7 +50,7 @@ export class TetherClient extends Emitter {
       timers, uuid, random, log: this.log,
     });
     this.remoteLog = new RemoteLog({
-      logbook, fetch, timers, random, endpoint: new URL("/api/client-logs", url).toString(),
+      logbook, fetch, timers, random, endpoint: new URL(`${basePath}/api/client-logs`, url).toString(),
       token: () => this.identity.token, clientId: () => this.clientId,
     });
     this.followers = new Followers({

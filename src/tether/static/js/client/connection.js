@@ -32,6 +32,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   silenceLimit: null, // see Liveness; null: derived from the server's ping settings
   offlineAfterFailures: 3, // after this many failed attempts in a row, say offline (retries go on)
   transports: ["websocket", "polling"],
+  path: "/socket.io", // the server's Socket.IO path (under the prefix where Tether is mounted)
   // heartbeat: {...}, watchdog: {...}: see HEARTBEAT_DEFAULTS, WATCHDOG_DEFAULTS
 });
 

@@ -18,9 +18,9 @@ export class SocketLink {
     this.closing = false;
     this.lastReceivedAt = null;
     this.attemptStartedAt = null; // of the connection attempt in flight
-    const { connectTimeout, transports } = options;
+    const { connectTimeout, transports, path = "/socket.io" } = options;
     const socket = io(url, {
-      autoConnect: false, reconnection: false, forceNew: true, transports, tryAllTransports: true,
+      path, autoConnect: false, reconnection: false, forceNew: true, transports, tryAllTransports: true,
       timeout: connectTimeout, auth: (callback) => callback(auth()),
     });
     this.socket = socket;
