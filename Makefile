@@ -2,18 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: install run test test-py test-js lint typecheck bench bench-smoke screenshots vendor clean
 
 install: $(STAMP)
 
+# `make run` installs what running needs; the test tools (the dev extra) come with `make test`.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	$(VENV)/bin/tether serve
 
 test: install
