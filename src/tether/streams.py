@@ -48,6 +48,11 @@ class LiveStream:
             pieces[:] = ["".join(pieces)]
         return pieces[0] if pieces else ""
 
+    @property
+    def has_pending(self) -> bool:
+        """Whether anything (text or another event's ops) waits for the next chunk."""
+        return bool(self.pending or self.pending_ops)
+
     def add_text(self, text: str) -> None:
         """Text to append to the answer (a text part starts when the last part was not text)."""
         if self.builder.text_id is None:

@@ -537,8 +537,10 @@ class StampedBus(RecordingBus):
         super().__init__()
         self.sent_at: dict[str, float] = {}  # word -> loop time of the delta carrying it
 
-    async def delta(self, session_id: str, message_id: str, chunk: int, text: str) -> None:
-        await super().delta(session_id, message_id, chunk, text)
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
+        await super().delta(session_id, message_id, chunk, text, ops)
         for word in text.split():
             self.sent_at[word] = asyncio.get_running_loop().time()
 

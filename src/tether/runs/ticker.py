@@ -131,7 +131,7 @@ class StreamTicker:
         held_until = math.inf
         flushed_at, interval = self._flushed_at, self.delta_interval
         for message_id, run in self._runs.items():
-            if not run.stream.pending:
+            if not run.stream.has_pending:
                 continue
             due = flushed_at.get(message_id, -math.inf) + interval
             if due > now:
