@@ -2,32 +2,20 @@
 // merge.js: structured answers merged by the chunk rule, whatever order the snapshot and the live
 // chunks arrive in. The Python reference (tether.parts) runs the same file.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
-  applyDelta, applyHistory, applyLiveMessage, applySubscribeAck, createView, orderedMessages,
+  applyDelta, applySubscribeAck, createView, orderedMessages,
 } from "../../src/tether/static/js/client/merge.js";
 import { applyOps, partsOf } from "../../src/tether/static/js/client/parts.js";
 
-const { cases } = JSON.parse(readFileSync(new URL("../cases/parts.json", import.meta.url)));
+import { loadCases, replay } from "./support/cases.mjs";
 
-function runStep(view, step) {
-  if ("ack" in step) return applySubscribeAck(view, step.ack, step.buffered ?? []);
-  if ("live" in step) return applyLiveMessage(view, step.live);
-  if ("delta" in step) return applyDelta(view, step.delta);
-  applyHistory(view, step.history, step.has_more);
-  return undefined;
-}
+const cases = loadCases("parts.json");
 
 for (const c of cases) {
   test(c.name, () => {
-    const view = createView("s1");
-    c.steps.forEach((step, number) => {
-      const result = runStep(view, step);
-      if ("expect" in step) assert.deepEqual(result, step.expect, `step ${number}`);
-    });
-    assert.equal(view.lastSeq, c.final.last_seq);
+    const view = replay(c);
     const messages = orderedMessages(view);
     assert.deepEqual(messages.map((m) => [m.id, m.seq, m.status, m.content, m.chunks]), c.final.order);
     assert.deepEqual(Object.fromEntries(messages.map((m) => [m.id, partsOf(m)])), c.final.parts);
