@@ -4,12 +4,11 @@ import { test } from "node:test";
 
 import { TetherClient } from "../../src/tether/static/js/client/client.js";
 import { Logbook } from "../../src/tether/static/js/client/logbook.js";
-import { FakeClock, FakeEnv, fakeIo, MemoryStorage } from "./support/fakes.mjs";
+import { FakeBroadcastHub, FakeClock, FakeEnv, fakeIo, MemoryStorage } from "./support/fakes.mjs";
 import { ack, msg } from "./support/messages.mjs";
 
 function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemoryStorage(),
-                 basePath = undefined } = {}) {
-  const clock = new FakeClock();
+                 basePath = undefined, clock = new FakeClock(), channel = null } = {}) {
   const env = new FakeEnv();
   const io = fakeIo();
   let n = 0;
@@ -17,7 +16,7 @@ function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemorySto
     url: "http://127.0.0.1:9", basePath, io, env, tabStorage, sharedStorage, timers: clock,
     random: () => 0.5, uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
     fetch: async () => ({ ok: true, status: 204 }),
-    logbook: new Logbook({ timers: clock, console: null }),
+    logbook: new Logbook({ timers: clock, console: null }), channel,
   });
   client.start();
   const socket = io.sockets[0];
@@ -90,6 +89,53 @@ test("after a zombie is dropped, followed sessions resume from last_seq and the 
   assert.equal(shown[2].displayStatus, "sent");
   assert.equal(t.client.diagnostics().lastRecoveryMs, 450, "from visible again to re-synced");
   assert.equal(t.client.diagnostics().reconnects, 1);
+});
+
+test("a tab that finds its connection dead makes the other tabs probe theirs at once", () => {
+  // Two tabs of one browser behind one network that went silent: the one the user comes back to
+  // finds out by its probe; the other, visible but never away, would wait out the silence limit
+  // (30 s) before noticing it missed the end of an answer (issue 13's second tab).
+  const clock = new FakeClock();
+  const hub = new FakeBroadcastHub();
+  const [a, b] = [setup({ clock, channel: hub.channel() }), setup({ clock, channel: hub.channel() })];
+  for (const t of [a, b]) {
+    connect(t);
+    t.client.follow("s1");
+    t.socket.answer("subscribe", ack("recent", 2, [msg("m1", 1), msg("m2", 2)]));
+  }
+  const probes = () => b.socket.requests("heartbeat").length;
+  const before = probes();
+  a.env.hide();
+  clock.advance(5000);
+  a.env.show();
+  clock.advance(400); // a's probe goes unanswered: a drops its zombie
+  assert.equal(a.client.state, "connecting");
+  hub.deliver();
+  assert.equal(probes(), before + 1, "b probes its own connection as soon as a says");
+  clock.advance(400);
+  assert.equal(b.client.state, "connecting", "b's probe went unanswered too: b reconnects");
+  clock.advance(30);
+  b.socket.accept();
+  assert.equal(b.socket.requests("subscribe").at(-1).payload.after_seq, 2);
+  hub.deliver(); // b's own word reaches a (reconnecting already), never b itself
+  assert.equal(b.client.state, "connected");
+});
+
+test("a tab's probe on the word of another tab leaves a live connection alone", () => {
+  const clock = new FakeClock();
+  const hub = new FakeBroadcastHub();
+  const [a, b] = [setup({ clock, channel: hub.channel() }), setup({ clock, channel: hub.channel() })];
+  connect(a);
+  connect(b);
+  a.env.hide();
+  clock.advance(5000);
+  a.env.show();
+  clock.advance(400);
+  hub.deliver();
+  b.socket.answer("heartbeat", { ok: true, server_time: 2 });
+  clock.advance(2000);
+  assert.equal(b.client.state, "connected");
+  assert.equal(b.client.diagnostics().reconnects, 0);
 });
 
 test("a reload resumes: followed sessions, their views and pending messages come back", () => {

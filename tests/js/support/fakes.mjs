@@ -250,3 +250,41 @@ export class FakeConnection {
     return record;
   }
 }
+
+/**
+ * BroadcastChannels of one name in one browser: `channel()` opens another tab's end. As the
+ * real one, a message posted reaches every other end of the name, never the poster's own, and
+ * later (a task, here `deliver()` or the next `post` hook of the test).
+ */
+export class FakeBroadcastHub {
+  constructor() {
+    this.ends = [];
+    this.queue = [];
+  }
+
+  channel() {
+    const hub = this;
+    const end = {
+      onmessage: null,
+      closed: false,
+      postMessage(data) { if (!end.closed) hub.queue.push({ from: end, data: structuredClone(data) }); },
+      close() { end.closed = true; },
+    };
+    this.ends.push(end);
+    return end;
+  }
+
+  /** Deliver what was posted, in order; returns how many messages reached an end. */
+  deliver() {
+    let delivered = 0;
+    while (this.queue.length > 0) {
+      const { from, data } = this.queue.shift();
+      for (const end of this.ends) {
+        if (end === from || end.closed || !end.onmessage) continue;
+        end.onmessage({ data });
+        delivered += 1;
+      }
+    }
+    return delivered;
+  }
+}

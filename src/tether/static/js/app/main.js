@@ -2,6 +2,7 @@
 // The views never touch the socket.
 
 import { TetherClient } from "../client/client.js";
+import { tabChannel } from "../client/tabs.js";
 import { io } from "../../vendor/socket.io.esm.min.js";
 import { ChatView } from "./chat.js";
 import { StatusBanner } from "./banner.js";
@@ -27,6 +28,7 @@ class App {
       env: browserEnv(),
       tabStorage: webStorage("sessionStorage"),
       sharedStorage: webStorage("localStorage"),
+      channel: tabChannel(BASE_PATH),
     });
     // A sign-in link never silently replaces the account already signed in (someone else's link
     // would have this browser type into their account): it asks first.

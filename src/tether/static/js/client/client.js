@@ -14,6 +14,7 @@ import { RemoteLog } from "./remotelog.js";
 import { request } from "./request.js";
 import { SessionList } from "./sessionlist.js";
 import { KeyValueStore } from "./storage.js";
+import { TabSignals } from "./tabs.js";
 import { realTimers } from "./timers.js";
 import { chatView, diagnostics, sessionMessages } from "./viewmodel.js";
 
@@ -25,11 +26,12 @@ export class TetherClient extends Emitter {
    * when an app mounts it there: the socket is then at `/chat/socket.io`, the log endpoint at
    * `/chat/api/client-logs`); `io` socket.io-client's; `env` `{on, visible(), online()}`;
    * `tabStorage` sessionStorage (client_id, views, followed sessions); `sharedStorage`
-   * localStorage (token, outbox, settings).
+   * localStorage (token, outbox, settings); `channel` a BroadcastChannel to the other tabs of
+   * this Tether (tabs.js), or null.
    */
   constructor({ url, basePath = "", io, env, tabStorage = null, sharedStorage = null, timers = realTimers,
                 random = Math.random, uuid = defaultUuid, fetch = globalThis.fetch?.bind(globalThis),
-                logbook = new Logbook({ timers }), options = {} }) {
+                logbook = new Logbook({ timers }), channel = null, options = {} }) {
     super();
     Object.assign(this, { url, timers, random, uuid, logbook });
     this.log = logbook.log;
@@ -43,6 +45,10 @@ export class TetherClient extends Emitter {
       url, io, env, timers, random, log: this.log,
       options: { path: `${basePath}/socket.io`, ...options.connection },
       auth: () => this.identity.auth(),
+    });
+    this.tabs = new TabSignals({
+      channel, log: this.log,
+      onZombie: (reason) => this.connection.probe(`another tab's connection was dead: ${reason}`),
     });
     this.sessions = new SessionList({ store: this.tab });
     this.outbox = new Outbox({
@@ -152,6 +158,7 @@ export class TetherClient extends Emitter {
     c.on("state", () => this.emit("change", { what: "connection" }));
     c.on("stats", () => this.emit("change", { what: "debug" }));
     c.on("wake", (wake) => this.recovery.wake(wake));
+    c.on("zombie", ({ reason }) => this.tabs.zombie(reason));
     c.on("connect", (connect) => {
       this.recovery.connected(connect);
       this.followers.subscribeAll("connect");

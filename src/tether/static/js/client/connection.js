@@ -55,7 +55,8 @@ export class Connection extends Emitter {
       env, timers, log, options,
       push: (...args) => this.push(...args), connected: () => this.connected,
       lastReceivedAt: () => this.link.lastReceivedAt, onWake: (signal) => this.wake(signal),
-      onDead: (reason, startedAt) => this.#drop(reason, startedAt), onTick: (now) => this.#onTick(now),
+      onDead: (reason, startedAt) => { this.emit("zombie", { reason }); this.#drop(reason, startedAt); },
+      onTick: (now) => this.#onTick(now),
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
     });
@@ -139,6 +140,12 @@ export class Connection extends Emitter {
       return;
     }
     this.liveness.check(reason, away, now);
+  }
+
+  /** Check that a connection saying "connected" is alive (a heartbeat probe; unanswered, the
+   *  socket is dropped). Nothing to check while not connected. */
+  probe(reason) {
+    if (this.connected && !this.stopped) this.liveness.heartbeat.probe(reason);
   }
 
   /** Close the transport and build a new connection at once. */
