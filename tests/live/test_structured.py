@@ -108,19 +108,26 @@ async def wait_complete(f: Follower) -> dict[str, Any]:
     return result
 
 
+async def ask(url: str, clients: list[Client]) -> tuple[str, Follower]:
+    """The question asked on ``url`` in a new session of the gated agent, by a client that
+    follows the answer from the start; returns the session's id and that follower."""
+    owner = Client(url)
+    clients.append(owner)
+    await owner.connect()
+    session_id = await owner.new_session(agent="gated")
+    first = Follower(owner, session_id)
+    await first.subscribe()
+    await owner.send(session_id, "weather and time in Paris?")
+    return session_id, first
+
+
 async def watch_everyone(owner_url: str, other_url: str, gated: Gated) -> str:
     """The scenario: the question asked and watched on ``owner_url``; clients that join
     mid-reasoning, mid-tool-input, after the end, and one dropped silently, on ``other_url``.
     Returns the session's id."""
     clients: list[Client] = []
     try:
-        owner = Client(owner_url)
-        clients.append(owner)
-        await owner.connect()
-        session_id = await owner.new_session(agent="gated")
-        first = Follower(owner, session_id)
-        await first.subscribe()
-        await owner.send(session_id, "weather and time in Paris?")
+        session_id, first = await ask(owner_url, clients)
 
         await asyncio.wait_for(gated.reached["reasoning"].wait(), 10)
         mid_reasoning_client, mid_reasoning = await follower(other_url, session_id)
