@@ -8,9 +8,10 @@ starts whenever text follows a part that is not text.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from tether.agents.base import AgentError
 from tether.parts import (
     TOOL_INPUT_AVAILABLE,
     TOOL_INPUT_STREAMING,
@@ -88,6 +89,31 @@ Event = (
 
 STATUS_ID = "status"
 
+#: The fields that carry text (the others, a tool's input and output, carry any JSON).
+_STRING_FIELDS = frozenset({"text", "id", "name", "delta", "error"})
+_JSON_FIELDS = frozenset({"input", "output"})
+
+
+def checked(event: Event) -> Event:
+    """``event`` if it is well formed, else AgentError saying what is wrong: an agent's slip
+    fails its own answer, never the ticker shared by every stream of the process."""
+    kind = type(event).__name__
+    for f in fields(event):  # type: ignore[arg-type]
+        value = getattr(event, f.name)
+        if f.name in _STRING_FIELDS and not isinstance(value, str):
+            raise AgentError(
+                f"the agent yielded a bad event: {kind}.{f.name} must be a string, "
+                f"not {type(value).__name__}"
+            )
+        if f.name in _JSON_FIELDS and value is not None:
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise AgentError(
+                    f"the agent yielded a bad event: {kind}.{f.name} is not JSON"
+                ) from None
+    return event
+
 
 class PartsBuilder:
     """Turns one answer's events into part ops. Text goes through :meth:`text_part` so the
@@ -127,6 +153,7 @@ class PartsBuilder:
         not end the answer)."""
         if isinstance(event, str | Text):
             raise TypeError("text goes through text_part() and the stream's text")
+        checked(event)
         if isinstance(event, Reasoning):
             if not event.text:
                 return []
@@ -197,7 +224,6 @@ _FROM_JSON: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "tool_error": (ToolError, ("id", "error")),
     "status": (Status, ("text",)),
 }
-_STRING_FIELDS = frozenset({"text", "id", "name", "delta", "error"})
 
 
 def event_from_json(value: Any) -> Event:
