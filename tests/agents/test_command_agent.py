@@ -237,3 +237,38 @@ async def test_jsonl_output_mode_yields_one_event_per_line() -> None:
         ev.Reasoning("hm"), ev.ToolCall("c", "ls"), ev.ToolInput("c", "{}"),
         ev.ToolInputDone("c"), ev.Text("done"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("not json", "Expecting value"),
+        ('{"type": "thought", "text": "x"}', "type must be one of text, reasoning, tool_call"),
+        ('{"type": "tool_call", "id": "c"}', "tool_call needs 'name'"),
+        ('{"type": "reasoning", "text": 5}', "'text' must be a string"),
+        ('["reasoning"]', "type must be one of"),
+    ],
+)
+async def test_jsonl_output_a_bad_line_fails_the_turn_and_stops_the_program(
+    line: str, why: str
+) -> None:
+    # A good line, the bad one, then a program that would go on for a minute.
+    script = (
+        "import sys, time\n"
+        "print('{\"type\": \"text\", \"text\": \"so far\"}', flush=True)\n"
+        f"print({line!r}, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    program = agent(PY, "-c", script, output="jsonl", kill_grace=1)
+    started = time.monotonic()
+    got: list[object] = []
+    with pytest.raises(AgentError) as caught:
+        async for event in program.stream(turn("hi")):
+            got.append(event)
+    from tether.agents import events as ev
+
+    assert got == [ev.Text("so far")]
+    message = str(caught.value)
+    assert message.startswith(f"{program.program} wrote a line that is not an event: {line!r}")
+    assert why in message
+    assert time.monotonic() - started < 10, "the program was not stopped"
