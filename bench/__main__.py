@@ -28,13 +28,13 @@ FULL: dict[str, Any] = {
     "stream_search": [500, 800, 1200, 1600], "fan_ks": [100, 1000], "fan_step": 2.0,
     "fan_steps": 10, "idle_n": 5000, "idle_s": 26.0, "storm": (1000, 100), "storm_warm": 3.0,
     "storm_after": 2.0, "pers_senders": 20, "pers_s": 5.0, "browser_tokens": 20_000,
-    "browser_rate": 500.0,
+    "browser_rate": 500.0, "structured_n": 100,
 }
 SMOKE: dict[str, Any] = {
     "repeat": 1, "stream_ns": [4], "stream_tokens": 15, "rate": 50.0, "stream_search": [],
     "fan_ks": [4], "fan_step": 0.4, "fan_steps": 2, "idle_n": 20, "idle_s": 0.3,
     "storm": (20, 4), "storm_warm": 1.0, "storm_after": 0.5, "pers_senders": 3, "pers_s": 0.5,
-    "browser_tokens": 300, "browser_rate": 500.0,
+    "browser_tokens": 300, "browser_rate": 500.0, "structured_n": 4,
 }
 
 
@@ -108,6 +108,39 @@ class Suite:
                 best = n
             out[f"{kind}_max_n"] = best
         self.results["streaming"] = out
+
+    def structured(self) -> None:
+        """Structured vs plain-text answers on Tether, alternated (issue 13: CPU per token
+        within 10 %)."""
+        from bench.scenarios.streaming import check, run_streaming
+        from bench.scenarios.structured import run_structured
+
+        s = self.size
+        n = s["structured_n"]
+        out: dict[str, Any] = {}
+        runs: dict[str, list[dict[str, Any]]] = {"plain": [], "structured": []}
+        for i in range(s["repeat"]):
+            for shape, scenario in (("plain", run_streaming), ("structured", run_structured)):
+                with procs.tether_server([f"s{u}" for u in range(n)]) as (srv, tokens):
+                    result = asyncio.run(scenario(srv, tokens, n, s["stream_tokens"], s["rate"]))
+                problems = check(result)
+                self.problems += [f"structured {shape}: {p}" for p in problems]
+                self.log(f"structured: {shape} N={n} #{i + 1}: "
+                         f"{result['cpu_ms_per_1k_tokens']:.1f} ms CPU/1k tokens, "
+                         f"p99 {result['delay_p99_ms']:.1f} ms"
+                         + (f" PROBLEMS {problems}" if problems else ""))
+                runs[shape].append(result)
+        for shape, results in runs.items():
+            out[shape] = {key: median([float(r[key]) for r in results])
+                          for key in results[0] if isinstance(results[0][key], int | float)}
+            out[shape]["cpu_ms_per_1k_tokens_each"] = [
+                r["cpu_ms_per_1k_tokens"] for r in results]
+        out["ratios"] = [st["cpu_ms_per_1k_tokens"] / pl["cpu_ms_per_1k_tokens"]
+                         for pl, st in zip(runs["plain"], runs["structured"], strict=True)]
+        out["ratio"] = median(out["ratios"])
+        self.log(f"structured: CPU per token structured / plain = {out['ratio']:.3f} "
+                 f"(each pair: {', '.join(f'{r:.3f}' for r in out['ratios'])})")
+        self.results["structured"] = out
 
     def fanout(self) -> None:
         from bench.scenarios.fanout import check, run_fanout
@@ -230,7 +263,7 @@ def postgres_reachable() -> bool:
         return False
 
 
-BENCHMARKS = ("streaming", "fanout", "idle", "storm", "persistence", "browser")
+BENCHMARKS = ("streaming", "structured", "fanout", "idle", "storm", "persistence", "browser")
 
 
 def machine() -> str:

@@ -4,7 +4,10 @@ Prompt ``"bench <tokens> <rate>"`` streams ``tokens`` tokens at ``rate`` per sec
 schedule (no drift), each token being ``"<time.time()> "``, so a client can compute, per token,
 the delay from the agent yielding it to the client receiving it. ``"prose <tokens> <rate>"``
 streams markdown prose instead (paragraphs of 60 words, some bold and code, a list now and then),
-an answer as a chat app renders it (the browser benchmark). Any other prompt gets one token
+an answer as a chat app renders it (the browser benchmark). ``"structured <tokens> <rate>"``
+streams the same timestamp tokens as a structured answer (bench/scenarios/structured.py): in
+rounds of 50, 20 as reasoning, 10 as a tool call's input (the call starting, its input done,
+its output and a status line around them), 20 as text. Any other prompt gets one token
 ``"ok"``. The baseline server uses the same generator, so both sides stream identical text.
 """
 
@@ -31,10 +34,30 @@ def prose_word(index: int) -> str:
     return word + ("\n\n" if index % 60 == 59 else " ")
 
 
-async def bench_tokens(prompt: str) -> AsyncIterator[str]:
+#: A structured answer's round: how many of its tokens go to reasoning, tool input and text.
+ROUND = (20, 10, 20)
+
+
+def structured_events(index: int, token: str) -> list[Any]:
+    """What token ``index`` of a structured answer is yielded as, with the events around it."""
+    from tether.agents import events as ev
+
+    reasoning, tool, _ = ROUND
+    at, call = index % sum(ROUND), f"call_{index // sum(ROUND)}"
+    if at < reasoning:
+        return [ev.Reasoning(token)]
+    if at < reasoning + tool:
+        start = [ev.ToolCall(call, "search"), ev.Status("searching…")] if at == reasoning else []
+        done = [ev.ToolInputDone(call, {"q": call}), ev.ToolOutput(call, {"hits": 3})] \
+            if at == reasoning + tool - 1 else []
+        return [*start, ev.ToolInput(call, token), *done]
+    return [token]
+
+
+async def bench_tokens(prompt: str) -> AsyncIterator[Any]:
     words = prompt.split()
-    prose = bool(words) and words[0] == "prose"
-    spec = parse_prompt(" ".join(["bench", *words[1:]]) if prose else prompt)
+    shape = words[0] if words and words[0] in ("prose", "structured") else "bench"
+    spec = parse_prompt(" ".join(["bench", *words[1:]]) if shape != "bench" else prompt)
     if spec is None:
         yield "ok"
         return
@@ -45,7 +68,13 @@ async def bench_tokens(prompt: str) -> AsyncIterator[str]:
         delay = start + index / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        yield prose_word(index) if prose else f"{time.time():.6f} "
+        if shape == "prose":
+            yield prose_word(index)
+        elif shape == "structured":
+            for event in structured_events(index, f"{time.time():.6f} "):
+                yield event
+        else:
+            yield f"{time.time():.6f} "
 
 
 def token_delays(text: str, received: float) -> list[float]:
@@ -62,5 +91,5 @@ class BenchAgent:
     def __init__(self, name: str = "bench") -> None:
         self.name = name
 
-    def stream(self, turn: Any) -> AsyncIterator[str]:
+    def stream(self, turn: Any) -> AsyncIterator[Any]:
         return bench_tokens(turn.prompt)

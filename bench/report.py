@@ -67,6 +67,16 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
         tried = sorted({int(k.split("_")[1]) for k in st if k.split("_")[1].isdigit()})
         row("1. streaming", f"largest N with p99 < 100 ms (tried {', '.join(map(str, tried))})",
             st["tether_max_n"], st["baseline_max_n"])
+    ss = results.get("structured")
+    if ss:
+        n = size["structured_n"]
+        pl, st_ = ss["plain"], ss["structured"]
+        row(f"1b. structured N={n}", "server CPU ms per 1,000 tokens (structured vs plain text, "
+            "both Tether; median of the per-pair ratios)", st_["cpu_ms_per_1k_tokens"],
+            pl["cpu_ms_per_1k_tokens"], "<= 1.10x", ss["ratio"] <= 1.10,
+            r=f"{ss['ratio']:.2f}x")
+        row(f"1b. structured N={n}", "agent yield -> client delay p99, ms",
+            st_["delay_p99_ms"], pl["delay_p99_ms"])
     fo = results.get("fanout")
     if fo:
         for k in size["fan_ks"]:

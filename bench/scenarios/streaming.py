@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bench.agent import token_delays
@@ -21,8 +22,23 @@ from bench.procs import ServerProcess
 from bench.scenarios.common import LoadMeter, auth_for, expect_ok, open_clients, percentile
 
 
+def delta_tokens(data: dict[str, Any], received: float) -> list[float]:
+    """The delays of the tokens a plain-text ``delta`` carries (in its ``text``)."""
+    return token_delays(data["text"], received)
+
+
+def answer_tokens(message: dict[str, Any]) -> int:
+    return len(message["content"].split())
+
+
 async def run_streaming(server: ServerProcess, tokens: dict[str, str] | None, n: int,
-                        per_stream: int, rate: float) -> dict[str, Any]:
+                        per_stream: int, rate: float, *, shape: str = "bench",
+                        tokens_of: Callable[[dict[str, Any], float], list[float]] = delta_tokens,
+                        answer_tokens_of: Callable[[dict[str, Any]], int] = answer_tokens,
+                        ) -> dict[str, Any]:
+    """``shape`` is the agent's prompt word (bench/agent.py), ``tokens_of`` reads a delta's
+    token delays and ``answer_tokens_of`` counts the final message's tokens, so a variant of
+    the answer (bench/scenarios/structured.py) is measured the same way."""
     users = [f"s{i}" for i in range(n)]
     delays: list[float] = []
     done = asyncio.Event()
@@ -37,13 +53,13 @@ async def run_streaming(server: ServerProcess, tokens: dict[str, str] | None, n:
                 st["bad_chunks"] += 1
             st["chunks"] = data["chunk"] + 1
             st["deltas"] += 1
-            got = token_delays(data["text"], received)
+            got = tokens_of(data, received)
             st["tokens"] += len(got)
             delays.extend(got)
         elif event == "message":
             m = data["message"]
             if m["role"] == "assistant" and m["status"] != "streaming" and st["sent"]:
-                st["final_tokens"] = len(m["content"].split())
+                st["final_tokens"] = answer_tokens_of(m)
                 finished += 1
                 if finished == n:
                     done.set()
@@ -64,7 +80,7 @@ async def run_streaming(server: ServerProcess, tokens: dict[str, str] | None, n:
         client.user["sent"] = True
         await expect_ok(client.call("send", {"session_id": session_id,
                                              "client_msg_id": uuid.uuid4().hex,
-                                             "content": f"bench {per_stream} {rate}"}))
+                                             "content": f"{shape} {per_stream} {rate}"}))
 
     load = LoadMeter()
     cpu0, wall0 = server.cpu_seconds(), time.monotonic()
