@@ -138,6 +138,13 @@ class Suite:
         out["ratios"] = [st["cpu_ms_per_1k_tokens"] / pl["cpu_ms_per_1k_tokens"]
                          for pl, st in zip(runs["plain"], runs["structured"], strict=True)]
         out["ratio"] = median(out["ratios"])
+        # The part of the work that differs, measured in this process without the sockets.
+        from bench.scenarios.structured import parts_path_cpu
+
+        out["parts_path"] = {shape: median([parts_path_cpu(shape, n, s["stream_tokens"])
+                                            for _ in range(7)])
+                             for shape in ("plain", "structured")}
+        self.log(f"structured: parts path alone, CPU ms per 1k tokens: {out['parts_path']}")
         self.log(f"structured: CPU per token structured / plain = {out['ratio']:.3f} "
                  f"(each pair: {', '.join(f'{r:.3f}' for r in out['ratios'])})")
         self.results["structured"] = out

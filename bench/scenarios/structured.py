@@ -11,6 +11,7 @@ events than tokens (a tool call, its input done, its output, a status line per 5
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bench.agent import token_delays
@@ -37,3 +38,35 @@ async def run_structured(server: ServerProcess, tokens: dict[str, str] | None, n
                          per_stream: int, rate: float) -> dict[str, Any]:
     return await run_streaming(server, tokens, n, per_stream, rate, shape="structured",
                                tokens_of=op_tokens, answer_tokens_of=parts_tokens)
+
+
+def parts_path_cpu(shape: str, streams: int, per_stream: int) -> float:
+    """CPU ms per 1,000 tokens of the server's own work on an answer's tokens, in this process:
+    each token (and the events around it) into a live stream, one chunk taken per token (what
+    coalescing does at the benchmark's rate) and its ``delta`` payload encoded as the server
+    encodes packets. The part of the server a structured answer changes, without the sockets,
+    whose cost is the same for both shapes and whose noise hides a few per cent."""
+    from bench.agent import structured_events
+    from tether import jsoncodec
+    from tether.streams import LiveStream
+
+    def events(index: int) -> list[Any]:
+        token = f"{1796170000.0 + index / 50:.6f} "
+        return structured_events(index, token) if shape == "structured" else [token]
+
+    answer = [events(i) for i in range(per_stream)]
+    started = time.process_time()
+    for number in range(streams):
+        stream = LiveStream("session", f"message-{number}")
+        for token_events in answer:
+            for event in token_events:
+                stream.add_event(event)
+            taken = stream.take_chunk()
+            if taken is not None:
+                chunk, text, ops = taken
+                jsoncodec.dumps(["delta", {"session_id": "session", "message_id":
+                                           stream.message_id, "chunk": chunk, "text": text,
+                                           "ops": ops}])
+        stream.finish(None)
+        stream.take_chunk()
+    return (time.process_time() - started) / (streams * per_stream) * 1e6

@@ -35,8 +35,10 @@ class OpError(ValueError):
 
 
 def _index(parts: list[Part], part_id: str) -> int:
-    for i, part in enumerate(parts):
-        if part["id"] == part_id:
+    # From the end: nearly every op extends the newest part, so an answer with many tool calls
+    # does not pay for all its earlier parts on every token.
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i]["id"] == part_id:
             return i
     raise OpError(f"no part {part_id!r}")
 

@@ -8,7 +8,7 @@ starts whenever text follows a part that is not text.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from tether.agents.base import AgentError
@@ -89,29 +89,38 @@ Event = (
 
 STATUS_ID = "status"
 
-#: The fields that carry text (the others, a tool's input and output, carry any JSON).
-_STRING_FIELDS = frozenset({"text", "id", "name", "delta", "error"})
-_JSON_FIELDS = frozenset({"input", "output"})
+#: The fields of each event that carry text, and the one that carries any JSON.
+_TEXT_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    Text: ("text",), Reasoning: ("text",), ToolCall: ("id", "name"), ToolInput: ("id", "delta"),
+    ToolInputDone: ("id",), ToolOutput: ("id",), ToolError: ("id", "error"), Status: ("text",),
+}
+_JSON_FIELD: dict[type[Any], str] = {ToolInputDone: "input", ToolOutput: "output"}
 
 
 def checked(event: Event) -> Event:
     """``event`` if it is well formed, else AgentError saying what is wrong: an agent's slip
-    fails its own answer, never the ticker shared by every stream of the process."""
-    kind = type(event).__name__
-    for f in fields(event):  # type: ignore[arg-type]
-        value = getattr(event, f.name)
-        if f.name in _STRING_FIELDS and not isinstance(value, str):
+    fails its own answer, never the ticker shared by every stream of the process. (On every
+    event of every answer: a lookup and an isinstance per field; JSON is checked only for a
+    tool's input and output.)"""
+    kind = type(event)
+    names = _TEXT_FIELDS.get(kind)
+    if names is None:
+        raise AgentError(f"the agent yielded a {kind.__name__}, neither text nor an event")
+    for name in names:
+        value = getattr(event, name)
+        if not isinstance(value, str):
             raise AgentError(
-                f"the agent yielded a bad event: {kind}.{f.name} must be a string, "
+                f"the agent yielded a bad event: {kind.__name__}.{name} must be a string, "
                 f"not {type(value).__name__}"
             )
-        if f.name in _JSON_FIELDS and value is not None:
-            try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                raise AgentError(
-                    f"the agent yielded a bad event: {kind}.{f.name} is not JSON"
-                ) from None
+    json_field = _JSON_FIELD.get(kind)
+    if json_field is not None and (value := getattr(event, json_field)) is not None:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise AgentError(
+                f"the agent yielded a bad event: {kind.__name__}.{json_field} is not JSON"
+            ) from None
     return event
 
 
@@ -224,6 +233,7 @@ _FROM_JSON: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "tool_error": (ToolError, ("id", "error")),
     "status": (Status, ("text",)),
 }
+_STRING_FIELDS = frozenset({"text", "id", "name", "delta", "error"})
 
 
 def event_from_json(value: Any) -> Event:
