@@ -34,14 +34,25 @@ def prose_word(index: int) -> str:
     return word + ("\n\n" if index % 60 == 59 else " ")
 
 
+def _events() -> Any:
+    """tether.agents.events, imported once (the baseline server runs without tether)."""
+    global _EVENTS
+    if _EVENTS is None:
+        from tether.agents import events
+
+        _EVENTS = events
+    return _EVENTS
+
+
+_EVENTS: Any = None
+
 #: A structured answer's round: how many of its tokens go to reasoning, tool input and text.
 ROUND = (20, 10, 20)
 
 
 def structured_events(index: int, token: str) -> list[Any]:
     """What token ``index`` of a structured answer is yielded as, with the events around it."""
-    from tether.agents import events as ev
-
+    ev = _events()
     reasoning, tool, _ = ROUND
     at, call = index % sum(ROUND), f"call_{index // sum(ROUND)}"
     if at < reasoning:

@@ -42,12 +42,14 @@ async def run_structured(server: ServerProcess, tokens: dict[str, str] | None, n
 
 def parts_path_cpu(shape: str, streams: int, per_stream: int) -> float:
     """CPU ms per 1,000 tokens of the server's own work on an answer's tokens, in this process:
-    each token (and the events around it) into a live stream, one chunk taken per token (what
-    coalescing does at the benchmark's rate) and its ``delta`` payload encoded as the server
-    encodes packets. The part of the server a structured answer changes, without the sockets,
-    whose cost is the same for both shapes and whose noise hides a few per cent."""
+    each token (and the events around it) through the agent boundary (repaired) into a live
+    stream, one chunk taken per token (what coalescing does at the benchmark's rate) and its
+    ``delta`` payload encoded as the server encodes packets. The part of the server a
+    structured answer changes, without the sockets, whose cost is the same for both shapes and
+    whose noise hides a few per cent."""
     from bench.agent import structured_events
     from tether import jsoncodec
+    from tether.agents.base import repair_event, repair_text
     from tether.streams import LiveStream
 
     def events(index: int) -> list[Any]:
@@ -59,8 +61,11 @@ def parts_path_cpu(shape: str, streams: int, per_stream: int) -> float:
     for number in range(streams):
         stream = LiveStream("session", f"message-{number}")
         for token_events in answer:
-            for event in token_events:
-                stream.add_event(event)
+            for event in token_events:  # through the agent boundary, as repaired() does
+                if isinstance(event, str):
+                    stream.add_text(repair_text(event))
+                else:
+                    stream.add_event(repair_event(event))
             taken = stream.take_chunk()
             if taken is not None:
                 chunk, text, ops = taken

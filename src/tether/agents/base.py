@@ -116,11 +116,24 @@ def repair_json(value: Any) -> Any:
     return value
 
 
+#: The field names of each event type (``dataclasses.fields`` is slow on the hot path).
+_EVENT_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
 def repair_event(event: Any) -> Any:
-    """A structured event (tether.agents.events) with every string it carries repaired."""
-    return replace(
-        event, **{f.name: repair_json(getattr(event, f.name)) for f in fields(event)}
-    )
+    """A structured event (tether.agents.events) with every string it carries repaired: the
+    event itself when nothing needed it (the usual case, and no copy then)."""
+    kind = type(event)
+    names = _EVENT_FIELDS.get(kind)
+    if names is None:
+        names = _EVENT_FIELDS[kind] = tuple(f.name for f in fields(event))
+    changes = {}
+    for name in names:
+        value = getattr(event, name)
+        repaired = repair_json(value)
+        if repaired is not value and repaired != value:  # non-ASCII text comes back a copy
+            changes[name] = repaired
+    return replace(event, **changes) if changes else event
 
 
 async def repaired(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
