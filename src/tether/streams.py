@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tether.agents.events import Event, PartsBuilder, Text
+from tether.agents.events import Event, PartsBuilder, Text, checked
 from tether.parts import Op, Part, apply_ops, copy_parts, finishing_ops
 from tether.protocol import MessageStatus
 from tether.store.rows import MessageRow
@@ -63,7 +63,7 @@ class LiveStream:
     def add_event(self, event: Event) -> None:
         """A structured event of the agent (tether.agents.events)."""
         if isinstance(event, str | Text):
-            self.add_text(event if isinstance(event, str) else event.text)
+            self.add_text(event if isinstance(event, str) else checked(event).text)
             return
         # The text pending so far belongs to the current text part: seal it into its op
         # before the event (which may end that part) is turned into ops.

@@ -58,8 +58,9 @@ class Bad:
         (ev.Reasoning(5), "Reasoning.text must be a string"),  # type: ignore[arg-type]
         (ev.ToolInput("c1", {"q": 1}), "ToolInput.delta must be a string"),  # type: ignore[arg-type]
         (ev.ToolOutput("c1", object()), "ToolOutput.output is not JSON"),
+        (ev.Text(7), "Text.text must be a string"),  # type: ignore[arg-type]
     ],
-    ids=["reasoning-number", "tool-input-dict", "output-not-json"],
+    ids=["reasoning-number", "tool-input-dict", "output-not-json", "text-number"],
 )
 async def test_a_malformed_event_fails_its_answer_and_no_other(
     tmp_path: Path, event: Any, error: str

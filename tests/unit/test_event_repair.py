@@ -36,6 +36,6 @@ def test_a_malformed_event_is_refused_with_what_is_wrong() -> None:
     with pytest.raises(AgentError, match=r"ToolInputDone\.input is not JSON"):
         ev.checked(ev.ToolInputDone("c", {1, 2}))
     with pytest.raises(AgentError, match="neither text nor an event"):
-        ev.checked(object())  # type: ignore[arg-type]
+        ev.checked(object())
     fine = ev.ToolOutput("c", {"ok": [1, None]})
     assert ev.checked(fine) is fine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tether.agents.base import AgentError
 from tether.parts import (
@@ -97,7 +97,10 @@ _TEXT_FIELDS: dict[type[Any], tuple[str, ...]] = {
 _JSON_FIELD: dict[type[Any], str] = {ToolInputDone: "input", ToolOutput: "output"}
 
 
-def checked(event: Event) -> Event:
+_E = TypeVar("_E")
+
+
+def checked(event: _E) -> _E:
     """``event`` if it is well formed, else AgentError saying what is wrong: an agent's slip
     fails its own answer, never the ticker shared by every stream of the process. (On every
     event of every answer: a lookup and an isinstance per field; JSON is checked only for a
