@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from tether.auth import Handshake
 from tether.client_logs import LogQuotaExceeded
 from tether.ratelimit import RateLimits
+from tether.shell import MANIFEST, Shell
 
 if TYPE_CHECKING:
     from tether.app import Tether
@@ -102,8 +103,31 @@ def routes(tether: Tether, *, web: bool = True) -> list[BaseRoute]:
         return api
     return [
         Route("/", index),
+        *shell_routes(Shell(STATIC)),
         *api,
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
+    ]
+
+
+def shell_routes(shell: Shell) -> list[BaseRoute]:
+    """The offline shell (tether/shell.py): the service worker at the app's root (its scope is
+    then the app, under any mount prefix), the module naming what it precaches, the manifest."""
+    fresh = {"Cache-Control": "no-cache"}
+
+    async def worker(request: Request) -> Response:
+        return Response(shell.worker(), media_type="text/javascript", headers=fresh)
+
+    async def shell_module(request: Request) -> Response:
+        return Response(shell.module(), media_type="text/javascript", headers=fresh)
+
+    async def manifest(request: Request) -> Response:
+        return FileResponse(shell.static / MANIFEST, media_type="application/manifest+json",
+                            headers=fresh)
+
+    return [
+        Route("/sw.js", worker),
+        Route("/static/js/sw/shell.js", shell_module),
+        Route(f"/{MANIFEST}", manifest),
     ]
 
 

@@ -2,8 +2,9 @@
 
 The policy allows only the app's own scripts, styles and connections, images from the app or
 ``data:`` URLs (so an answer's markdown cannot make the browser fetch an attacker's URL), and no
-framing. The app has no inline script or style attribute; styles set through the CSSOM
-(``element.style.height``) are not affected by ``style-src``.
+framing; the service worker and the manifest come from the app too. The app has no inline
+script or style attribute; styles set through the CSSOM (``element.style.height``) are not
+affected by ``style-src``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "style-src 'self'",
     "img-src 'self' data:",
     "connect-src 'self'",
+    "worker-src 'self'",
+    "manifest-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",

@@ -1,6 +1,9 @@
 // The chat web app: builds the TetherClient, renders its state, and turns clicks into its calls.
 // The views never touch the socket.
 
+import { ChatCache } from "../client/cache.js";
+import { browserRecords } from "../client/cachedb.js";
+import { CacheSync } from "../client/cachesync.js";
 import { TetherClient } from "../client/client.js";
 import { tabChannel } from "../client/tabs.js";
 import { io } from "../../vendor/socket.io.esm.min.js";
@@ -37,6 +40,9 @@ class App {
     if (linkToken && !this.client.token) this.client.setToken(linkToken);
     else if (linkToken && linkToken !== this.client.token) this.offeredToken = linkToken;
     window.tether = this.client;
+    // The chats this browser last had (IndexedDB), painted before the socket connects.
+    this.cache = new CacheSync(this.client, new ChatCache({ records: browserRecords(), log: this.client.log }));
+    this.client.cache = this.cache; // for diagnostics and the e2e tests: `tether.cache.flush()`
     this.sessionId = null;
     this.renderQueued = false;
     this.el = {
@@ -82,14 +88,17 @@ class App {
     this.el.input.placeholder = wide ? "Message… (Enter to send, Shift+Enter for a new line)" : "Message…";
   }
 
-  start() {
+  async start() {
     this.#placeholder();
     matchMedia("(min-width: 800px)").addEventListener("change", () => this.#placeholder());
+    await this.cache.restore();
     this.client.on("change", () => this.schedule());
     this.client.on("recovered", () => this.schedule());
-    this.client.start();
+    // Paint what the cache holds first, then connect and merge what is new.
     this.openFromRoute();
     this.render();
+    this.client.start();
+    registerWorker(this.client.log);
   }
 
   /** Render on the next frame, or sooner if frames are not coming (a just-resumed page). */
@@ -286,6 +295,8 @@ class App {
       const token = this.offeredToken;
       this.offeredToken = null;
       if (token) this.client.setToken(token);
+      this.cache.forgetUser(); // nothing of the previous account stays, on screen or cached
+      this.navigate(null, { replace: true });
       this.render();
     });
     $("#switch-account-cancel").addEventListener("click", () => {
@@ -293,14 +304,24 @@ class App {
       this.render();
     });
     // Ship what is queued before the page goes away (remote logs only when on).
-    window.addEventListener("pagehide", () => this.client.remoteLog.flush());
+    window.addEventListener("pagehide", () => { this.client.remoteLog.flush(); this.cache.flush(); });
+    document.addEventListener("visibilitychange", () => document.hidden && this.cache.flush());
     this.client.on("change", ({ what }) => {
+      if (what === "unauthorized" && this.sessionId) this.navigate(null, { replace: true }); // signed out
       if (what === "sessions" && !this.sessionId && !routeSessionId()) {
         const latest = this.client.view(null).latestSessionId;
         if (latest) this.navigate(latest, { replace: true });
       }
     });
   }
+}
+
+/** The service worker that opens the app offline (static/sw.js, scoped to the app). Browsers
+ *  offer it only in a secure context (https, or localhost). */
+function registerWorker(log) {
+  if (!navigator.serviceWorker) return;
+  navigator.serviceWorker.register(`${BASE_PATH}/sw.js`, { type: "module", scope: `${BASE_PATH}/` })
+    .catch((error) => log("warn", `[App] no offline shell: ${error.message}`));
 }
 
 const app = new App();

@@ -35,6 +35,12 @@ export class SessionList extends Emitter {
     this.#changed();
   }
 
+  /** Forget every session (another user signed in). */
+  clear() {
+    this.sessions.clear();
+    this.#changed();
+  }
+
   get(sessionId) {
     return this.sessions.get(sessionId) ?? null;
   }
