@@ -1,0 +1,260 @@
+"""Issue 15, the offline shell: the app opens with the network off (a service worker serves it)
+and shows the chats and messages this browser last had (IndexedDB); a message composed then is
+delivered exactly once when the network returns; a cold start paints the cached messages
+before the server's ``hello``; a new shell version replaces the old one; all of it under a mount
+prefix too. "Offline" is both the browser's flag (``context.set_offline``) and the proxy cutting
+every connection, so nothing can reach the server whatever Chromium does with the flag."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tether.http
+from tests.e2e.conftest import PHONE, PROXIED_HOSTS
+from tests.e2e.pages import CONNECTED, assert_each_once, messages, send_from_page, wait_messages
+from tests.embed.test_mounted import in_starlette
+from tests.support.client import Client
+from tests.support.inprocess import InProcessServer, serve_in_process
+from tests.support.proxy import FaultProxy
+from tether.shell import Shell
+
+BANNER = "#banner"
+WAIT = 15_000
+
+#: The first time a message is on screen: when, the connection's state then, and how many.
+FIRST_PAINT = """
+window.__firstPaint = null;
+new MutationObserver(() => {
+  if (window.__firstPaint || !document.querySelector('[data-testid=message]')) return;
+  window.__firstPaint = {
+    at: Date.now(),
+    state: document.querySelector('[data-testid=connection-status]').dataset.state,
+    count: document.querySelectorAll('[data-testid=message]').length,
+  };
+}).observe(document, { subtree: true, childList: true });
+"""
+
+#: When the server's hello reached the client (its log line), in ms since the epoch.
+HELLO_AT = """() => {
+  const line = window.tether.logbook.lines.find((l) => l.msg.includes('[Client] hello'));
+  return line ? Date.parse(line.ts) : null;
+}"""
+
+
+@pytest.fixture
+async def device() -> AsyncIterator[Callable[[str, str], Any]]:
+    """Protocol clients ("another device", the same local user), closed after the test."""
+    made: list[Client] = []
+
+    async def connect(url: str, path: str = "/socket.io") -> Client:
+        client = Client(url, socketio_path=path)
+        await client.connect()
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        await client.close()
+
+
+async def chat_with_an_answer(client: Client, text: str) -> str:
+    session_id = await client.new_session()
+    await client.ok("subscribe", {"session_id": session_id})
+    await client.send(session_id, text)
+    await client.wait_status(session_id, "complete")
+    return session_id
+
+
+async def stored_contents(client: Client, session_id: str) -> list[str]:
+    ack = await client.ok("subscribe", {"session_id": session_id, "limit": 200})
+    return [m["content"] for m in ack["messages"]]
+
+
+async def open_chat(page: Any, base: str, session_id: str) -> None:
+    await page.goto(f"{base}/#/s/{session_id}", timeout=WAIT)
+    await page.wait_for_selector(CONNECTED, timeout=WAIT)
+
+
+async def wait_worker(page: Any) -> str:
+    """Wait until the service worker controls the page; returns its scope."""
+    await page.wait_for_function("() => !!navigator.serviceWorker.controller", timeout=WAIT)
+    return str(await page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)"))
+
+
+async def go_offline(context: Any, proxy: FaultProxy) -> None:
+    await context.set_offline(True)
+    proxy.sever()
+
+
+async def go_online(context: Any, proxy: FaultProxy) -> None:
+    proxy.restore()
+    await context.set_offline(False)
+
+
+async def offline_round_trip(
+    browser: Any, proxy: FaultProxy, device: Client, base: str, screenshots: Path | None = None
+) -> str:
+    """The whole offline story on a phone-sized page; returns the worker's scope."""
+    session_id = await chat_with_an_answer(device, "kept for the tunnel")
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = await context.new_page()
+        await open_chat(page, base, session_id)
+        await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
+        scope = await wait_worker(page)
+        await page.evaluate("window.tether.cache.flush()")
+
+        await go_offline(context, proxy)
+        # A reload without network: the shell from the worker, the chat from storage.
+        await page.reload(timeout=WAIT)
+        await wait_messages(
+            page, "ms.length === 2 && ms[1].text.trim() === 'Echo: kept for the tunnel'"
+        )
+        await page.wait_for_selector(f"{BANNER}[data-state=offline]", timeout=WAIT)
+        assert await page.locator("[data-testid=session-item]").count() == 1
+        # A new tab (no tab storage at all): everything comes from IndexedDB.
+        cold = await context.new_page()
+        await cold.goto(f"{base}/#/s/{session_id}", timeout=WAIT)
+        await wait_messages(cold, "ms.length === 2 && ms[0].text.trim() === 'kept for the tunnel'")
+        assert await cold.locator("[data-testid=session-item]").count() == 1
+        await cold.close()
+
+        await send_from_page(page, "written in the tunnel")
+        await wait_messages(
+            page, "ms.some(m => m.text.trim() === 'written in the tunnel' && m.status == 'pending')"
+        )
+        await device.send(session_id, "sent meanwhile from elsewhere")
+        if screenshots is not None:
+            await page.screenshot(path=str(screenshots / "offline-shell.png"))
+
+        await go_online(context, proxy)
+        await page.wait_for_selector(CONNECTED, timeout=WAIT)
+        await wait_messages(
+            page, "ms.length === 6 && ms.every(m => m.id && m.status === 'complete')", 20
+        )
+        rows = await messages(page)
+        assert_each_once(rows)
+        texts = [row["text"].strip() for row in rows]
+        assert texts.count("written in the tunnel") == 1
+        assert texts.count("sent meanwhile from elsewhere") == 1
+        stored = await stored_contents(device, session_id)
+        assert stored.count("written in the tunnel") == 1, stored
+        assert len(stored) == 6, stored
+
+        await page.reload(timeout=WAIT)  # online again: still once each
+        await page.wait_for_selector(CONNECTED, timeout=WAIT)
+        await wait_messages(page, "ms.length === 6")
+        assert_each_once(await messages(page))
+        return scope
+    finally:
+        await context.close()
+
+
+async def test_offline_reload_shows_the_chats_and_a_message_composed_then_is_delivered_once(
+    browser: Any, server: InProcessServer, proxy: FaultProxy, device: Any, screenshots: Path
+) -> None:
+    client = await device(server.url)
+    scope = await offline_round_trip(browser, proxy, client, proxy.url, screenshots)
+    assert scope == f"{proxy.url}/"
+
+
+async def test_the_offline_shell_works_mounted_under_a_prefix(
+    browser: Any, tmp_path: Path, device: Any
+) -> None:
+    async with serve_in_process(tmp_path / "data", mount=in_starlette,
+                                allowed_hosts=PROXIED_HOSTS) as srv:
+        proxy = await FaultProxy("127.0.0.1", srv.port).start()
+        try:
+            client = await device(srv.url, "/chat/socket.io")
+            scope = await offline_round_trip(browser, proxy, client, f"{proxy.url}/chat")
+            assert scope == f"{proxy.url}/chat/"  # the prefix, not the host's other pages
+        finally:
+            await proxy.close()
+
+
+async def test_a_cold_start_paints_the_cached_messages_before_hello_then_merges_what_is_new(
+    browser: Any, server: InProcessServer, proxy: FaultProxy, device: Any
+) -> None:
+    other = await device(server.url)
+    session_id = await chat_with_an_answer(other, "painted from the cache")
+    context = await browser.new_context(viewport=PHONE)
+    try:
+        page = await context.new_page()
+        await open_chat(page, proxy.url, session_id)
+        await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
+        await page.evaluate("window.tether.cache.flush()")
+        await page.close()
+
+        await other.send(session_id, "said while the app was closed")
+        await other.wait_status(session_id, "complete", count=2)
+
+        page = await context.new_page()  # a new tab: nothing in its own storage
+        await page.add_init_script(FIRST_PAINT)
+        await page.goto(f"{proxy.url}/#/s/{session_id}", timeout=WAIT)
+        await page.wait_for_selector(CONNECTED, timeout=WAIT)
+        await wait_messages(page, "ms.length === 4 && ms.every(m => m.status === 'complete')")
+        first = await page.evaluate("window.__firstPaint")
+        hello_at = await page.evaluate(HELLO_AT)
+        assert first is not None and hello_at is not None
+        assert first["count"] == 2, first  # the cached two, before the server said anything
+        assert first["state"] != "connected", first
+        assert first["at"] <= hello_at, (first, hello_at)
+        # What was new was merged onto the cached view (resumed from its lastSeq), once each.
+        rows = await messages(page)
+        assert_each_once(rows)
+        assert [r["text"].strip() for r in rows].count("said while the app was closed") == 1
+        sync = await page.evaluate(
+            f"window.tether.followers.get({session_id!r}).lastSync.mode"
+        )
+        assert sync == "resume"
+    finally:
+        await context.close()
+
+
+async def test_a_new_shell_version_replaces_the_old_one_online_at_once_and_offline_after(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    static = tmp_path / "static"
+    shutil.copytree(tether.http.STATIC, static)
+    monkeypatch.setattr(tether.http, "STATIC", static)
+    old = Shell(static).snapshot().version
+    async with serve_in_process(tmp_path / "data", allowed_hosts=PROXIED_HOSTS) as srv:
+        proxy = await FaultProxy("127.0.0.1", srv.port).start()
+        context = await browser.new_context(viewport=PHONE)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{proxy.url}/", timeout=WAIT)
+            await page.wait_for_selector(CONNECTED, timeout=WAIT)
+            await wait_worker(page)
+            assert await page.evaluate("caches.keys()") == [f"tether-shell-{old}"]
+
+            # The upgrade: a changed page (any changed shell file is a new version).
+            index = static / "index.html"
+            index.write_text(index.read_text().replace(
+                "<title>Tether</title>", '<title>Tether</title><meta name="shell" content="v2">'
+            ))
+            new = Shell(static).snapshot().version
+            assert new != old
+            # Network-first: the first reload online is the new app already.
+            await page.reload(timeout=WAIT)
+            await page.wait_for_selector("meta[name=shell][content=v2]", state="attached",
+                                         timeout=WAIT)
+            # The browser checks the worker on navigation: the new version's cache replaces
+            # the old one.
+            await page.wait_for_function(
+                f"() => caches.keys().then((k) => k.length === 1 && k[0] === 'tether-shell-{new}')",
+                timeout=WAIT, polling=100,
+            )
+            await go_offline(context, proxy)
+            await page.reload(timeout=WAIT)
+            await page.wait_for_selector("meta[name=shell][content=v2]", state="attached",
+                                         timeout=WAIT)
+            await page.wait_for_selector(f"{BANNER}[data-state=offline]", timeout=WAIT)
+        finally:
+            await context.close()
+            await proxy.close()
