@@ -8,7 +8,6 @@ every connection, so nothing can reach the server whatever Chromium does with th
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +43,6 @@ HELLO_AT = """() => {
   const line = window.tether.logbook.lines.find((l) => l.msg.includes('[Client] hello'));
   return line ? Date.parse(line.ts) : null;
 }"""
-
-
-@pytest.fixture
-async def device() -> AsyncIterator[Callable[[str, str], Any]]:
-    """Protocol clients ("another device", the same local user), closed after the test."""
-    made: list[Client] = []
-
-    async def connect(url: str, path: str = "/socket.io") -> Client:
-        client = Client(url, socketio_path=path)
-        await client.connect()
-        made.append(client)
-        return client
-
-    yield connect
-    for client in made:
-        await client.close()
 
 
 async def chat_with_an_answer(client: Client, text: str) -> str:
@@ -156,32 +139,34 @@ async def offline_round_trip(
 
 
 async def test_offline_reload_shows_the_chats_and_a_message_composed_then_is_delivered_once(
-    browser: Any, server: InProcessServer, proxy: FaultProxy, device: Any, screenshots: Path
+    browser: Any, server: InProcessServer, proxy: FaultProxy, other: Any, screenshots: Path
 ) -> None:
-    client = await device(server.url)
+    client = await other(server.url)
     scope = await offline_round_trip(browser, proxy, client, proxy.url, screenshots)
     assert scope == f"{proxy.url}/"
 
 
 async def test_the_offline_shell_works_mounted_under_a_prefix(
-    browser: Any, tmp_path: Path, device: Any
+    browser: Any, tmp_path: Path
 ) -> None:
     async with serve_in_process(tmp_path / "data", mount=in_starlette,
                                 allowed_hosts=PROXIED_HOSTS) as srv:
         proxy = await FaultProxy("127.0.0.1", srv.port).start()
+        client = Client(srv.url, socketio_path="/chat/socket.io")
+        await client.connect()
         try:
-            client = await device(srv.url, "/chat/socket.io")
             scope = await offline_round_trip(browser, proxy, client, f"{proxy.url}/chat")
             assert scope == f"{proxy.url}/chat/"  # the prefix, not the host's other pages
         finally:
+            await client.close()
             await proxy.close()
 
 
 async def test_a_cold_start_paints_the_cached_messages_before_hello_then_merges_what_is_new(
-    browser: Any, server: InProcessServer, proxy: FaultProxy, device: Any
+    browser: Any, server: InProcessServer, proxy: FaultProxy, other: Any
 ) -> None:
-    other = await device(server.url)
-    session_id = await chat_with_an_answer(other, "painted from the cache")
+    device = await other(server.url)
+    session_id = await chat_with_an_answer(device, "painted from the cache")
     context = await browser.new_context(viewport=PHONE)
     try:
         page = await context.new_page()
@@ -190,8 +175,8 @@ async def test_a_cold_start_paints_the_cached_messages_before_hello_then_merges_
         await page.evaluate("window.tether.cache.flush()")
         await page.close()
 
-        await other.send(session_id, "said while the app was closed")
-        await other.wait_status(session_id, "complete", count=2)
+        await device.send(session_id, "said while the app was closed")
+        await device.wait_status(session_id, "complete", count=2)
 
         page = await context.new_page()  # a new tab: nothing in its own storage
         await page.add_init_script(FIRST_PAINT)
