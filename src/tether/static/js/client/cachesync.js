@@ -12,11 +12,13 @@ import { fresherView, ownerOf } from "./cacherules.js";
 export class CachedViewStore {
   constructor(tabStore, cache) {
     Object.assign(this, { tabStore, cache });
+    this.gone = new Set(); // sessions the server does not have: never stored again
   }
 
   get(sessionId) { return fresherView(this.tabStore.get(sessionId), this.cache.view(sessionId)); }
 
   set(sessionId, value) {
+    if (this.gone.has(sessionId)) return false;
     this.cache.saveView(sessionId, value);
     return this.tabStore.set(sessionId, value);
   }
@@ -24,6 +26,12 @@ export class CachedViewStore {
   delete(sessionId) {
     this.tabStore.delete(sessionId);
     this.cache.dropView(sessionId);
+  }
+
+  /** The server says there is no such session (for this user): forget it for good. */
+  forgetGone(sessionId) {
+    this.gone.add(sessionId);
+    this.delete(sessionId);
   }
 
   /** Forget every view of this tab. */
@@ -58,7 +66,7 @@ export class CacheSync {
     this.#saveSessions();
     client.sessions.on("change", () => this.#saveSessions());
     client.on("change", ({ what, sessionId }) => {
-      if (what === "gone") cache.dropView(sessionId);
+      if (what === "gone") this.views.forgetGone(sessionId);
       // The token was refused (or local mode ended): keep nothing of that user's.
       else if (what === "unauthorized") this.forgetUser();
     });
