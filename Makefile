@@ -47,6 +47,7 @@ screenshots: install
 		tests/e2e/test_status.py::test_server_down_with_the_browser_online_says_unreachable_with_retry_now \
 		tests/e2e/test_status.py::test_a_wrong_token_is_refused_in_the_dialog_and_forgotten \
 		tests/e2e/test_answers.py::test_a_failed_answer_says_why_and_retry_answers_the_question_again \
+		tests/e2e/test_offline.py::test_offline_reload_shows_the_chats_and_a_message_composed_then_is_delivered_once \
 		"tests/e2e/test_recovery.py::test_frozen_page_with_a_silently_dropped_connection_recovers[absent-5s]"
 
 vendor:
