@@ -34,8 +34,3 @@ self.addEventListener("fetch", (event) => {
     waitUntil: (promise) => event.waitUntil(promise),
   }))());
 });
-
-self.addEventListener("message", (event) => {
-  // The page's diagnostics (and the e2e tests) ask which shell this worker serves.
-  if (event.data?.type === "shell-version") event.source?.postMessage({ type: "shell-version", version: SHELL.version });
-});
