@@ -35,13 +35,15 @@ def png(size: int) -> bytes:
             acc = [0, 0, 0]
             for sj in range(samples):
                 for si in range(samples):
-                    colour = pixel((i + (si + 0.5) / samples) / size, (j + (sj + 0.5) / samples) / size)
+                    x = (i + (si + 0.5) / samples) / size
+                    colour = pixel(x, (j + (sj + 0.5) / samples) / size)
                     for k in range(3):
                         acc[k] += colour[k]
             rows += bytes(round(c / samples**2) for c in acc)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)

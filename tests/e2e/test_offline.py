@@ -7,6 +7,7 @@ every connection, so nothing can reach the server whatever Chromium does with th
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 import tether.http
-from tests.e2e.conftest import PHONE, PROXIED_HOSTS
+from tests.e2e.conftest import ARTIFACTS, PHONE, PROXIED_HOSTS
 from tests.e2e.pages import CONNECTED, assert_each_once, messages, send_from_page, wait_messages
 from tests.embed.test_mounted import in_starlette
 from tests.support.client import Client
@@ -32,16 +33,18 @@ new MutationObserver(() => {
   if (window.__firstPaint || !document.querySelector('[data-testid=message]')) return;
   window.__firstPaint = {
     at: Date.now(),
+    ms: performance.now(),
     state: document.querySelector('[data-testid=connection-status]').dataset.state,
     count: document.querySelectorAll('[data-testid=message]').length,
   };
 }).observe(document, { subtree: true, childList: true });
 """
 
-#: When the server's hello reached the client (its log line), in ms since the epoch.
+#: When the server's hello reached the client (its log line): ms since the epoch, and since the
+#: navigation started.
 HELLO_AT = """() => {
   const line = window.tether.logbook.lines.find((l) => l.msg.includes('[Client] hello'));
-  return line ? Date.parse(line.ts) : null;
+  return line ? [Date.parse(line.ts), Date.parse(line.ts) - performance.timeOrigin] : null;
 }"""
 
 
@@ -162,6 +165,14 @@ async def test_the_offline_shell_works_mounted_under_a_prefix(
             await proxy.close()
 
 
+def record_cold_start(paint_ms: float, hello_ms: float) -> None:
+    """Append the figures to test-artifacts/offline.jsonl (ms since the navigation started)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (ARTIFACTS / "offline.jsonl").open("a") as file:
+        file.write(json.dumps({"cold_start_paint_ms": round(paint_ms, 1),
+                               "hello_ms": round(hello_ms, 1)}) + "\n")
+
+
 async def test_a_cold_start_paints_the_cached_messages_before_hello_then_merges_what_is_new(
     browser: Any, server: InProcessServer, proxy: FaultProxy, other: Any
 ) -> None:
@@ -184,8 +195,10 @@ async def test_a_cold_start_paints_the_cached_messages_before_hello_then_merges_
         await page.wait_for_selector(CONNECTED, timeout=WAIT)
         await wait_messages(page, "ms.length === 4 && ms.every(m => m.status === 'complete')")
         first = await page.evaluate("window.__firstPaint")
-        hello_at = await page.evaluate(HELLO_AT)
-        assert first is not None and hello_at is not None
+        hello = await page.evaluate(HELLO_AT)
+        assert first is not None and hello is not None
+        hello_at, hello_ms = hello
+        record_cold_start(first["ms"], hello_ms)
         assert first["count"] == 2, first  # the cached two, before the server said anything
         assert first["state"] != "connected", first
         assert first["at"] <= hello_at, (first, hello_at)

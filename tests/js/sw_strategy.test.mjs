@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { networkFirst, shellKey, shellUrls, staleCaches } from "../../src/tether/static/js/sw/strategy.js";
+import {
+  askVersion, fileSource, networkFirst, shellKey, shellUrls, staleCaches, versionOf,
+} from "../../src/tether/static/js/sw/strategy.js";
 import { FakeClock } from "./support/fakes.mjs";
 
 const FILES = ["./", "manifest.webmanifest", "static/css/app.css", "static/js/app/main.js"];
@@ -49,16 +51,33 @@ class FakeCache {
   async put(key, response) { this.map.set(key, response); }
 }
 
-const response = (body, status = 200) => ({ ok: status >= 200 && status < 300, status, type: "basic", body, clone() { return this; } });
+const response = (body, status = 200, etag = null) => ({
+  ok: status >= 200 && status < 300, status, type: "basic", body, headers: new Map(etag ? [["etag", etag]] : []),
+  clone() { return this; },
+});
 
-test("online, the network's answer is served and refreshes the cache", async () => {
-  const cache = new FakeCache({ k: response("old") });
+test("online, the network's answer is served and refreshes the cache beside it", async () => {
+  const cache = new FakeCache({ k: response("old", 200, '"1"') });
   const asked = [];
-  const fetch = async (key, init) => { asked.push([key, init.cache]); return response("new"); };
-  const got = await networkFirst("k", { cache, fetch });
+  const kept = [];
+  const fetch = async (key, init) => { asked.push([key, init.cache]); return response("new", 200, '"2"'); };
+  const got = await networkFirst("k", { cache, fetch, waitUntil: (p) => kept.push(p) });
   assert.equal(got.body, "new");
+  await Promise.all(kept);
   assert.equal((await cache.match("k")).body, "new");
   assert.deepEqual(asked, [["k", "no-cache"]]); // revalidated, never an old copy of the HTTP cache
+});
+
+test("an unchanged file (the same ETag) is not written again", async () => {
+  const cached = response("same", 200, '"1"');
+  const cache = new FakeCache({ k: cached });
+  let puts = 0;
+  cache.put = async () => { puts += 1; };
+  const kept = [];
+  const got = await networkFirst("k", { cache, fetch: async () => response("same", 200, '"1"'), waitUntil: (p) => kept.push(p) });
+  await Promise.all(kept);
+  assert.equal(got.body, "same");
+  assert.equal(puts, 0);
 });
 
 test("without network, or with a server error, the cached copy is served", async () => {
@@ -85,4 +104,25 @@ test("a network slower than the timeout gets the cached copy, and still refreshe
   answer(response("late"));
   await Promise.all(kept);
   assert.equal((await cache.match("k")).body, "late");
+});
+
+test("the page's files come from the cache only when the server serves this worker's version", () => {
+  assert.equal(fileSource("v1", "v1"), "cache"); // the precache is exactly the server's files
+  assert.equal(fileSource("v2", "v1"), "network"); // an upgrade: never mix two versions
+  assert.equal(fileSource(null, "v1"), "cache"); // the server could not be asked: offline
+  assert.equal(fileSource(undefined, "v1"), "network"); // not asked yet: take no chance
+});
+
+test("the server's version is read off its shell module, or null without an answer", async () => {
+  const module = '// Written by tether/shell.py\nexport const SHELL = Object.freeze({"version":"ab12","files":["./"]});\n';
+  assert.equal(versionOf(module), "ab12");
+  assert.equal(versionOf("nothing here"), null);
+  const ok = async (url, init) => ({ ok: init.cache === "no-store", text: async () => module });
+  assert.equal(await askVersion("u", { fetch: ok }), "ab12");
+  assert.equal(await askVersion("u", { fetch: async () => ({ ok: false, text: async () => module }) }), null);
+  assert.equal(await askVersion("u", { fetch: async () => { throw new TypeError("offline"); } }), null);
+  const clock = new FakeClock();
+  const slow = askVersion("u", { fetch: () => new Promise(() => {}), timers: clock, timeoutMs: 4000 });
+  clock.advance(4000);
+  assert.equal(await slow, null);
 });

@@ -4,7 +4,7 @@
 // it answers shell requests network-first (strategy.js) and leaves every other request alone.
 
 import { SHELL } from "./shell.js";
-import { networkFirst, shellKey, shellUrls, staleCaches } from "./strategy.js";
+import { askVersion, fileSource, networkFirst, shellKey, shellUrls, staleCaches } from "./strategy.js";
 
 const PREFIX = "tether-shell-";
 const CACHE = PREFIX + SHELL.version;
@@ -26,11 +26,31 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
+/** The shell version the server serves, as asked at the last navigation (see fileSource). */
+let serverVersion = Promise.resolve(undefined);
+
 self.addEventListener("fetch", (event) => {
   const key = shellKey(event.request, scope(), SHELL.files);
   if (key === null) return;
-  event.respondWith((async () => networkFirst(key, {
+  const fromNetwork = async () => networkFirst(key, {
     cache: await caches.open(CACHE), fetch: (...args) => fetch(...args),
     waitUntil: (promise) => event.waitUntil(promise),
-  }))());
+  });
+  if (event.request.mode === "navigate") {
+    serverVersion = askVersion(new URL("static/js/sw/shell.js", scope()).href, { fetch: (...args) => fetch(...args) })
+      .then((version) => {
+        if (version && version !== SHELL.version) self.registration.update().catch(() => {});
+        return version;
+      });
+    event.waitUntil(serverVersion);
+    event.respondWith(fromNetwork());
+    return;
+  }
+  event.respondWith((async () => {
+    if (fileSource(await serverVersion, SHELL.version) === "cache") {
+      const cached = await (await caches.open(CACHE)).match(key);
+      if (cached) return cached;
+    }
+    return fromNetwork();
+  })());
 });

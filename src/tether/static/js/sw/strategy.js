@@ -1,11 +1,15 @@
 // Which requests the offline shell answers, and how: pure rules and one fetch strategy, with
 // the worker's globals (fetch, the cache, timers) injected so that they run under `node --test`.
 //
-// The shell is network-first: online, every shell file comes from the server (revalidated, so
-// an upgraded server is seen at once, never an old app kept by a cache) and the copy in the
-// cache is refreshed; when the network fails, is too slow, or the server answers with an error,
-// the cached copy is served. Nothing but the shell's own files is ever answered or cached: not
-// the socket (socket.io/), the API (api/), metrics, or anything else under the scope.
+// The shell is network-first, as a whole: online, the page comes from the server (revalidated)
+// and, beside it, the worker asks the server which shell version it serves. When that is this
+// worker's version, the precache holds exactly the server's files (the version is a hash of
+// them), so the page's files come from the cache without asking the server about each one;
+// when the server has another version (an upgrade), every file comes from the network, so the
+// page never mixes two versions, and the worker updates itself. When the network fails, is too
+// slow, or the server answers with an error, the cached copy is served. Nothing but the shell's
+// own files is ever answered or cached: not the socket (socket.io/), the API (api/), metrics,
+// or anything else under the scope.
 
 /** Paths under the scope that are never the shell's, whatever the shell lists. */
 const NEVER = ["socket.io/", "api/"];
@@ -39,13 +43,15 @@ export function shellUrls(scope, files) {
 
 /**
  * Network first, then the cache. `cache` is a Cache (`match`, `put`); `fetch` the worker's;
- * `waitUntil` keeps the worker alive for the cache update after a timeout has answered from the
+ * `waitUntil` keeps the worker alive for the cache update (done beside the answer, and after a
+ * timeout has answered from the
  * cache. Resolves to a Response; rejects only when neither the network nor the cache has one.
  */
 export async function networkFirst(key, { cache, fetch, timers = globalThis, timeoutMs = NETWORK_TIMEOUT_MS,
                                           waitUntil = () => {} }) {
-  const fromNetwork = fetch(key, { cache: "no-cache", credentials: "same-origin" }).then(async (response) => {
-    if (response.ok && response.type !== "opaque") await cache.put(key, response.clone());
+  // The cache is updated beside the answer, not before it: the page never waits for a write.
+  const fromNetwork = fetch(key, { cache: "no-cache", credentials: "same-origin" }).then((response) => {
+    if (response.ok && response.type !== "opaque") waitUntil(refresh(cache, key, response.clone()).catch(() => {}));
     return response;
   });
   waitUntil(fromNetwork.catch(() => {}));
@@ -61,6 +67,49 @@ export async function networkFirst(key, { cache, fetch, timers = globalThis, tim
     const cached = await cache.match(key);
     if (cached) return cached;
     throw error;
+  } finally {
+    timers.clearTimeout(timer);
+  }
+}
+
+/** Store `response` unless the cached copy is the same file (the same ETag): most loads change
+ *  nothing, and a write per file would cost more than the read. */
+async function refresh(cache, key, response) {
+  const etag = response.headers?.get("etag");
+  const cached = etag ? await cache.match(key) : undefined;
+  if (etag && cached?.headers?.get("etag") === etag) {
+    await response.body?.cancel();
+    return;
+  }
+  await cache.put(key, response);
+}
+
+/** The version named by the text of the server's shell module (tether/shell.py), or null. */
+export function versionOf(moduleText) {
+  const match = /"version"\s*:\s*"([^"]+)"/.exec(moduleText ?? "");
+  return match ? match[1] : null;
+}
+
+/**
+ * Where a shell file (not the page) comes from: "cache" when the server said it serves this
+ * worker's version, or could not say (no network to speak of); "network" when it serves
+ * another one (an upgrade), or when it was never asked (the worker started after the page).
+ * `serverVersion`: a version, null (asked, no answer), undefined (not asked).
+ */
+export function fileSource(serverVersion, ownVersion) {
+  if (serverVersion === undefined) return "network";
+  return serverVersion === null || serverVersion === ownVersion ? "cache" : "network";
+}
+
+/** Ask the server for its shell version: resolves to it, or null (no answer in time). */
+export async function askVersion(url, { fetch, timers = globalThis, timeoutMs = NETWORK_TIMEOUT_MS }) {
+  let timer;
+  const late = new Promise((resolve) => { timer = timers.setTimeout(() => resolve(null), timeoutMs); });
+  const asked = fetch(url, { cache: "no-store", credentials: "same-origin" })
+    .then(async (response) => (response.ok ? versionOf(await response.text()) : null))
+    .catch(() => null);
+  try {
+    return await Promise.race([asked, late]);
   } finally {
     timers.clearTimeout(timer);
   }
