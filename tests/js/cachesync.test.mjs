@@ -139,11 +139,19 @@ test("another user's cache is never shown, and switching account forgets the pre
 
   const alice = await setup({ records: previousPage(ownerOf("tt_alice")), token: "tt_alice" });
   assert.equal(alice.client.view(null).sessions.length, 1);
+  alice.client.follow("s1"); // alice's chat is open when the account changes
+  assert.deepEqual(ids(alice), ["m1", "m2"]);
   alice.client.setToken("tt_carol");
   await alice.sync.forgetUser();
   assert.equal(alice.client.view(null).sessions.length, 0);
+  alice.client.unfollow("s1"); // closing it must not file alice's messages under carol
   await alice.sync.flush();
+  assert.ok(!alice.records.keys.includes("view:s1"), alice.records.keys);
   assert.ok(alice.records.keys.every((key) => alice.records.get(key).owner === ownerOf("tt_carol")));
+  alice.client.follow("s2"); // carol's own chats are stored again
+  alice.client.followers.get("s2").persistNow();
+  await alice.sync.flush();
+  assert.equal(alice.records.get("view:s2")?.owner, ownerOf("tt_carol"));
 });
 
 test("a cache that does not answer holds the start back no longer than the timeout", async () => {

@@ -76,7 +76,12 @@ export class CacheSync {
   /** Another user signs in (or the last one was refused): clear the cache, the session list
    *  and this tab's stored views; what is cached from now on is the current token's. */
   forgetUser() {
+    // The followers open now hold the previous user's messages: they never store them again
+    // (not even when closed, which would file them under the new owner). New ones get a store.
+    for (const follower of this.client.followers.values()) follower.store = null;
     this.views.clear();
+    this.views = new CachedViewStore(this.views.tabStore, this.cache);
+    this.client.followers.viewStore = this.views;
     this.client.sessions.clear();
     return this.cache.forget(ownerOf(this.client.token));
   }
