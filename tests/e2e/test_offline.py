@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 import tether.http
-from tests.e2e.conftest import ARTIFACTS, PHONE, PROXIED_HOSTS
+from tests.e2e.conftest import ARTIFACTS, DESKTOP, PHONE, PROXIED_HOSTS
 from tests.e2e.pages import CONNECTED, assert_each_once, messages, send_from_page, wait_messages
+from tests.e2e.test_security import new_token
 from tests.embed.test_mounted import in_starlette
 from tests.support.client import Client
 from tests.support.inprocess import InProcessServer, serve_in_process
@@ -256,3 +257,52 @@ async def test_a_new_shell_version_replaces_the_old_one_online_at_once_and_offli
         finally:
             await context.close()
             await proxy.close()
+
+
+#: Every record of the chat cache in IndexedDB, as one JSON string.
+CACHED_RECORDS = """() => window.tether.cache.flush().then(() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('tether-cache', 1);
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const all = open.result.transaction('records').objectStore('records').getAll();
+    all.onsuccess = () => resolve(JSON.stringify(all.result));
+    all.onerror = () => reject(all.error);
+  };
+}))"""
+
+
+async def test_switching_account_leaves_nothing_of_the_previous_users_chats(
+    browser: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    alice, bob = new_token(data, "alice"), new_token(data, "bob")
+    async with serve_in_process(data) as srv:
+        context = await browser.new_context(viewport=DESKTOP)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{srv.url}/?token={alice}", timeout=WAIT)
+            await page.wait_for_selector(CONNECTED, timeout=WAIT)
+            await page.click("#empty-new")
+            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            await send_from_page(page, "alice's own words")
+            await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
+            assert "alice's own words" in await page.evaluate(CACHED_RECORDS)
+
+            await page.goto(f"{srv.url}/?token={bob}", timeout=WAIT)
+            await page.locator("[data-testid=switch-account-confirm]").click()
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=signed-in-user]').textContent"
+                " === 'bob'", timeout=WAIT,
+            )
+            await page.wait_for_selector(CONNECTED, timeout=WAIT)
+            assert await messages(page) == []
+            assert await page.locator("[data-testid=session-item]").count() == 0
+            assert "alice's own words" not in await page.evaluate(CACHED_RECORDS)
+            # A cold start as bob: nothing of alice's comes back from the cache either.
+            cold = await context.new_page()
+            await cold.goto(f"{srv.url}/", timeout=WAIT)
+            await cold.wait_for_selector(CONNECTED, timeout=WAIT)
+            assert await cold.locator("[data-testid=session-item]").count() == 0
+            assert "alice's own words" not in await cold.evaluate(CACHED_RECORDS)
+        finally:
+            await context.close()
