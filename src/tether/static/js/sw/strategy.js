@@ -43,9 +43,9 @@ export function shellUrls(scope, files) {
 
 /**
  * Network first, then the cache. `cache` is a Cache (`match`, `put`); `fetch` the worker's;
- * `waitUntil` keeps the worker alive for the cache update (done beside the answer, and after a
- * timeout has answered from the
- * cache. Resolves to a Response; rejects only when neither the network nor the cache has one.
+ * `waitUntil` keeps the worker alive for the cache update, which is done beside the answer (and
+ * still after a timeout has answered from the cache). Resolves to a Response; rejects only when
+ * neither the network nor the cache has one.
  */
 export async function networkFirst(key, { cache, fetch, timers = globalThis, timeoutMs = NETWORK_TIMEOUT_MS,
                                           waitUntil = () => {} }) {
