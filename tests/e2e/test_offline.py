@@ -306,3 +306,27 @@ async def test_switching_account_leaves_nothing_of_the_previous_users_chats(
             assert "alice's own words" not in await cold.evaluate(CACHED_RECORDS)
         finally:
             await context.close()
+
+
+async def test_chromium_reads_the_manifest_relative_to_the_prefix_and_finds_it_installable(
+    browser: Any, tmp_path: Path
+) -> None:
+    async with serve_in_process(tmp_path / "data", mount=in_starlette) as srv:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            await page.goto(f"{srv.url}/chat/", timeout=WAIT)
+            await wait_worker(page)
+            cdp = await context.new_cdp_session(page)
+            found = await cdp.send("Page.getAppManifest")
+            assert found["url"] == f"{srv.url}/chat/manifest.webmanifest"
+            assert found["errors"] == []
+            app = found["manifest"]
+            assert (app["startUrl"], app["scope"]) == (f"{srv.url}/chat/", f"{srv.url}/chat/")
+            assert app["display"] == "kStandalone" and app["name"] == "Tether"
+            assert {icon["sizes"] for icon in app["icons"]} == {"192x192", "512x512"}
+            # Playwright's contexts are incognito-like; nothing else stands in the way.
+            errors = (await cdp.send("Page.getInstallabilityErrors"))["installabilityErrors"]
+            assert [e["errorId"] for e in errors if e["errorId"] != "in-incognito"] == []
+        finally:
+            await context.close()
