@@ -37,6 +37,7 @@ from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
 from tether.packetlog import engineio_logger
+from tether.publish import Publisher
 from tether.revocation import TokenWatch
 from tether.runs import RunManager
 from tether.service import ChatService
@@ -122,6 +123,12 @@ class Tether:
         self.service = ChatService(
             self.store, self.runs, self.cluster.streams, bus, self.agents, self.metrics, settings
         )
+        #: The publish API (tether.publish): messages into sessions, and reads, from Python.
+        self.publisher = Publisher(self.store, self.runs, self.service, bus, settings)
+        self.post = self.publisher.post
+        self.stream = self.publisher.stream
+        self.sessions = self.publisher.sessions
+        self.messages = self.publisher.messages
         #: Who a connection or an HTTP request is (the gateway and tether.http both ask it).
         self.authenticate: Authenticate = (
             app_authenticator(self.accounts, authenticate) if authenticate is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,15 +16,35 @@ from starlette.staticfiles import StaticFiles
 
 from tether.auth import Handshake
 from tether.client_logs import LogQuotaExceeded
+from tether.protocol import CONNECT_UNAUTHORIZED as UNAUTHORIZED
+from tether.protocol import ErrorCode, RequestError
+from tether.publish import post_request
 from tether.ratelimit import RateLimits
 from tether.shell import MANIFEST, Shell
+from tether.store import is_unavailable
 
 if TYPE_CHECKING:
     from tether.app import Tether
 
+log = logging.getLogger("tether.http")
+
 STATIC = Path(__file__).with_name("static")
 READY_TIMEOUT = 2.0
 MAX_LOG_BODY = 1_000_000
+
+#: The HTTP status of each error code of the publish endpoint.
+STATUS = {
+    UNAUTHORIZED: 401,
+    ErrorCode.INVALID: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+internal = RequestError(ErrorCode.INTERNAL, "internal error")
+unavailable = RequestError(ErrorCode.UNAVAILABLE, "storage unavailable; retry")
 
 PLACEHOLDER = """<!doctype html><meta charset=utf-8><title>Tether</title>
 <h1>Tether</h1><p>The server is running. Connect a Socket.IO client to this address.</p>"""
@@ -93,8 +114,48 @@ def routes(tether: Tether, *, web: bool = True) -> list[BaseRoute]:
             return error(400, str(exc))
         return JSONResponse({"written": written})
 
+    post_buckets = RateLimits(settings.rate_limit, settings.rate_burst)
+    # A body holding the longest message, every character escaped (\uXXXX), and the rest.
+    max_post_body = 6 * settings.max_message_chars + 4096
+
+    async def post_message(request: Request) -> Response:
+        """``POST /api/sessions/{id}/messages``: tether.publish's ``post`` for other processes,
+        authenticated as a connection is; errors carry the protocol's codes."""
+        if not same_origin(request, settings.cors_origins):  # a page elsewhere, with cookies
+            refused = RequestError(UNAUTHORIZED, "cross-origin posts are refused")
+            return JSONResponse(refused.ack(), status_code=403)
+        try:
+            user = await tether.authenticate(
+                Handshake.from_http(request, {"token": bearer(request)})
+            )
+            if user is None:
+                raise RequestError(UNAUTHORIZED, "sign in: Authorization: Bearer <token>")
+            if not post_buckets.take(user.id):
+                raise RequestError(ErrorCode.RATE_LIMITED, "too many posts; slow down")
+            body = await read_body(request, max_post_body)
+            if body is None:
+                raise RequestError(ErrorCode.TOO_LARGE, f"body larger than {max_post_body} bytes")
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise RequestError(ErrorCode.INVALID, "body is not JSON") from None
+            message, duplicate = await tether.publisher.publish(
+                request.path_params["session_id"], post_request(data), user.id
+            )
+        except RequestError as exc:
+            return JSONResponse(exc.ack(), status_code=STATUS[exc.code])
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("POST %s failed", request.url.path)
+                return JSONResponse(internal.ack(), status_code=500)
+            log.warning("POST %s: storage unavailable: %s", request.url.path, exc)
+            return JSONResponse(unavailable.ack(), status_code=503)
+        return JSONResponse({"ok": True, "message": message, "duplicate": duplicate},
+                            status_code=200 if duplicate else 201)
+
     api: list[BaseRoute] = [
         Route("/api/client-logs", client_logs, methods=["POST"]),
+        Route("/api/sessions/{session_id}/messages", post_message, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

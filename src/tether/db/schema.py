@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 
 metadata = MetaData()
@@ -89,6 +90,9 @@ messages = Table(
     # For a user message: answer it again (a `retry` asked to regenerate its answer); cleared in
     # the transaction that creates the new answer. It queues the message like an unanswered one.
     Column("answer_again", Boolean, nullable=False, default=False, server_default=false()),
+    # For a user message: the session's agent is to answer it. False only for a message an app
+    # posted without ``respond`` (tether.publish): it is part of the conversation, not a question.
+    Column("awaits_answer", Boolean, nullable=False, default=True, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("session_id", "position", name="uq_messages_session_position"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tether.agents import AgentError, AgentRegistry, Turn
 from tether.agents.base import repaired
@@ -28,6 +28,10 @@ log = logging.getLogger("tether.runs")
 CANCEL_WAIT = 5.0
 #: The error of an answer whose text the database refused.
 UNSTORABLE = "the answer could not be stored"
+
+#: Where an answer's text comes from, asked once its message exists: the chunks, and the
+#: agent's turn (None: no agent writes it, as for a stream an app publishes).
+Source = Callable[[], Awaitable[tuple[AsyncIterator[str | Event], Turn | None]]]
 
 
 class Answers:
@@ -70,25 +74,42 @@ class Answers:
     async def run(self, agent_name: str, question: MessageRow) -> bool:
         """Answer one user message with the agent called ``agent_name``; False when this
         process turned out not to hold the session's claim any more."""
-        session_id = question["session_id"]
+
+        async def agent_source() -> tuple[AsyncIterator[str | Event], Turn]:
+            agent, turn = await build_turn(self.store, self.agents, agent_name, question)
+            return agent.stream(turn), turn
+
+        answered = await self.answer(question["session_id"], question["id"], agent_source)
+        return answered is not None
+
+    async def answer(
+        self,
+        session_id: str,
+        reply_to: str | None,
+        source: Source,
+        opened: Callable[[MessageRow], None] | None = None,
+    ) -> MessageRow | None:
+        """Write one answer (replying to ``reply_to``), its text from ``source``, called once
+        its message exists (``opened`` hears of it then); the final message, or None when this
+        process turned out not to hold the session's claim any more."""
         assistant = await patiently(
-            lambda: self.store.create_assistant_message(
-                session_id, question["id"], self.runner_id
-            ),
+            lambda: self.store.create_assistant_message(session_id, reply_to, self.runner_id),
             f"answer of session {session_id}",
         )
         if assistant is None:
-            return False
+            return None
         await self.bus.message(session_id, assistant)
+        if opened is not None:
+            opened(assistant)
         run = Run(self.streams.open(session_id, assistant["id"]))
         self._active[session_id] = run
         self.ticker.add(run)
         self.metrics.runs_active.inc()
         status, error, turn = MessageStatus.COMPLETE, None, None
         try:
-            agent, turn = await build_turn(self.store, self.agents, agent_name, question)
+            chunks, turn = await source()
             if run.state is RunState.STARTING:
-                run.streaming(asyncio.create_task(self._produce(agent.stream(turn), run)))
+                run.streaming(asyncio.create_task(self._produce(chunks, run)))
                 assert run.producer is not None
                 await asyncio.wait({run.producer})
                 if not run.producer.cancelled() and (exc := run.producer.exception()):
@@ -129,7 +150,7 @@ class Answers:
 
     async def _finish(
         self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None
-    ) -> bool:
+    ) -> MessageRow | None:
         stream = run.stream
         fenced = run.state is RunState.FENCED
         if not fenced:
@@ -156,9 +177,9 @@ class Answers:
             run.end()
         if final is None:
             await self.leases.settle(stream.session_id, stream.message_id)
-            return False
+            return None
         await self.bus.message(stream.session_id, final)
-        return True
+        return final
 
     async def _end(
         self, stream: LiveStream, status: MessageStatus, text: str, error: str | None

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 from tether.agents import AgentRegistry
 from tether.bus import Bus
 from tether.metrics import Metrics
-from tether.runs.answer import Answers
+from tether.runs.answer import Answers, Source
 from tether.runs.cancel import CancelChannel
 from tether.runs.leases import Leases
 from tether.runs.retry import patiently
 from tether.runs.state import Run, RunState
 from tether.runs.ticker import StreamTicker
-from tether.store import Store
+from tether.store import MessageRow, Store
 from tether.streams import LocalStreams
 
 log = logging.getLogger("tether.runs")
+
+#: How often a published answer asks again for a session another node is answering.
+CLAIM_POLL = 0.25
 
 
 class RunManager:
@@ -45,7 +51,8 @@ class RunManager:
         self.bus = bus
         self.runner_id = runner_id
         self.cancels = cancels
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        #: The task answering each session here: its worker, or a published answer.
+        self._workers: dict[str, asyncio.Task[Any]] = {}
         self._again: set[str] = set()
         self._closing = False
         active: dict[str, Run] = {}  # by session
@@ -141,8 +148,59 @@ class RunManager:
                 if not await self.answers.run(taken.session["agent"], question):
                     return  # fenced: the claim is gone
         finally:
-            released = await asyncio.shield(
-                self.store.release_session(session_id, self.runner_id)
-            )
-            if released is not None and owner is not None:
-                await self.bus.session(owner, released)
+            await self._release(session_id, owner)
+
+    async def _release(self, session_id: str, owner: str | None) -> None:
+        released = await asyncio.shield(self.store.release_session(session_id, self.runner_id))
+        if released is not None and owner is not None:
+            await self.bus.session(owner, released)
+
+    # -- answers no agent writes --------------------------------------------------------------
+
+    async def publish(
+        self,
+        session_id: str,
+        source: Source,
+        opened: Callable[[MessageRow], None],
+        *,
+        patience: float,
+    ) -> asyncio.Task[MessageRow | None]:
+        """Write an answer that no agent produces (tether.publish) as the session's run, so it
+        never races one: once this process's worker of the session is done, under the
+        session's claim (waiting up to ``patience`` seconds while another node holds it; then
+        the task raises TimeoutError). Cancelled, fenced and interrupted at shutdown like any
+        run; questions sent meanwhile are answered after it. The task ends with the final
+        message (None: fenced)."""
+        while (worker := self._workers.get(session_id)) is not None:
+            await asyncio.wait({worker})
+        if self._closing:
+            raise RuntimeError("the server is stopping")
+        task = asyncio.create_task(
+            self._publish(session_id, source, opened, patience), name=f"run-publish:{session_id}"
+        )
+        self._workers[session_id] = task
+        return task
+
+    async def _publish(
+        self,
+        session_id: str,
+        source: Source,
+        opened: Callable[[MessageRow], None],
+        patience: float,
+    ) -> MessageRow | None:
+        try:
+            deadline = time.monotonic() + patience
+            while await self.leases.claim(session_id) is None:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"session {session_id} is being answered on another node")
+                await asyncio.sleep(CLAIM_POLL)
+            owner = await self.store.session_owner(session_id)
+            try:
+                return await self.answers.answer(session_id, None, source, opened)
+            finally:
+                await self._release(session_id, owner)
+        finally:
+            self._workers.pop(session_id, None)
+            if session_id in self._again:  # a question arrived meanwhile
+                self._again.discard(session_id)
+                self.wake(session_id)

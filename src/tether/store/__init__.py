@@ -7,7 +7,7 @@ text without taking a seq.
 """
 
 from tether.store.claims import ClaimQueries, Takeover
-from tether.store.messages import MessageQueries
+from tether.store.posts import PostQueries
 from tether.store.rows import (
     STREAMING,
     ContentMismatch,
@@ -25,8 +25,9 @@ from tether.store.rows import (
 from tether.store.sessions import SessionQueries
 
 
-class Store(SessionQueries, MessageQueries, ClaimQueries):
-    """Sessions and messages. One instance per process; safe for concurrent use."""
+class Store(SessionQueries, PostQueries, ClaimQueries):
+    """Sessions and messages (PostQueries: MessageQueries and posted messages). One instance
+    per process; safe for concurrent use."""
 
 
 __all__ = [

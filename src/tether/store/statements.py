@@ -81,8 +81,12 @@ FINISH_MESSAGE = (
 
 _answers = messages.alias("answers")
 
-#: A user message waits for an answer: none answers it yet, or a retry asked for another.
-_WAITING = or_(~exists().where(_answers.c.reply_to == messages.c.id), messages.c.answer_again)
+#: A user message waits for an answer: one is wanted (not a message posted without ``respond``)
+#: and none answers it yet, or a retry asked for another.
+_WAITING = and_(
+    messages.c.awaits_answer,
+    or_(~exists().where(_answers.c.reply_to == messages.c.id), messages.c.answer_again),
+)
 
 #: The oldest user message of a session (p_session) waiting for an answer.
 NEXT_UNANSWERED = (
