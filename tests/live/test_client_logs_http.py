@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from tests.support.chunked import post_endless_chunks
 from tests.support.server import ServerProcess, start_server
 
 
@@ -73,25 +74,7 @@ def test_logs_tail_without_logs_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_a_chunked_body_is_read_no_further_than_the_limit(server: ServerProcess) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(
-        f"POST /api/client-logs HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-    )
-    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
-    response = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
-    written = 0
-    try:
-        while not response.done() and written < 50_000_000:
-            writer.write(chunk)
-            await asyncio.wait_for(writer.drain(), 2)  # a timeout: the server stopped reading
-            written += 65536
-    except (ConnectionError, TimeoutError):
-        pass
-    try:
-        answer = await asyncio.wait_for(response, 10)
-    finally:
-        writer.transport.abort()
+    answer, written = await post_endless_chunks(server.port, "/api/client-logs")
     assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
     assert written < 20_000_000, f"the server read {written} bytes of a 1 MB-limited body"
 
