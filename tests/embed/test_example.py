@@ -90,7 +90,8 @@ async def test_the_apps_route_posts_into_a_session_a_follower_sees(
     async with httpx.AsyncClient(base_url=example.url) as http:
         refused = await http.post(f"/reminders/{sid}", json={"text": "x"})
         assert refused.status_code == 401
-        posted = await http.post(f"/reminders/{sid}", json={"text": "remind me"},
+        posted = await http.post(f"/reminders/{sid}",
+                                 json={"text": "remind me", "role": "user", "respond": True},
                                  headers={"Cookie": example.cookie("alice")})
     assert posted.status_code == 200, posted.text
     await alice.wait_for(
@@ -98,6 +99,68 @@ async def test_the_apps_route_posts_into_a_session_a_follower_sees(
     )
     [answer] = await alice.wait_status(sid, "complete")
     assert answer["content"] == "You said: remind me "
+
+
+async def post_as(example: Example, user: str, path: str, body: object) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=example.url, timeout=10) as http:
+        return await http.post(path, json=body, headers={"Cookie": example.cookie(user)})
+
+
+async def test_a_post_while_nobody_follows_is_replayed_by_a_later_subscribe(
+    example: Example, alice: Client
+) -> None:
+    sid = await alice.new_session()
+    body = {"text": "Your report is ready", "key": "report-1"}
+    first = await post_as(example, "alice", f"/reminders/{sid}", body)
+    again = await post_as(example, "alice", f"/reminders/{sid}", body)  # the key: stored once
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json() == {"id": first.json()["id"], "seq": 1}
+    bobs = await post_as(example, "bob", f"/reminders/{sid}", {"text": "hi"})
+    assert bobs.status_code == 404  # not bob's session
+    ack = await alice.ok("subscribe", {"session_id": sid})
+    assert [(m["role"], m["content"]) for m in ack["messages"]] == [
+        ("assistant", "Your report is ready")
+    ]
+
+
+async def test_a_post_reaches_a_live_follower(example: Example, alice: Client) -> None:
+    sid = await alice.new_session()
+    await alice.ok("subscribe", {"session_id": sid})
+    posted = await post_as(example, "alice", f"/reminders/{sid}", {"text": "heads up"})
+    assert posted.status_code == 200, posted.text
+    [live] = await alice.wait_for(lambda: alice.messages(sid), what="the post, live")
+    assert (live["id"], live["content"], live["status"]) == (
+        posted.json()["id"], "heads up", "complete"
+    )
+
+
+async def test_a_streamed_post_is_resumed_mid_stream_by_a_client_that_reconnects(
+    example: Example, alice: Client
+) -> None:
+    sid = await alice.new_session()
+    await alice.ok("subscribe", {"session_id": sid})
+    started = await post_as(example, "alice", f"/digests/{sid}", {"items": 40})  # about 2 s
+    assert started.status_code == 200, started.text
+    message_id = started.json()["message_id"]
+    await alice.wait_for(lambda: len(alice.of("delta", sid)) >= 3, what="the digest streaming")
+    last_seq = max(m["seq"] for m in alice.messages(sid))
+    await alice.close()
+    back = Client(example.url, client_id=alice.client_id, socketio_path="/chat/socket.io",
+                  headers={"Cookie": example.cookie("alice")})
+    await back.connect()
+    try:
+        mark = len(back.events)
+        ack = await back.ok("subscribe", {"session_id": sid, "after_seq": last_seq})
+        assert ack["mode"] == "resume"
+        [streaming] = [m for m in ack["messages"] if m["id"] == message_id]
+        assert streaming["status"] == "streaming" and streaming["content"].startswith("item 0 ")
+        await back.wait_status(sid, "complete")
+        view = back.view(sid, ack, since=mark)
+        whole = "".join(f"item {n} " for n in range(40))
+        assert view.messages[message_id]["content"] == whole  # all of it, once
+        assert view.messages[message_id]["status"] == "complete"
+    finally:
+        await back.close()
 
 
 async def test_client_logs_under_the_prefix_use_the_apps_sign_in(
