@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -15,6 +17,9 @@ from tether.settings import Settings
 
 if TYPE_CHECKING:
     from tether.server import Build
+
+
+DEFAULT_URL = "http://127.0.0.1:8000/"
 
 
 class Parser(argparse.ArgumentParser):
@@ -79,6 +84,21 @@ def build_parser() -> Parser:
     tail.add_argument("--no-follow", action="store_true", help="print and exit")
     tail.add_argument("--data-dir", help="data directory (TETHER_DATA_DIR, ./tether-data)")
 
+    post = commands.add_parser(
+        "post", help="post a message into a session of a running server (over HTTP)"
+    )
+    post.add_argument("session", metavar="SESSION", help="the session's id")
+    post.add_argument("text", metavar="TEXT", help="the message")
+    post.add_argument("--role", choices=["user", "assistant"], default="user",
+                      help="who says it (user)")
+    post.add_argument("--key", help="idempotency key: the same key again stores it once")
+    post.add_argument("--respond", action="store_true",
+                      help="after a user message: the session's agent answers it")
+    post.add_argument("--url", default=os.environ.get("TETHER_URL", DEFAULT_URL),
+                      help=f"the server, with its prefix if mounted (TETHER_URL, {DEFAULT_URL})")
+    post.add_argument("--token", default=os.environ.get("TETHER_TOKEN"),
+                      help="a token of the session's owner (TETHER_TOKEN; none in local mode)")
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
     up = db_commands.add_parser("upgrade", help="apply pending migrations")
@@ -121,6 +141,8 @@ def main(argv: Sequence[str] | None = None, *, build: Build | None = None) -> in
         settings = settings_from(args)
     except ValidationError as exc:
         return fail(describe(exc), 2)
+    if args.command == "post":
+        return post_command(args)
     if args.command == "serve":
         from tether import logs, server
         from tether.accounts import valid_user_name
@@ -237,6 +259,35 @@ async def new_epoch_command(args: argparse.Namespace, engine: Any) -> int:
                     "the others do not exist")
     print(f"gave {renewed} session(s) a new epoch: clients rebuild their view at the next "
           "subscribe")
+    return 0
+
+
+def post_command(args: argparse.Namespace) -> int:
+    """``tether post``: POST /api/sessions/{id}/messages (docs/protocol.md, section 7.1) on a
+    running server; every failure is one line and exit status 1."""
+    import httpx
+
+    url = f"{args.url.rstrip('/')}/api/sessions/{quote(args.session, safe='')}/messages"
+    body: dict[str, Any] = {"content": args.text, "role": args.role, "respond": args.respond}
+    if args.key is not None:
+        body["key"] = args.key
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    try:
+        answer = httpx.post(url, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        return fail(f"cannot reach {args.url}: {exc or type(exc).__name__}")
+    try:
+        reply = answer.json()
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+        return fail(f"{url} answered HTTP {answer.status_code}, not Tether's publish endpoint")
+    if not reply["ok"]:
+        error = reply.get("error") or {}
+        return fail(f"{error.get('code', answer.status_code)}: {error.get('message', '')}")
+    message = reply["message"]
+    said = "already posted" if reply.get("duplicate") else "posted"
+    print(f"{said}: message {message['id']} (seq {message['seq']}) in session {args.session}")
     return 0
 
 
