@@ -212,3 +212,24 @@ async def test_server_side_reads_page_sessions_and_messages(
     assert await code_of(chat.messages("no-such-session")) == "not_found"
     assert await code_of(chat.messages(sids[0], limit=0)) == "invalid"
     assert await code_of(chat.sessions(user_id, before="yesterday")) == "invalid"
+
+
+async def test_a_takeover_ends_a_streamed_answer_and_fences_it(tmp_path: Path) -> None:
+    async with serve_in_process(tmp_path / "data", lease_seconds=0.9) as server:
+        client = Client(server.url)
+        await client.connect()
+        sid = await followed(client)
+        answer = await server.tether.publisher.open_stream(sid)
+        await answer.write("before the takeover ")
+        await client.wait_for(lambda: client.of("delta", sid), what="the first delta")
+        await asyncio.sleep(1.1)  # past a checkpoint
+        # Another node takes the session over: the claim changes hands with the answer ended.
+        taken = await server.tether.store.break_claim(sid, force=True)
+        assert taken is not None and [m["id"] for m in taken.interrupted] == [answer.message_id]
+        await client.wait_for(lambda: answer.done, timeout=5, what="the run fenced")
+        with pytest.raises(AnswerEnded):
+            await answer.write("after it")
+        assert await answer.end() is None  # this process wrote nothing more
+        [row] = (await server.tether.messages(sid))["messages"]
+        assert (row["status"], row["content"]) == ("interrupted", "before the takeover ")
+        await client.close()
