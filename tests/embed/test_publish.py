@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.client import Client
 from tests.support.inprocess import InProcessServer, serve_in_process
+from tether.agents.events import Reasoning, ToolCall, ToolOutput
 from tether.protocol import RequestError
 from tether.publish import AnswerEnded
 
@@ -122,6 +123,21 @@ async def test_a_streamed_answer_reaches_a_follower_and_ends_complete(
     assert done["id"] == answer.message_id and done["content"] == "one two three"
     streamed = "".join(d["text"] for d in client.of("delta", sid))
     assert streamed == "one two three" and len(client.of("delta", sid)) >= 2
+
+
+async def test_a_streamed_answer_carries_structured_parts(
+    server: InProcessServer, client: Client
+) -> None:
+    sid = await followed(client)
+    async with server.tether.stream(sid) as answer:
+        await answer.write(Reasoning("looking it up"))
+        await answer.write(ToolCall("call-1", "search"))
+        await answer.write(ToolOutput("call-1", {"hits": 3}))
+        await answer.write("Found 3.")
+    [done] = await client.wait_status(sid, "complete")
+    kinds = [(part["type"], part.get("state")) for part in done["parts"]]
+    assert kinds == [("reasoning", "done"), ("tool", "output-available"), ("text", None)]
+    assert done["content"] == "Found 3." and done["parts"][1]["output"] == {"hits": 3}
 
 
 async def test_an_exception_in_the_block_ends_the_answer_failed(
