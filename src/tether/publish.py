@@ -169,8 +169,10 @@ class Publisher:
         feed: asyncio.Queue[str | Event | _Failure | None] = asyncio.Queue()
         opened: asyncio.Future[MessageRow] = asyncio.get_running_loop().create_future()
 
+        stopped = asyncio.Event()
+
         async def source() -> tuple[AsyncIterator[str | Event], None]:
-            return _chunks(feed), None
+            return _chunks(feed, stopped), None
 
         def on_open(message: MessageRow) -> None:
             if not opened.done():
@@ -196,7 +198,7 @@ class Publisher:
             if failure is not None:
                 raise failure
             raise RequestError(ErrorCode.UNAVAILABLE, "the session's claim was lost; retry")
-        return StreamedAnswer(opened.result(), feed, run)
+        return StreamedAnswer(opened.result(), feed, run, stopped)
 
     async def sessions(
         self, user_id: str, *, limit: int = 50, before: str | None = None
@@ -238,14 +240,18 @@ class _Failure:
 
 
 async def _chunks(
-    feed: asyncio.Queue[str | Event | _Failure | None],
+    feed: asyncio.Queue[str | Event | _Failure | None], stopped: asyncio.Event
 ) -> AsyncIterator[str | Event]:
     """What a :class:`StreamedAnswer` was given, as the run's source: until its end (None), or
-    a failure, which ends the answer ``failed`` with that error."""
-    while (item := await feed.get()) is not None:
-        if isinstance(item, _Failure):
-            raise AgentError(item.error)
-        yield item
+    a failure, which ends the answer ``failed`` with that error. ``stopped`` is set once the
+    run takes no more (it ended, or a cancel, a takeover or shutdown stopped it)."""
+    try:
+        while (item := await feed.get()) is not None:
+            if isinstance(item, _Failure):
+                raise AgentError(item.error)
+            yield item
+    finally:
+        stopped.set()
 
 
 class StreamedAnswer:
@@ -256,11 +262,13 @@ class StreamedAnswer:
         message: MessageRow,
         feed: asyncio.Queue[str | Event | _Failure | None],
         run: asyncio.Task[MessageRow | None],
+        stopped: asyncio.Event,
     ) -> None:
         #: The message as created (``streaming``).
         self.message = message
         self._feed = feed
         self._run = run
+        self._stopped = stopped
         self._closed = False
 
     @property
@@ -270,12 +278,12 @@ class StreamedAnswer:
     @property
     def done(self) -> bool:
         """Whether the answer has ended (by :meth:`end`, :meth:`fail`, or otherwise)."""
-        return self._run.done()
+        return self._stopped.is_set() or self._run.done()
 
     async def write(self, piece: str | Event) -> None:
         """Append text, or a structured event (tether.agents.events: reasoning, tool calls,
         status), to the answer. Raises AnswerEnded once it has ended."""
-        if self._closed or self._run.done():
+        if self._closed or self.done:
             raise AnswerEnded(f"message {self.message_id} has ended")
         self._feed.put_nowait(piece)
         await asyncio.sleep(0)  # the run takes it now, so writes stream as they come
