@@ -187,6 +187,27 @@ async def test_a_streamed_answer_waits_for_the_agents_answer_and_never_races_it(
     assert rows[2]["seq"] > rows[1]["seq"]  # opened after the agent's answer ended
 
 
+async def test_two_streams_into_one_session_take_turns(
+    server: InProcessServer, client: Client
+) -> None:
+    sid = await followed(client)
+
+    async def write(name: str) -> str:
+        async with server.tether.stream(sid) as answer:
+            for n in range(5):
+                await answer.write(f"{name}{n} ")
+                await asyncio.sleep(0.02)
+        return answer.message_id
+
+    first, second = await asyncio.gather(write("a"), write("b"))
+    rows = (await server.tether.messages(sid))["messages"]
+    assert sorted(m["id"] for m in rows) == sorted([first, second])
+    assert [m["status"] for m in rows] == ["complete", "complete"]
+    # One at a time: the second was created only once the first had ended.
+    assert rows[1]["created_at"] >= rows[0]["updated_at"]
+    assert [m["seq"] for m in rows] == [2, 4]  # created 1, ended 2; created 3, ended 4
+
+
 async def test_shutdown_interrupts_a_streamed_answer(tmp_path: Path) -> None:
     data = tmp_path / "data"
     async with serve_in_process(data) as server:
