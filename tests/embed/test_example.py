@@ -163,6 +163,23 @@ async def test_a_streamed_post_is_resumed_mid_stream_by_a_client_that_reconnects
         await back.close()
 
 
+async def test_the_publish_endpoint_under_the_prefix_uses_the_apps_sign_in(
+    example: Example, alice: Client
+) -> None:
+    sid = await alice.new_session()
+    path = f"/chat/api/sessions/{sid}/messages"
+    body = {"content": "from another service", "role": "assistant"}
+    async with httpx.AsyncClient(base_url=example.url, timeout=10) as http:
+        assert (await http.post(path, json=body)).status_code == 401
+        forged = await http.post(path, json=body, headers={"Cookie": "session=alice." + "0" * 64})
+        assert forged.status_code == 401
+    assert (await post_as(example, "bob", path, body)).status_code == 404
+    posted = await post_as(example, "alice", path, body)
+    assert posted.status_code == 201, posted.text
+    ack = await alice.ok("subscribe", {"session_id": sid})
+    assert [m["content"] for m in ack["messages"]] == ["from another service"]
+
+
 async def test_client_logs_under_the_prefix_use_the_apps_sign_in(
     example: Example, alice: Client
 ) -> None:
