@@ -38,6 +38,7 @@ from tether.http import probe, routes
 from tether.metrics import Metrics
 from tether.packetlog import engineio_logger
 from tether.publish import Publisher
+from tether.push import NotifyingBus, PushService
 from tether.revocation import TokenWatch
 from tether.runs import RunManager
 from tether.service import ChatService
@@ -107,10 +108,11 @@ class Tether:
         )
         harden(self.sio, settings)
         bus = SocketBus(self.sio)
+        self.push = PushService(self.store, settings)
         self.runs = RunManager(
             self.store,
             self.cluster.streams,
-            bus,
+            NotifyingBus(bus, self.push.sender),  # the ends of answers are pushed too
             self.agents,
             self.metrics,
             runner_id=self.server_id,
@@ -143,6 +145,7 @@ class Tether:
             settings,
             self.server_id,
             self.cluster.clients,
+            push=self.push,
         )
         # Revoked tokens lose their open connections; an app's own authenticate decides for
         # itself who may stay, so there is nothing of Tether's to recheck then.
@@ -171,6 +174,7 @@ class Tether:
         if self.migrate:
             self.settings.logs_dir.mkdir(parents=True, exist_ok=True)  # and the data dir
             await upgrade(self.store.engine)
+        self.push.start()
         await self.cluster.start()
         if self.token_watch is not None:
             self.token_watch.start()
@@ -182,6 +186,7 @@ class Tether:
                 await self.token_watch.stop()
             await self.gateway.close()
             await self.runs.shutdown()
+            await self.push.close()
             await self.cluster.stop()
             await self.store.close()
 

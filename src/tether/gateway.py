@@ -28,6 +28,7 @@ from tether.limits import AuthAttempts, UserQuotas
 from tether.metrics import Metrics
 from tether.parts import Op
 from tether.protocol import ErrorCode, Event, RequestError
+from tether.push import PushService
 from tether.ratelimit import TokenBucket
 from tether.service import ChatService, NoFields, SessionAck, SubscribeAck
 from tether.settings import Settings
@@ -97,6 +98,7 @@ class Gateway:
         server_id: str,
         clients: ClientRegistry,
         quotas: UserQuotas | None = None,
+        push: PushService | None = None,
     ) -> None:
         self.sio = sio
         self.service = service
@@ -107,6 +109,7 @@ class Gateway:
         self.server_id = server_id
         self.connections: dict[str, Connection] = {}
         self.clients = clients
+        self.push = push
         self.auth_attempts = AuthAttempts(
             settings.auth_failures_burst, settings.auth_failures_per_minute
         )
@@ -129,6 +132,12 @@ class Gateway:
             Event.HISTORY: lambda c, r: service.history(c.user, r),
             Event.HEARTBEAT: lambda c, r: service.heartbeat(c.user, r),
         }
+        if push is not None:
+            service_calls |= {
+                Event.PUSH_SUBSCRIBE: lambda c, r: push.subscribe(c.user, r),
+                Event.PUSH_UNSUBSCRIBE: lambda c, r: push.unsubscribe(c.user, r),
+                Event.PRESENCE: lambda c, r: push.presence(c.user, c.sid, r),
+            }
         for event, call in service_calls.items():
             sio.on(event, self._handler(event, call))
 
@@ -207,6 +216,7 @@ class Gateway:
     def hello(self, user: User) -> dict[str, Any]:
         """The ``hello`` payload: who the user is and this server's limits."""
         eio = self.sio.eio
+        push = self.push.hello() if self.push is not None else None
         return {
             "protocol": p.PROTOCOL_VERSION,
             "server_id": self.server_id,
@@ -221,6 +231,8 @@ class Gateway:
             },
             "agents": self.agents.describe(),
             "default_agent": self.agents.default,
+            # Web Push: the VAPID public key to subscribe with; absent when push is off.
+            **({"push": push} if push is not None else {}),
         }
 
     async def _after_connect(self, conn: Connection, previous: str | None) -> None:
@@ -246,6 +258,8 @@ class Gateway:
         # Forgets the client_id only if it still points here: a takeover has already moved it.
         await self.clients.release(f"{conn.user.id}:{conn.client_id}", sid)
         self.quotas.disconnect(conn.user.id)
+        if self.push is not None:
+            await self.push.disconnected(sid)
         self.metrics.connections.dec()
         self.metrics.subscriptions.dec(len(conn.subscriptions))
         log.info(

@@ -6,6 +6,8 @@ two agree.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from datetime import UTC, datetime
@@ -38,6 +40,11 @@ class Event:
     RETRY: Final = "retry"
     HISTORY: Final = "history"
     HEARTBEAT: Final = "heartbeat"
+    # Notifications (docs/protocol.md, "Web Push"): a device's push subscription, and which
+    # session a tab shows (no push for an answer someone is looking at).
+    PUSH_SUBSCRIBE: Final = "push_subscribe"
+    PUSH_UNSUBSCRIBE: Final = "push_unsubscribe"
+    PRESENCE: Final = "presence"
 
 
 SERVER_EVENTS: Final = (Event.HELLO, Event.MESSAGE, Event.DELTA, Event.SESSION, Event.RESYNC)
@@ -52,6 +59,9 @@ REQUEST_EVENTS: Final = (
     Event.RETRY,
     Event.HISTORY,
     Event.HEARTBEAT,
+    Event.PUSH_SUBSCRIBE,
+    Event.PUSH_UNSUBSCRIBE,
+    Event.PRESENCE,
 )
 
 
@@ -324,6 +334,63 @@ class Heartbeat(Request):
     pass
 
 
+# --- Web Push (docs/protocol.md, "Web Push"). ---
+
+
+def _b64url_bytes(value: str, length: int, what: str) -> str:
+    """``value`` if it is unpadded or padded base64url of exactly ``length`` bytes."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", value):
+        raise ValueError(f"{what} must be base64url")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} must be base64url") from None
+    if len(raw) != length or (what == "p256dh" and raw[0] != 4):
+        raise ValueError(f"{what} must be {length} bytes" + (
+            " (an uncompressed P-256 point)" if what == "p256dh" else ""))
+    return value.rstrip("=")
+
+
+class PushKeys(Request):
+    """A subscription's keys, as ``PushSubscription.toJSON().keys`` gives them."""
+
+    #: The browser's P-256 public key: 65 bytes, base64url.
+    p256dh: str = Field(max_length=100)
+    #: The authentication secret: 16 bytes, base64url.
+    auth: str = Field(max_length=32)
+
+    @field_validator("p256dh")
+    @classmethod
+    def _p256dh(cls, value: str) -> str:
+        return _b64url_bytes(value, 65, "p256dh")
+
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, value: str) -> str:
+        return _b64url_bytes(value, 16, "auth")
+
+
+class PushSubscribe(Request):
+    """Store this browser's push subscription for the signed-in user (again: refreshed)."""
+
+    #: The push service's URL for this subscription (https; see docs/protocol.md).
+    endpoint: str = Field(min_length=8, max_length=2048)
+    keys: PushKeys
+    #: A name for the device, for the user's own reference.
+    device: str | None = Field(default=None, max_length=100)
+
+
+class PushUnsubscribe(Request):
+    endpoint: str = Field(min_length=1, max_length=2048)
+
+
+class Presence(Request):
+    """What this tab shows: ``session_id`` while ``visible``; re-sent while it stays so."""
+
+    visible: bool
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 REQUEST_MODELS: Final[dict[str, type[Request]]] = {
     Event.CREATE_SESSION: CreateSession,
     Event.LIST_SESSIONS: ListSessions,
@@ -335,6 +402,9 @@ REQUEST_MODELS: Final[dict[str, type[Request]]] = {
     Event.RETRY: Retry,
     Event.HISTORY: History,
     Event.HEARTBEAT: Heartbeat,
+    Event.PUSH_SUBSCRIBE: PushSubscribe,
+    Event.PUSH_UNSUBSCRIBE: PushUnsubscribe,
+    Event.PRESENCE: Presence,
 }
 
 

@@ -89,6 +89,24 @@ class Settings(BaseSettings):
     client_logs_rate: float = Field(2.0, gt=0)
     client_logs_burst: int = Field(20, ge=1)
     log_level: str = "INFO"
+    #: Web Push (tether.push): answers that end while nobody looks are pushed to the devices
+    #: that subscribed. The VAPID private key (PEM or base64url; several nodes must share one)
+    #: defaults to one generated into the data dir; ``vapid_subject`` is the contact push
+    #: services see (a ``mailto:`` or ``https:`` URL; Apple's refuses ``localhost``).
+    push_enabled: bool = True
+    vapid_private_key: str | None = None
+    vapid_subject: str = Field("mailto:admin@localhost", pattern=r"^(mailto:|https://)")
+    #: Requests to push services at once, seconds each may take, and how long a push service
+    #: keeps a push for a device that is offline.
+    push_concurrency: int = Field(8, ge=1)
+    push_timeout: float = Field(10.0, gt=0)
+    push_ttl: int = Field(3600, ge=0)
+    #: Subscriptions kept per user (the least recently registered go first).
+    push_max_per_user: int = Field(20, ge=1)
+    #: Seconds a tab's ``presence`` report holds unless renewed.
+    push_presence_seconds: float = Field(120.0, gt=0)
+    #: Accept ``http://`` push endpoints (tests against a local push service only).
+    push_allow_http: bool = False
     #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
     #: link and QR code (for a phone on the same network).
     signin: str | None = None

@@ -101,3 +101,37 @@ messages = Table(
     Index("ix_messages_status", "status"),
     Index("ix_messages_reply_to", "reply_to"),
 )
+
+# Web Push (tether.push): one row per browser push subscription (a device's browser profile),
+# owned by one user. ``endpoint`` is the push service's URL for it and identifies it.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    # The endpoint's sha256 (hex): unique, and indexable where a long TEXT is not.
+    Column("endpoint_hash", String(64), nullable=False, unique=True),
+    # The subscription's keys (base64url): the browser's P-256 public key and auth secret.
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    # What the user calls the device, as the client said (shown nowhere else).
+    Column("device", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_push_subscriptions_user", "user_id"),
+)
+
+# Which tabs are looking at which session right now (a tab reports it: ``presence``), so that
+# no push is sent for an answer someone is watching. A row lives until the tab says it is
+# hidden, disconnects, or stops renewing it (``visible_until``).
+push_presence = Table(
+    "push_presence",
+    metadata,
+    # The Socket.IO sid of the tab's connection: unique across nodes.
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("session_id", String(36), nullable=False),
+    Column("visible_until", DateTime(timezone=True), nullable=False),
+    Index("ix_push_presence_user_session", "user_id", "session_id"),
+)

@@ -8,6 +8,7 @@ text without taking a seq.
 
 from tether.store.claims import ClaimQueries, Takeover
 from tether.store.posts import PostQueries
+from tether.store.push import PushQueries, PushSubscriptionRow
 from tether.store.rows import (
     STREAMING,
     ContentMismatch,
@@ -25,9 +26,9 @@ from tether.store.rows import (
 from tether.store.sessions import SessionQueries
 
 
-class Store(SessionQueries, PostQueries, ClaimQueries):
-    """Sessions and messages (PostQueries: MessageQueries and posted messages). One instance
-    per process; safe for concurrent use."""
+class Store(SessionQueries, PostQueries, ClaimQueries, PushQueries):
+    """Sessions and messages (PostQueries: MessageQueries and posted messages; PushQueries:
+    push subscriptions, tether.push). One instance per process; safe for concurrent use."""
 
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ContentMismatch",
     "ListedSessionRow",
     "MessageRow",
+    "PushSubscriptionRow",
     "SessionRow",
     "SessionTaken",
     "Snapshot",

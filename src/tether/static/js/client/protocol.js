@@ -23,6 +23,10 @@ export const EVENTS = Object.freeze({
   RETRY: "retry",
   HISTORY: "history",
   HEARTBEAT: "heartbeat",
+  // notifications (docs/protocol.md, "Web Push")
+  PUSH_SUBSCRIBE: "push_subscribe",
+  PUSH_UNSUBSCRIBE: "push_unsubscribe",
+  PRESENCE: "presence",
 });
 
 /** Events the server emits; the connection forwards exactly these. */

@@ -1,0 +1,30 @@
+"""The bus of the runs, with the end of each answer also handed to the push sender."""
+
+from __future__ import annotations
+
+from tether.bus import Bus
+from tether.parts import Op
+from tether.push.sender import PushSender
+from tether.store import MessageRow, SessionRow
+
+
+class NotifyingBus:
+    """Publishes as ``inner`` does; an answer's final change also goes to ``sender`` (which
+    returns at once: the push is a background task). Wraps the runs' bus only, and only the
+    process that wrote an answer's end publishes it, so one node pushes."""
+
+    def __init__(self, inner: Bus, sender: PushSender) -> None:
+        self.inner = inner
+        self.sender = sender
+
+    async def message(self, session_id: str, message: MessageRow) -> None:
+        await self.inner.message(session_id, message)
+        self.sender.answer_ended(session_id, message)
+
+    async def delta(
+        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
+    ) -> None:
+        await self.inner.delta(session_id, message_id, chunk, text, ops)
+
+    async def session(self, user_id: str, session: SessionRow) -> None:
+        await self.inner.session(user_id, session)
