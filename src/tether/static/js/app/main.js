@@ -11,8 +11,9 @@ import { ChatView } from "./chat.js";
 import { StatusBanner } from "./banner.js";
 import { DebugPanel } from "./debug.js";
 import { Notice } from "./notice.js";
+import { Notifier } from "./notify.js";
 import { Sidebar } from "./sidebar.js";
-import { browserEnv, routeSessionId, takeTokenFromUrl, webStorage } from "./platform.js";
+import { browserEnv, routeSessionId, takeSessionFromUrl, takeTokenFromUrl, webStorage } from "./platform.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -24,6 +25,7 @@ const BASE_PATH = new URL("../../../", import.meta.url).pathname.replace(/\/$/, 
 class App {
   constructor() {
     const linkToken = takeTokenFromUrl();
+    takeSessionFromUrl();
     this.client = new TetherClient({
       url: window.location.origin,
       basePath: BASE_PATH,
@@ -79,6 +81,10 @@ class App {
     this.notice = new Notice($("#notice"));
     this.banner = new StatusBanner(this.el.banner, { onRetryNow: () => this.client.retryNow() });
     this.debug = new DebugPanel($("[data-testid=debug-panel]"), this.client);
+    this.notifier = new Notifier({
+      button: $("[data-testid=notify-toggle]"), client: this.client, basePath: BASE_PATH,
+      onOpen: (id) => this.navigate(id), storage: webStorage("localStorage"),
+    });
     this.#bind();
   }
 
@@ -144,6 +150,7 @@ class App {
     if (this.sessionId) this.client.unfollow(this.sessionId);
     this.sessionId = sessionId;
     if (sessionId) this.client.follow(sessionId);
+    this.client.showing(sessionId);
     this.render();
     this.chat.scrollToBottom();
     if (sessionId && matchMedia("(min-width: 800px)").matches) this.el.input.focus();

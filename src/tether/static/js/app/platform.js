@@ -44,3 +44,13 @@ export function routeSessionId(win = window) {
   const match = /^#\/s\/([A-Za-z0-9-]{1,64})$/.exec(win.location.hash);
   return match ? match[1] : null;
 }
+
+/** Turn `?session=<id>` (where a notification's tap opens the app) into the `#/s/<id>` route. */
+export function takeSessionFromUrl(win = window) {
+  const url = new URL(win.location.href);
+  const id = url.searchParams.get("session");
+  if (id === null) return;
+  url.searchParams.delete("session");
+  const route = /^[A-Za-z0-9-]{1,64}$/.test(id) ? `#/s/${id}` : url.hash;
+  win.history.replaceState(win.history.state, "", url.pathname + url.search + route);
+}

@@ -8,6 +8,7 @@ import { Followers } from "./followers.js";
 import { Identity } from "./identity.js";
 import { Logbook } from "./logbook.js";
 import { Outbox } from "./outbox.js";
+import { Presence } from "./presence.js";
 import { EVENTS } from "./protocol.js";
 import { RecoveryMeter } from "./recovery.js";
 import { RemoteLog } from "./remotelog.js";
@@ -62,6 +63,9 @@ export class TetherClient extends Emitter {
     this.followers = new Followers({
       connection: this.connection, tab: this.tab, viewStore: new KeyValueStore(tabStorage, "tether.view."),
       timers, random, log: this.log, options: options.follower ?? {},
+    });
+    this.presence = new Presence({
+      connection: this.connection, env, timers, log: this.log, enabled: () => Boolean(this.hello?.push),
     });
     this.#wire();
     this.followers.restore();
@@ -137,6 +141,22 @@ export class TetherClient extends Emitter {
     return (await this.#request(EVENTS.RETRY, { session_id: sessionId, message_id: messageId }, 3)).queued;
   }
 
+  /** The chat this tab shows (for presence: no push for what the user is looking at). */
+  showing(sessionId) { this.presence.show(sessionId); }
+
+  /** The server's VAPID public key when it offers Web Push (hello.push), else null. */
+  get pushKey() { return this.hello?.push?.public_key ?? null; }
+
+  /** Store this browser's push subscription (`PushSubscription.toJSON()`) for the user. */
+  async pushSubscribe(subscription, device) {
+    const { endpoint, keys } = subscription;
+    await this.#request(EVENTS.PUSH_SUBSCRIBE, { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, ...(device && { device }) }, 3);
+  }
+
+  async pushUnsubscribe(endpoint) {
+    return (await this.#request(EVENTS.PUSH_UNSUBSCRIBE, { endpoint }, 3)).removed;
+  }
+
   loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
   /** What to show for a session, in order (see viewmodel.js). */
@@ -198,10 +218,13 @@ export class TetherClient extends Emitter {
       if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
       this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
       this.emit("change", { what: "hello" });
+      this.presence.connected();
       return;
     }
     if (name === EVENTS.SESSION) this.sessions.upsert(payload?.session);
     this.followers.route(name, payload);
+    // A live change of a message (the notifier watches for answers that end).
+    if (name === EVENTS.MESSAGE && payload?.message) this.emit("message", payload.message);
   }
 
   #checkRecovered() {
