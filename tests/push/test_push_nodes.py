@@ -1,0 +1,65 @@
+"""Web Push on several nodes (PostgreSQL + Redis): each answer is pushed once, by the node that
+ended it, and a tab on one node showing a session keeps the other nodes from pushing it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from py_vapid import Vapid02
+
+from tests.push.pushservice import LocalPushService
+from tests.support.client import Client
+from tests.support.server import ServerProcess
+from tests.support.wait import until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+def shared_key() -> str:
+    vapid = Vapid02()
+    vapid.generate_keys()
+    return str(vapid.private_pem().decode())
+
+
+async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
+    nodes: Callable[..., ServerProcess], push_service: LocalPushService
+) -> None:
+    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    a, b = nodes(env=env), nodes(env=env)
+    phone, desktop = Client(a.url), Client(b.url)
+    await phone.connect()
+    await desktop.connect()
+    try:
+        assert phone.hello and desktop.hello
+        assert phone.hello["push"] == desktop.hello["push"]  # one key for the deployment
+        sub = push_service.subscription()
+        await phone.ok("push_subscribe", sub.json())
+        session_id = await desktop.new_session()
+        await desktop.ok("subscribe", {"session_id": session_id})
+        for n in range(3):  # answered by whichever node claims the session
+            await desktop.send(session_id, f"question {n}")
+        answers = await desktop.wait_status(session_id, "complete", 3, timeout=30)
+        await until(lambda: len(push_service.to(sub)) >= 3, 15, "three pushes")
+        await asyncio.sleep(1.0)  # time for a second node's push, were there one
+        pushed = [p.payload["message_id"] for p in push_service.to(sub)]
+        assert sorted(pushed) == sorted(m["id"] for m in answers)
+        assert push_service.refused == []
+
+        # The desktop tab (node b) shows the session: the answer is not pushed, whichever
+        # node ends it; an answer in another chat still is.
+        await desktop.ok("presence", {"visible": True, "session_id": session_id})
+        await phone.ok("subscribe", {"session_id": session_id})
+        await phone.send(session_id, "seen on the desktop")
+        await desktop.wait_status(session_id, "complete", 4, timeout=30)
+        other = await phone.new_session()
+        await phone.ok("subscribe", {"session_id": other})
+        await phone.send(other, "not looked at")
+        await phone.wait_status(other, "complete", timeout=30)
+        await until(lambda: len(push_service.to(sub)) >= 4, 15, "the other chat's push")
+        await asyncio.sleep(1.0)
+        assert [p.payload["session_id"] for p in push_service.to(sub)][3:] == [other]
+    finally:
+        await phone.close()
+        await desktop.close()
