@@ -63,3 +63,33 @@ async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
     finally:
         await phone.close()
         await desktop.close()
+
+
+async def test_the_node_that_ends_a_dead_nodes_answer_pushes_it_once(
+    nodes: Callable[..., ServerProcess], push_service: LocalPushService
+) -> None:
+    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    a = nodes(env={**env, "TETHER_ECHO_DELAY": "0.1", "TETHER_CHECKPOINT_INTERVAL": "0.3"})
+    b = nodes(env=env)
+    phone, watcher = Client(a.url), Client(b.url)
+    await phone.connect()
+    await watcher.connect()
+    try:
+        sub = push_service.subscription()
+        await watcher.ok("push_subscribe", sub.json())
+        session_id = await phone.new_session(title="Long answer")
+        await watcher.ok("subscribe", {"session_id": session_id})
+        await phone.send(session_id, " ".join(f"w{i}" for i in range(200)))
+        await watcher.wait_for(lambda: len(watcher.of("delta", session_id)) >= 8,
+                               what="deltas on B")
+        a.kill()  # node A streams the answer, and dies: B ends it `interrupted` and pushes
+        [ended] = await watcher.wait_status(session_id, "interrupted", timeout=20)
+        [push] = await until(lambda: push_service.to(sub), 15, "the interrupted answer's push")
+        assert push.payload["message_id"] == ended["id"]
+        assert push.payload["status"] == "interrupted"
+        assert push.payload["body"].startswith("Interrupted: Echo: w0")
+        await asyncio.sleep(1.0)
+        assert len(push_service.to(sub)) == 1
+    finally:
+        await phone.close()
+        await watcher.close()
