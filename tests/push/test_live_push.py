@@ -205,3 +205,15 @@ async def test_https_only_unless_allowed(tmp_path: Path, push_service: LocalPush
             assert ack["error"] == {"code": "invalid", "message": "endpoint: must be an https URL"}
         finally:
             await client.close()
+
+
+async def test_subscribing_after_answers_without_one_is_pushed_at_once(
+    server: InProcessServer, client: Client, push_service: LocalPushService
+) -> None:
+    session_id = await chat(client)
+    await answered(client, session_id, "nobody subscribed yet")  # remembered: none
+    sub = push_service.subscription()
+    await subscribe(client, sub)
+    await answered(client, session_id, "now someone is", count=2)
+    [push] = await until(lambda: push_service.to(sub), 10, "the push")
+    assert push.payload["body"] == "Echo: now someone is"

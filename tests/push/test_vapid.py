@@ -6,8 +6,11 @@ import base64
 import stat
 from pathlib import Path
 
+import pytest
 from py_vapid import Vapid02
 
+from tests.support.client import Client
+from tests.support.inprocess import serve_in_process
 from tether.push.vapid import KEY_FILE, load_keys
 
 
@@ -30,3 +33,22 @@ def test_a_key_given_by_settings_wins(tmp_path: Path) -> None:
     claims = keys.claims("https://fcm.googleapis.com/fcm/send/abc")
     assert claims["aud"] == "https://fcm.googleapis.com"
     assert claims["sub"] == "https://example.com/contact"
+
+
+async def test_a_bad_key_leaves_the_server_running_without_push(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve_in_process(tmp_path / "data", vapid_private_key="not a key") as server:
+        client = Client(server.url)
+        await client.connect()
+        try:
+            assert client.hello is not None and "push" not in client.hello
+            ack = await client.call("push_subscribe", {
+                "endpoint": "https://push.example/x",
+                "keys": {"p256dh": "B" + "A" * 86, "auth": "A" * 22},
+            })
+            assert ack["error"] == {"code": "invalid",
+                                    "message": "push notifications are off on this server"}
+        finally:
+            await client.close()
+    assert "Web Push is off: no VAPID key" in caplog.text

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 from pywebpush import WebPushException, webpush_async
 
+from tether.cache import Cache
 from tether.push.payload import answer_payload, ends_answer
 from tether.push.vapid import VapidKeys
 from tether.store import MessageRow, PushSubscriptionRow, Store
@@ -25,6 +26,10 @@ log = logging.getLogger("tether.push")
 
 #: What the push service answers for a subscription that no longer exists.
 GONE = frozenset({404, 410})
+#: How long "this user has no push subscription" is believed without asking the database
+#: again: most users have none, and then an answer's end costs no query. A subscription made
+#: through this node is seen at once; one made through another node within this long.
+NO_SUBSCRIPTIONS_SECONDS = 10.0
 
 
 class PushSender:
@@ -51,6 +56,7 @@ class PushSender:
         self.tasks = TaskOwner("push")
         self._slots = asyncio.Semaphore(concurrency)
         self._http: aiohttp.ClientSession | None = None
+        self._none: Cache[str, bool] = Cache(100_000, ttl=NO_SUBSCRIPTIONS_SECONDS)
         #: Pushes by outcome ("sent", "gone", "failed", "watched", "dropped"), for tests and
         #: diagnostics.
         self.counts: dict[str, int] = {}
@@ -66,6 +72,10 @@ class PushSender:
             return
         self.tasks.spawn(self._notify(session_id, message), name=f"notify:{message['id']}")
 
+    def subscribed(self, user_id: str) -> None:
+        """The user registered a subscription (through this node)."""
+        self._none.discard(user_id)
+
     async def close(self) -> None:
         await self.tasks.close()
         if self._http is not None:
@@ -73,10 +83,11 @@ class PushSender:
 
     async def _notify(self, session_id: str, message: MessageRow) -> None:
         owner = await self.store.session_owner(session_id)
-        if owner is None:
+        if owner is None or self._none.get(owner):
             return
         subscriptions = await self.store.push_subscriptions_of(owner)
         if not subscriptions:
+            self._none.put(owner, True)
             return
         if await self.store.watched(owner, session_id):
             self._count("watched")

@@ -56,7 +56,14 @@ class PushService:
         if not self.settings.push_enabled:
             return
         s = self.settings
-        self.keys = self.sender.keys = load_keys(s.data_dir, s.vapid_private_key, s.vapid_subject)
+        try:
+            keys = load_keys(s.data_dir, s.vapid_private_key, s.vapid_subject)
+        except (OSError, ValueError) as exc:
+            # A data dir that cannot be written, or a bad key given: the server runs, without
+            # push (hello offers none), and says why.
+            log.error("Web Push is off: no VAPID key (%s: %s)", type(exc).__name__, exc)
+            return
+        self.keys = self.sender.keys = keys
 
     async def close(self) -> None:
         await self.sender.close()
@@ -72,6 +79,7 @@ class PushService:
             user.id, req.endpoint, req.keys.p256dh, req.keys.auth, req.device,
             keep=self.settings.push_max_per_user,
         )
+        self.sender.subscribed(user.id)
         log.info("push subscription stored for user=%s device=%s", user.name, req.device)
         return {}
 

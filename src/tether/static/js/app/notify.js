@@ -139,10 +139,12 @@ export class Notifier {
   }
 
   async #tearDownPush() {
-    const registration = this.registration;
+    // Turned off before push was set up on this page load: the subscription may still exist.
+    const registration = this.registration
+      ?? await this.win.navigator.serviceWorker?.getRegistration(`${this.basePath}/`).catch(() => null);
     this.registration = null;
     this.pushProblem = null;
-    const subscription = await registration?.pushManager.getSubscription();
+    const subscription = await registration?.pushManager?.getSubscription();
     if (!subscription) return;
     try {
       await this.client.pushUnsubscribe(subscription.endpoint);
