@@ -29,6 +29,25 @@ function keyBytes(base64url) {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** A bell, struck through when off (drawn, not an emoji: not every system has their font). */
+function bellIcon(doc, on) {
+  const svg = doc.createElementNS(SVG, "svg");
+  for (const [name, value] of Object.entries({ viewBox: "0 0 24 24", width: "18", height: "18", fill: "none",
+    stroke: "currentColor", "stroke-width": "2", "stroke-linecap": "round", "aria-hidden": "true" })) {
+    svg.setAttribute(name, value);
+  }
+  const lines = ["M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9", "M13.7 21a2 2 0 0 1-3.4 0"];
+  if (!on) lines.push("M2 2l20 20");
+  for (const d of lines) {
+    const path = doc.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
+
 export class Notifier {
   /**
    * `button` the bell (its label and data-state show the state); `client` the TetherClient;
@@ -87,7 +106,7 @@ export class Notifier {
       off: "Notifications off: press to be told when an answer ends while this page is hidden",
     };
     this.button.dataset.state = state;
-    this.button.textContent = state === "on" ? "🔔" : "🔕";
+    this.button.replaceChildren(bellIcon(this.doc, state === "on"));
     this.button.title = labels[state];
     this.button.setAttribute("aria-label", labels[state]);
     this.button.setAttribute("aria-pressed", String(state === "on"));
