@@ -116,7 +116,8 @@ class PushSender:
                         timeout=aiohttp.ClientTimeout(self.timeout),
                     )
             except WebPushException as exc:
-                status: int | None = exc.status_code
+                # (the aiohttp response's; pywebpush 2.5's status_code reads the same)
+                status: int | None = getattr(exc.response, "status", None)
                 if status in GONE:
                     self._count("gone")
                     log.info("push subscription %s is gone (%s): deleted", subscription.id,

@@ -58,9 +58,9 @@ class PushService:
         s = self.settings
         try:
             keys = load_keys(s.data_dir, s.vapid_private_key, s.vapid_subject)
-        except (OSError, ValueError) as exc:
-            # A data dir that cannot be written, or a bad key given: the server runs, without
-            # push (hello offers none), and says why.
+        except Exception as exc:
+            # A data dir that cannot be written, a bad key given, a key library that cannot
+            # make one: the server runs, without push (hello offers none), and says why.
             log.error("Web Push is off: no VAPID key (%s: %s)", type(exc).__name__, exc)
             return
         self.keys = self.sender.keys = keys
