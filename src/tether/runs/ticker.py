@@ -8,6 +8,9 @@ chunk went out at least ``delta_interval`` ago is due at once, so a stream that 
 next token without waiting; only a stream whose text keeps arriving faster than that is held back
 until ``delta_interval`` after its last chunk. Other streams' traffic never delays a quiet one.
 
+Only the streams whose producer said :meth:`StreamTicker.text_added` since their last chunk are
+looked at by a tick, so a tick's cost follows the streams that have text, not every stream open.
+
 One stream's failure never touches another's: a batch that fails is retried item by item, each
 delta is emitted on its own, and the ticker outlives any error of a tick.
 """
@@ -27,6 +30,15 @@ from tether.store.rows import Checkpoint
 from tether.streams import Chunk, LocalStreams
 
 log = logging.getLogger("tether.runs")
+
+
+def send_at(last_chunk_at: float, now: float, interval: float) -> float:
+    """The coalescing rule: the loop time a stream's pending text goes out.
+
+    A stream whose last chunk went out ``interval`` ago or longer (idle, or never sent) is due
+    ``now``; one still inside its interval is held until ``interval`` after its last chunk, so
+    text arriving faster than that is coalesced into one chunk per interval."""
+    return max(now, last_chunk_at + interval)
 
 
 class Checkpoints(Protocol):
@@ -52,6 +64,11 @@ class StreamTicker:
         #: before the time it sleeps until.
         self.text_arrived = asyncio.Event()
         self._runs: dict[str, Run] = {}  # by message id
+        # The runs that got text (or ops) since their last chunk, by message id, in order.
+        self._pending: dict[str, Run] = {}
+        # The message ids of the runs with chunks their last checkpoint does not have (a dict
+        # for its order).
+        self._unwritten: dict[str, None] = {}
         # Loop time of each stream's last chunk (by message id), and the loop time the ticker
         # sleeps until (-inf while it is busy, so any new text makes it look again).
         self._flushed_at: dict[str, float] = {}
@@ -70,7 +87,13 @@ class StreamTicker:
     def text_added(self, run: Run) -> None:
         """Called by a run's producer after it added text: wakes the ticker when the stream is
         due before the ticker would next look (at once for a quiet stream)."""
-        due = self._flushed_at.get(run.stream.message_id, -math.inf) + self.delta_interval
+        message_id = run.stream.message_id
+        if message_id not in self._runs:
+            return  # removed: its last chunk is flush_last's
+        self._pending[message_id] = run
+        if self.text_arrived.is_set():
+            return
+        due = self._flushed_at.get(message_id, -math.inf) + self.delta_interval
         if due < self._wakes_at or due <= asyncio.get_running_loop().time():
             self.text_arrived.set()
 
@@ -78,6 +101,8 @@ class StreamTicker:
         """Take a run out of the ticker's hands; returns once no flush can still be emitting
         its chunks (the last chunk and the final message must come after them)."""
         self._runs.pop(run.stream.message_id, None)
+        self._pending.pop(run.stream.message_id, None)
+        self._unwritten.pop(run.stream.message_id, None)
         self._flushed_at.pop(run.stream.message_id, None)
         if self._flushing is not None:
             with contextlib.suppress(Exception):
@@ -115,8 +140,7 @@ class StreamTicker:
                 next_checkpoint = now + self.checkpoint_interval
                 if self._checkpointing is None or self._checkpointing.done():
                     self._checkpointing = asyncio.create_task(self._checkpoint_all())
-            unwritten = any(r.stream.chunks != r.checkpointed for r in self._runs.values())
-            wakes_at = min(held_until, next_checkpoint if unwritten else math.inf)
+            wakes_at = min(held_until, next_checkpoint if self._unwritten else math.inf)
             if self.text_arrived.is_set() or wakes_at <= now:
                 continue
             self._wakes_at = wakes_at
@@ -130,17 +154,18 @@ class StreamTicker:
         batch: list[Chunk] = []
         held_until = math.inf
         flushed_at, interval = self._flushed_at, self.delta_interval
-        for message_id, run in self._runs.items():
-            if not run.stream.has_pending:
-                continue
-            due = flushed_at.get(message_id, -math.inf) + interval
+        pending, self._pending = self._pending, {}
+        for message_id, run in pending.items():
+            due = send_at(flushed_at.get(message_id, -math.inf), now, interval)
             if due > now:
                 held_until = min(held_until, due)
+                self._pending[message_id] = run
                 continue
             taken = run.stream.take_chunk()
             if taken is not None:
                 flushed_at[message_id] = now
                 batch.append((run.stream, *taken))
+                self._unwritten[message_id] = None
         if not batch:
             return held_until
         self._flushing = flushing = asyncio.get_running_loop().create_future()
@@ -180,7 +205,9 @@ class StreamTicker:
         when the batch fails for a reason other than the database being away, so one bad
         stream cannot keep the others from their checkpoints); a stream whose message turns
         out to have been ended elsewhere is fenced."""
-        runs = [r for r in self._runs.values() if r.stream.chunks != r.checkpointed]
+        runs = [r for r in map(self._runs.get, self._unwritten) if r is not None
+                and r.stream.chunks != r.checkpointed]
+        self._unwritten = dict.fromkeys(r.stream.message_id for r in runs)
         if not runs:
             return
         items: list[Checkpoint] = [
@@ -201,8 +228,10 @@ class StreamTicker:
                     log.warning("checkpoint of %s failed", item[0], exc_info=True)
                     continue
                 written.append((run, item))
-        for run, (_, _, chunks, _) in written:
+        for run, (message_id, _, chunks, _) in written:
             run.checkpointed = chunks
+            if run.stream.chunks == chunks:
+                self._unwritten.pop(message_id, None)
         for message_id in ended:
             ended_run = self._runs.get(message_id)
             if ended_run is not None:
