@@ -21,6 +21,16 @@ about half of the server's time there (docs/performance.md). Three narrow change
   WebSocket waits with no timer at all. Its timeout is not needed there: the reader loop ends
   after the same silence and then puts the close sentinel on the queue, and a socket the server
   closes gets its CLOSE packet queued, after which the writer finds it closed and stops.
+- Direct writes (:class:`DirectWebSocket`): under ``tether serve`` each WebSocket connection
+  offers a ``tether.edge.frames.TextFrames`` in its ASGI scope. The writer then sends through
+  it (no ASGI message, middleware or websockets framing per packet), and a broadcast that finds
+  a recipient's writer idle (parked on an empty queue) and its transport writable writes the
+  frame itself, at once: no queue, no wake-up of the writer task, and one frame built for every
+  recipient without a WebSocket extension. Anything else (a queue not empty, a writer busy or
+  waiting for the transport, long polling, another ASGI server) takes the queue, so the order
+  of a connection's packets is the order they were emitted, and the send-queue bound
+  (tether.edge.sendqueue) still holds: a direct write happens only below the transport's
+  high-water mark.
 """
 
 from __future__ import annotations
@@ -31,12 +41,55 @@ from typing import Any
 import socketio
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as eio_asgi
 from engineio.async_socket import AsyncSocket
 from socketio import packet
+
+from tether.edge.frames import EXTENSION, TextFrames, text_frame
 
 #: python-engineio's own ``AsyncSocket.poll``, kept before :func:`install_fast_writer` replaces it
 #: (tests/unit/test_upstream_shapes.py fingerprints it).
 UPSTREAM_POLL = AsyncSocket.poll
+#: python-engineio's own ASGI WebSocket wrapper, kept before :func:`install_fast_writer`
+#: replaces it.
+UPSTREAM_WEBSOCKET = eio_asgi.WebSocket
+
+
+class DirectWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
+    """python-engineio's ASGI WebSocket, sending text through the connection's
+    ``TextFrames`` when the server offers them (the ASGI path otherwise)."""
+
+    frames: TextFrames | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        extensions = environ["asgi.scope"].get("extensions") or {}
+        frames = extensions.get(EXTENSION)
+        if isinstance(frames, TextFrames):
+            self.frames = frames
+            sock = getattr(self.handler, "__self__", None)  # the AsyncSocket it serves
+            if isinstance(sock, AsyncSocket):
+                sock.tether_frames = frames
+        return await super().__call__(environ)
+
+    async def send(self, message: str | bytes) -> None:
+        frames = self.frames
+        if frames is not None and isinstance(message, str):
+            await frames.send_text(message)
+        else:
+            await super().send(message)
+
+
+def _writes_directly(sock: AsyncSocket) -> TextFrames | None:
+    """The frames to write a packet for ``sock`` with now, or None to queue it: its WebSocket
+    writer is parked on an empty queue (nothing of it is in flight) and the transport takes
+    more."""
+    frames: TextFrames | None = sock.__dict__.get("tether_frames")
+    if (
+        frames is not None and sock.__dict__.get("tether_parked") and sock.queue.empty()
+        and frames.writable
+    ):
+        return frames
+    return None
 
 
 class TextPacket(socketio.packet.Packet):  # type: ignore[misc]
@@ -75,14 +128,28 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             args = [event]
         encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=args).encode()
         pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        text: str | None = None  # the Engine.IO packet as sent, and its frame: built once
+        frame: bytes | None = None
         skip = skip_sid if isinstance(skip_sid, list) else (skip_sid,)
         sockets = self.server.eio.sockets
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
             sock = sockets.get(eio_sid)
-            if sock is not None and not sock.closed:
+            if sock is None or sock.closed:
+                continue
+            frames = _writes_directly(sock)
+            if frames is None:
                 sock.queue.put_nowait(pkt)
+                continue
+            if text is None:
+                text = pkt.encode()
+            if frames.plain:
+                if frame is None:
+                    frame = text_frame(text.encode())
+                frames.write_frame(frame)
+            else:
+                frames.write_text(text)
         return None
 
 
@@ -95,7 +162,11 @@ async def _poll(self: AsyncSocket) -> list[Any]:
         elif self.upgraded:  # the WebSocket writer: ended by the close sentinel
             if self.closed:
                 return []  # closed by the server, everything queued is written: stop now
-            first = await queue.get()
+            self.tether_parked = True  # broadcasts may write while it waits
+            try:
+                first = await queue.get()
+            finally:
+                self.tether_parked = False
         else:
             async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
                 first = await queue.get()
@@ -116,5 +187,7 @@ async def _poll(self: AsyncSocket) -> list[Any]:
 
 
 def install_fast_writer() -> None:
-    """Make python-engineio's socket writer wait without ``wait_for`` (idempotent)."""
+    """Make python-engineio's socket writer wait without ``wait_for``, and its ASGI WebSocket
+    write through ``TextFrames`` where offered (process-wide, idempotent)."""
     AsyncSocket.poll = _poll
+    eio_asgi._async["websocket"] = DirectWebSocket

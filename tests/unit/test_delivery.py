@@ -138,3 +138,107 @@ async def test_a_websocket_writer_waits_without_a_timer_and_stops_once_closed() 
     sock.closed = True  # what AsyncSocket.close() does
     assert await waiting == [close]
     assert await _poll(sock) == []  # type: ignore[arg-type]
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class FakeWsProtocol:
+    """What TextFrames reads of uvicorn's websockets-sansio protocol."""
+
+    def __init__(self) -> None:
+        from websockets.protocol import State
+
+        self.transport = FakeTransport()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.handshake_complete, self.close_sent, self.disconnected = True, False, False
+        self.conn = type("Conn", (), {"extensions": [], "state": State.OPEN})()
+
+
+async def framed(server: socketio.AsyncServer, eio_sid: str) -> tuple[str, FakeEioSocket,
+                                                                        FakeWsProtocol]:
+    """A member whose WebSocket writer is parked on its empty queue, with TextFrames."""
+    from tether.edge.frames import TextFrames
+
+    sid, sock = await connect(server, eio_sid)
+    ws = FakeWsProtocol()
+    sock.tether_frames = TextFrames(ws)  # type: ignore[attr-defined,arg-type]
+    sock.tether_parked = True  # type: ignore[attr-defined]
+    await server.enter_room(sid, "r")
+    return sid, sock, ws
+
+
+async def test_a_broadcast_to_an_idle_writer_is_written_at_once_as_one_shared_frame(
+    server: socketio.AsyncServer,
+) -> None:
+    from tether.edge.frames import text_frame
+
+    members = [await framed(server, f"w{i}") for i in range(3)]
+    await server.emit("delta", {"chunk": 0, "text": "é"}, room="r")
+    frame = text_frame('42["delta",{"chunk":0,"text":"é"}]'.encode())
+    for _, sock, ws in members:
+        assert sock.texts() == []  # not queued: no writer wake-up
+        assert ws.transport.written == [frame]
+    assert members[0][2].transport.written[0] is members[1][2].transport.written[0]
+
+
+async def test_a_broadcast_queues_behind_what_the_writer_still_has(
+    server: socketio.AsyncServer,
+) -> None:
+    (_, queued, queued_ws), (_, busy, busy_ws), (_, paused, paused_ws), (_, direct, direct_ws) = [
+        await framed(server, name) for name in ("queued", "busy", "paused", "direct")
+    ]
+    queued.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "3earlier"))
+    busy.tether_parked = False  # type: ignore[attr-defined]  # its writer is writing a batch
+    paused_ws.writable.clear()  # the transport's buffer is over its high-water mark
+    await server.emit("delta", {"chunk": 0}, room="r")
+    event = '42["delta",{"chunk":0}]'
+    assert queued.texts() == ["43earlier", event]  # in emit order, behind the earlier packet
+    assert busy.texts() == [event] and paused.texts() == [event]
+    assert queued_ws.transport.written == busy_ws.transport.written == []
+    assert paused_ws.transport.written == []
+    assert len(direct_ws.transport.written) == 1 and direct.texts() == []
+
+
+async def test_a_closed_or_closing_connection_is_never_written_directly(
+    server: socketio.AsyncServer,
+) -> None:
+    (_, closed, closed_ws), (_, closing, closing_ws) = [
+        await framed(server, name) for name in ("closed", "closing")
+    ]
+    closed_ws.close_sent = True
+    closing_ws.transport.closing = True
+    await server.emit("delta", {"chunk": 0}, room="r")
+    assert closed_ws.transport.written == closing_ws.transport.written == []
+    assert closed.texts() == closing.texts() == ['42["delta",{"chunk":0}]']
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_text_frames_are_what_the_websockets_library_reads(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    from tether.edge.frames import text_frame
+
+    payload = ("x" * size).encode()
+    reader = StreamReader()
+    reader.feed_data(text_frame(payload))
+    reader.feed_eof()
+    parsing = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parsing)
+    except StopIteration as done:
+        frame = done.value
+    else:
+        raise AssertionError("the frame was incomplete")
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, payload)

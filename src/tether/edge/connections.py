@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tether.edge.frames import FramedWebSocketProtocol
+
 if TYPE_CHECKING:
     from tether.settings import Settings
 
@@ -147,10 +149,12 @@ def guarded_protocol(
 
 
 def protocol_options(settings: Settings) -> dict[str, Any]:
-    """The ``uvicorn.Config`` options that install the guard for ``settings``."""
+    """The ``uvicorn.Config`` options that install the guard for ``settings``, and the
+    WebSocket protocol that lets delivery write frames itself (tether.edge.frames)."""
     return {
         "http": guarded_protocol(
             settings.header_timeout, settings.body_timeout, settings.connections_per_address,
             settings.send_timeout,
-        )
+        ),
+        "ws": FramedWebSocketProtocol,
     }

@@ -1,0 +1,99 @@
+"""WebSocket text messages written straight to the connection's transport.
+
+Every event Tether sends on a WebSocket used to take the ASGI path: python-engineio's writer task
+woke for it, built a ``websocket.send`` message, which went through the middleware to uvicorn's
+protocol, which had the websockets library frame it and wrote it. For a one-token ``delta`` that
+was most of the cost of delivering it (docs/performance.md). :class:`FramedWebSocketProtocol`, the
+WebSocket protocol ``tether serve`` gives uvicorn (``uvicorn.Config(ws=...)`` takes a protocol
+class), offers the application a :class:`TextFrames` for its connection, as the ASGI extension
+:data:`EXTENSION` in the connection's scope; ``tether.delivery`` writes through it when it is
+there, and takes the ASGI path when it is not (Tether mounted in another server).
+
+A message is framed here only when the connection negotiated no extension (a text frame from the
+server is two to ten header bytes and the payload, never masked); with permessage-deflate (what
+browsers ask for) the websockets library frames and compresses it as before, only without the
+ASGI layers. Flow control is uvicorn's: :attr:`TextFrames.writable` is false while the transport's
+buffer is over its high-water mark, and whoever writes then waits (or queues) instead.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+#: The scope extension holding the connection's :class:`TextFrames`.
+EXTENSION = "tether.websocket.text_frames"
+
+_TEXT = 0x81  # FIN and the text opcode
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2) of ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((_TEXT, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", _TEXT, 126, size) + payload
+    return struct.pack("!BBQ", _TEXT, 127, size) + payload
+
+
+class TextFrames:
+    """Writes text messages on one WebSocket connection of :class:`FramedWebSocketProtocol`."""
+
+    __slots__ = ("_protocol", "plain")
+
+    def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
+        self._protocol = protocol
+        #: No extension negotiated: a frame built once may be written to every such connection.
+        self.plain = not protocol.conn.extensions
+
+    @property
+    def open(self) -> bool:
+        """Accepted, neither side has closed it, and the transport is not closing."""
+        p = self._protocol
+        return (
+            p.handshake_complete and not p.close_sent and not p.disconnected
+            and p.conn.state is State.OPEN and not p.transport.is_closing()
+        )
+
+    @property
+    def writable(self) -> bool:
+        """Open, and the transport's buffer is under its high-water mark."""
+        return self._protocol.writable.is_set() and self.open
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write a frame built by :func:`text_frame` (only on a :attr:`plain` connection)."""
+        self._protocol.transport.write(frame)
+
+    def write_text(self, text: str) -> None:
+        """Write one text message now (the caller checked :attr:`writable`)."""
+        p = self._protocol
+        if self.plain:
+            p.transport.write(text_frame(text.encode()))
+        else:
+            p.conn.send_text(text.encode())
+            p.transport.write(b"".join(p.conn.data_to_send()))
+
+    async def send_text(self, text: str) -> None:
+        """Write one text message once the transport takes more; raises uvicorn's
+        ``ClientDisconnected`` when the connection is closed (as its ASGI ``send`` does)."""
+        p = self._protocol
+        if not p.writable.is_set():
+            await p.writable.wait()
+        if not self.open:
+            raise ClientDisconnected()
+        self.write_text(text)
+
+
+class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol that puts a :class:`TextFrames` in the scope."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.close_sent:  # the handshake was not refused
+            scope["extensions"][EXTENSION] = TextFrames(self)
