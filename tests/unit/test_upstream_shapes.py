@@ -24,8 +24,9 @@ from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from tether.delivery import UPSTREAM_POLL
+from tether.delivery import UPSTREAM_POLL, UPSTREAM_WEBSOCKET
 
 PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0"}
 
@@ -60,6 +61,31 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
     ("engineio AsyncSocket.poll", UPSTREAM_POLL, "826f58a9f3606db2",
      "tether.delivery._poll replaces it for the whole process: port any change of batching, "
      "the close sentinel or QueueEmpty into it"),
+    ("engineio asgi WebSocket.__call__", UPSTREAM_WEBSOCKET.__call__, "abbf7a49b2256d37",
+     "tether.delivery.DirectWebSocket extends it: check it still reads asgi.send from the "
+     "environ, accepts, then runs the handler (a bound method of the AsyncSocket)"),
+    ("engineio asgi WebSocket.send", UPSTREAM_WEBSOCKET.send, "0af97629973f3c51",
+     "DirectWebSocket.send writes text through TextFrames instead: check it adds nothing else"),
+    ("engineio AsyncSocket._upgrade_websocket", AsyncSocket._upgrade_websocket,
+     "820b83efe96adb98",
+     "DirectWebSocket is made here from server._async['websocket'] with the socket's bound "
+     "_websocket_handler: check both"),
+    ("engineio AsyncSocket._websocket_handler", AsyncSocket._websocket_handler,
+     "27f120df4d717a24",
+     "broadcasts write directly only while its writer is parked in poll() on an empty queue: "
+     "check the writer still writes everything poll() returns before polling again"),
+    *[
+        (f"uvicorn WebSocketsSansIOProtocol.{name}", getattr(WebSocketsSansIOProtocol, name),
+         expected,
+         "tether.edge.frames writes frames past it: check the state it reads (handshake_complete,"
+         " close_sent, disconnected, writable, conn) and that handle_connect still builds "
+         "self.scope with an 'extensions' dict")
+        for name, expected in [
+            ("handle_connect", "fc648c2161ff8e13"),
+            ("send", "d4919ed760ce9f7b"),
+            ("connection_lost", "dd116afc4d8034e1"),
+        ]
+    ],
     ("engineio AsyncServer.on", EngineServer.on, "7b5457b52dc7fd22",
      "tether.edge.packets wraps the handler on() stores in self.handlers['message']: check "
      "handlers are still kept there, by event name"),
