@@ -60,14 +60,16 @@ async def run_streaming(server: ServerProcess, tokens: dict[str, str] | None, n:
             m = data["message"]
             if m["role"] == "assistant" and m["status"] != "streaming" and st["sent"]:
                 st["final_tokens"] = answer_tokens_of(m)
-                finished += 1
+                st["finals"].append((m["status"], st["final_tokens"], st["tokens"]))
+                if len(st["finals"]) == 1:
+                    finished += 1
                 if finished == n:
                     done.set()
 
     clients = await open_clients(server.url, [auth_for(tokens, u) for u in users], on_event)
     for client in clients:
         client.user = {"chunks": 0, "deltas": 0, "tokens": 0, "bad_chunks": 0, "sent": False,
-                       "final_tokens": 0}
+                       "final_tokens": 0, "finals": []}
     sessions = await asyncio.gather(*(
         expect_ok(c.call("create_session", {"id": str(uuid.uuid4()), "agent": "bench"}))
         for c in clients))
@@ -101,6 +103,9 @@ async def run_streaming(server: ServerProcess, tokens: dict[str, str] | None, n:
         "missing_tokens": n * per_stream - delivered_tokens,
         "bad_chunks": sum(s["bad_chunks"] for s in states),
         "final_mismatch": sum(1 for s in states if s["final_tokens"] != per_stream),
+        # What each mismatching stream's final message(s) said: (status, tokens in its
+        # content, tokens its deltas had delivered by then).
+        "mismatches": [s["finals"] for s in states if s["final_tokens"] != per_stream][:5],
         "deltas": deltas,
         "cpu_s": cpu,
         "wall_s": wall,

@@ -83,10 +83,11 @@ def _writes_directly(sock: AsyncSocket) -> TextFrames | None:
     """The frames to write a packet for ``sock`` with now, or None to queue it: its WebSocket
     writer is parked on an empty queue (nothing of it is in flight) and the transport takes
     more."""
-    frames: TextFrames | None = sock.__dict__.get("tether_frames")
-    if (
-        frames is not None and sock.__dict__.get("tether_parked") and sock.queue.empty()
-        and frames.writable
+    state = sock.__dict__
+    frames: TextFrames | None = state.get("tether_frames")
+    # A parked writer's queue may hold a packet it has not been woken for yet: check both.
+    if frames is not None and state.get("tether_parked") and not sock.queue.qsize() and (
+        frames.writable
     ):
         return frames
     return None

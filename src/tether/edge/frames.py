@@ -62,8 +62,14 @@ class TextFrames:
 
     @property
     def writable(self) -> bool:
-        """Open, and the transport's buffer is under its high-water mark."""
-        return self._protocol.writable.is_set() and self.open
+        """Open, and the transport's buffer is under its high-water mark (checked for every
+        recipient of every broadcast: attribute reads only, cheapest first)."""
+        p = self._protocol
+        return (
+            p.writable.is_set() and not p.close_sent and not p.disconnected
+            and p.handshake_complete and not p.transport.is_closing()
+            and p.conn.state is State.OPEN
+        )
 
     def write_frame(self, frame: bytes) -> None:
         """Write a frame built by :func:`text_frame` (only on a :attr:`plain` connection)."""

@@ -96,6 +96,11 @@ class Leases:
             try:
                 await self._renew()
                 for session_id in await self.store.expired_claims():
+                    if session_id in self._working:
+                        # This process's own worker claims or answers it: a lease that ran
+                        # out while its claim waited for the write lock is renewed next
+                        # time, never broken here (that interrupted a live answer).
+                        continue
                     await self.recover(session_id, force=False)
             except asyncio.CancelledError:
                 raise
