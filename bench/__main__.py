@@ -26,13 +26,14 @@ from bench.scenarios.common import median
 FULL: dict[str, Any] = {
     "repeat": 3, "stream_ns": [100, 300], "stream_tokens": 250, "rate": 50.0,
     "stream_search": [500, 800, 1200, 1600], "fan_ks": [100, 1000], "fan_step": 2.0,
-    "fan_steps": 10, "idle_n": 5000, "idle_s": 26.0, "storm": (1000, 100), "storm_warm": 3.0,
-    "storm_after": 2.0, "pers_senders": 20, "pers_s": 5.0, "browser_tokens": 20_000,
-    "browser_rate": 500.0, "structured_n": 100,
+    "fan_steps": 10, "idle_ns": [5000, 10000], "idle_s": 26.0, "heartbeat_s": 10.0,
+    "storm": (1000, 100), "storm_warm": 3.0, "storm_after": 2.0, "pers_senders": 20,
+    "pers_s": 5.0, "browser_tokens": 20_000, "browser_rate": 500.0, "structured_n": 100,
 }
 SMOKE: dict[str, Any] = {
     "repeat": 1, "stream_ns": [4], "stream_tokens": 15, "rate": 50.0, "stream_search": [],
-    "fan_ks": [4], "fan_step": 0.4, "fan_steps": 2, "idle_n": 20, "idle_s": 0.3,
+    "fan_ks": [4], "fan_step": 0.4, "fan_steps": 2, "idle_ns": [20], "idle_s": 0.3,
+    "heartbeat_s": 0.3,
     "storm": (20, 4), "storm_warm": 1.0, "storm_after": 0.5, "pers_senders": 3, "pers_s": 0.5,
     "browser_tokens": 300, "browser_rate": 500.0, "structured_n": 4,
 }
@@ -68,7 +69,7 @@ class Suite:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 merged[key] = value
             elif key in ("lost", "duplicates_applied", "missing_tokens", "missing_user_messages",
-                         "dropped", "failed", "bad_chunks"):
+                         "dropped", "failed", "bad_chunks", "heartbeats_failed"):
                 merged[key] = sum(r[key] for r in runs)  # correctness counts add up
             else:
                 merged[key] = median([float(r[key]) for r in runs])
@@ -172,17 +173,18 @@ class Suite:
         from bench.scenarios.idle import check, run_idle
 
         s = self.size
-        n = s["idle_n"]
         out: dict[str, Any] = {}
-        for kind in ("tether", "baseline"):
-            def once(kind: str = kind) -> dict[str, Any]:
-                if kind == "tether":
-                    with procs.tether_server([f"i{u}" for u in range(max(1, n // 10))]) as (
-                            srv, tokens):
-                        return asyncio.run(run_idle(srv, tokens, n, s["idle_s"]))
-                with procs.baseline_server() as srv:
-                    return asyncio.run(run_idle(srv, None, n, s["idle_s"]))
-            out[kind] = self.measure(f"idle {kind} N={n}", once, check)
+        for n in s["idle_ns"]:
+            for kind in ("tether", "baseline"):
+                def once(kind: str = kind, n: int = n) -> dict[str, Any]:
+                    if kind == "tether":
+                        with procs.tether_server([f"i{u}" for u in range(max(1, n // 10))]) as (
+                                srv, tokens):
+                            return asyncio.run(run_idle(srv, tokens, n, s["idle_s"],
+                                                        s["heartbeat_s"]))
+                    with procs.baseline_server() as srv:
+                        return asyncio.run(run_idle(srv, None, n, s["idle_s"], s["heartbeat_s"]))
+                out[f"{kind}_{n}"] = self.measure(f"idle {kind} N={n}", once, check)
         self.results["idle"] = out
 
     def storm(self) -> None:

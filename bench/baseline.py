@@ -2,10 +2,11 @@
 
 Plain ``socketio.AsyncServer`` (stdlib json) under uvicorn, configured like ``tether serve``.
 It speaks the subset of Tether's protocol the benchmarks use, with no storage, no recovery and no
-coalescing: ``create_session`` and ``subscribe`` keep a dict and join a room; ``send`` emits the
-user message to the room and answers with the same event sequence a Tether run produces
-(``session`` running, assistant ``message`` streaming, ``delta`` per agent token emitted straight
-to the room, ``message`` complete, ``session`` idle). Sequence numbers are an in-memory counter.
+coalescing: ``heartbeat`` answers the time; ``create_session`` and ``subscribe`` keep a dict and
+join a room; ``send`` emits the user message to the room and answers with the same event
+sequence a Tether run produces (``session`` running, assistant ``message`` streaming, ``delta``
+per agent token emitted straight to the room, ``message`` complete, ``session`` idle). Sequence
+numbers are an in-memory counter.
 
     python -m bench.baseline [--port 0]     prints "listening on http://127.0.0.1:PORT/"
 """
@@ -49,6 +50,11 @@ def session_out(session: dict[str, Any], running: bool) -> dict[str, Any]:
     return {"id": session["id"], "title": "New chat", "agent": "bench",
             "head_seq": session["head_seq"], "running": running, "archived": False,
             "created_at": session["created_at"], "updated_at": now()}
+
+
+@sio.on("heartbeat")
+async def heartbeat(sid: str, data: Any = None) -> dict[str, Any]:
+    return {"ok": True, "server_time": time.time()}
 
 
 @sio.on("create_session")

@@ -5,22 +5,50 @@ sessions are created first; then the server's RSS is read (``rss0``), the N clie
 most 200 handshakes in flight: connects/s and server CPU per connect), subscribe, and after a
 settle the RSS is read again: memory per connection = (rss1 - rss0) / N. Idle CPU is the server's
 CPU share over ``idle`` seconds with everyone connected and nothing happening but Engine.IO pings.
+Then every client sends one ``heartbeat`` (the web client's liveness probe), at a random moment
+spread over ``heartbeat_s`` seconds: the round trip from its send to its answer, p50 and p99, is
+how long a live client's probe waits on a server holding N idle connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from typing import Any
 
 from bench.client import SioClient, connect_many
 from bench.procs import ServerProcess
-from bench.scenarios.common import auth_for, expect_ok, gather_limited_ok
+from bench.scenarios.common import auth_for, expect_ok, gather_limited_ok, percentile
+
+
+async def heartbeats(clients: list[SioClient], spread: float) -> tuple[list[float], int]:
+    """One ``heartbeat`` per client at a random moment within ``spread`` seconds: the round
+    trips (s) of those answered ok, and how many were not."""
+    rtts: list[float] = []
+    failed = 0
+
+    async def probe(client: SioClient) -> None:
+        nonlocal failed
+        await asyncio.sleep(random.random() * spread)
+        sent = time.monotonic()
+        try:
+            answer = await client.request("heartbeat", {}, timeout=10)
+        except Exception:
+            failed += 1
+            return
+        if isinstance(answer, dict) and answer.get("ok"):
+            rtts.append(time.monotonic() - sent)
+        else:
+            failed += 1
+
+    await asyncio.gather(*(probe(c) for c in clients))
+    return rtts, failed
 
 
 async def run_idle(server: ServerProcess, tokens: dict[str, str] | None, n: int,
-                   idle: float) -> dict[str, Any]:
+                   idle: float, heartbeat_s: float = 10.0) -> dict[str, Any]:
     per_user = 10
     users = [f"i{u}" for u in range(max(1, n // per_user))]
     setup = [SioClient(server.url, auth_for(tokens, u)) for u in users]
@@ -45,6 +73,7 @@ async def run_idle(server: ServerProcess, tokens: dict[str, str] | None, n: int,
     cpu0, t0 = server.cpu_seconds(), time.monotonic()
     await asyncio.sleep(idle)
     idle_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    rtts, hb_failed = await heartbeats(clients, heartbeat_s)
     still_open = sum(1 for c in clients if c.is_open)
     for c in clients:
         c.abort()
@@ -56,9 +85,12 @@ async def run_idle(server: ServerProcess, tokens: dict[str, str] | None, n: int,
         "connects_per_s": n / connect_wall,
         "cpu_ms_per_connect": connect_cpu / n * 1000,
         "idle_cpu_percent": idle_cpu * 100,
+        "heartbeat_p50_ms": percentile(rtts, 50) * 1000,
+        "heartbeat_p99_ms": percentile(rtts, 99) * 1000,
+        "heartbeats_failed": hb_failed,
         "dropped": n - still_open,
     }
 
 
 def check(result: dict[str, Any]) -> list[str]:
-    return [f"dropped={result['dropped']}"] if result["dropped"] else []
+    return [f"{key}={result[key]}" for key in ("dropped", "heartbeats_failed") if result[key]]

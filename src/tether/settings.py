@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     #: How often a streaming message's text so far is written to its row.
     checkpoint_interval: float = Field(1.0, gt=0)
     #: At most one ``delta`` per stream per this many seconds.
-    delta_interval: float = Field(0.03, ge=0)
+    delta_interval: float = Field(0.015, ge=0)
     #: How long a process's claim on a session's runs holds without renewal (renewed every
     #: third of it); a node that died is noticed within about this long.
     lease_seconds: float = Field(10.0, gt=0)

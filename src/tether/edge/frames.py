@@ -96,10 +96,17 @@ class TextFrames:
 
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol that puts a :class:`TextFrames` in the scope."""
+    """uvicorn's websockets-sansio protocol that puts a :class:`TextFrames` in the scope, and
+    lets go of the handshake's request and response (their header objects, about 3 KiB) once
+    the connection is accepted: nothing reads them after that."""
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.close_sent:  # the handshake was not refused
             scope["extensions"][EXTENSION] = TextFrames(self)
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and self.__dict__.get("response") is not None:
+            del self.request, self.response
