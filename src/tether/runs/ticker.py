@@ -73,6 +73,8 @@ class StreamTicker:
         # sleeps until (-inf while it is busy, so any new text makes it look again).
         self._flushed_at: dict[str, float] = {}
         self._wakes_at = -math.inf
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_time = math.inf
         self._task: asyncio.Task[None] | None = None
         # The flush in progress (awaited by a run that ends, so its last deltas keep their
         # order) and the checkpoint batch in progress.
@@ -115,6 +117,9 @@ class StreamTicker:
             await self._emit([(run.stream, *taken)])
 
     async def stop(self) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm, self._alarm_time = None, math.inf
         for task in (self._task, self._checkpointing):
             if task is not None:
                 task.cancel()
@@ -144,9 +149,25 @@ class StreamTicker:
             if self.text_arrived.is_set() or wakes_at <= now:
                 continue
             self._wakes_at = wakes_at
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(None if wakes_at == math.inf else wakes_at):
-                    await self.text_arrived.wait()
+            self._alarm_at(loop, wakes_at)
+            await self.text_arrived.wait()
+
+    def _alarm_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Have ``text_arrived`` set at loop time ``when`` (inf: never). One timer, moved only
+        when the time changes: a tick that sleeps until the same checkpoint as the last one
+        creates none."""
+        if when == self._alarm_time:
+            return
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
+        self._alarm_time = when
+        if when != math.inf:
+            self._alarm = loop.call_at(when, self._ring)
+
+    def _ring(self) -> None:
+        self._alarm, self._alarm_time = None, math.inf
+        self.text_arrived.set()
 
     async def _flush_due(self, now: float) -> float:
         """Emit the pending text of every stream that is due; returns the loop time the first
