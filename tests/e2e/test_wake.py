@@ -57,7 +57,9 @@ WAKE_AND_TIME = """([expected, openId]) => new Promise((resolve) => {
     return el && el.dataset.status !== 'streaming';
   });
   const started = performance.now();
-  const check = () => (held() && shown()) ? resolve(performance.now() - started) : setTimeout(check, 1);
+  const check = () => {
+    if (held() && shown()) resolve(performance.now() - started); else setTimeout(check, 1);
+  };
   for (const [name, value] of [['visibilityState', 'visible'], ['hidden', false]]) {
     Object.defineProperty(document, name, { configurable: true, get: () => value });
   }
