@@ -243,7 +243,7 @@ export class FakeConnection {
     const push = new this.Push((name, body, ack) => { record.ack = ack; }, event, payload, { timeout, timers: this.clock });
     record.push = push;
     if (!this.connected) {
-      push.settle("error", { code: "unavailable", message: "not connected" });
+      push.settle("error", { code: "unavailable", message: "not connected", local: true });
       return push;
     }
     this.pushes.push(record);
