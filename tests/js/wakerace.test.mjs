@@ -93,6 +93,22 @@ test("the fresh transport opens first: it replaces the old socket, whose events 
   assert.equal(t.io.sockets.length, 2);
 });
 
+test("a race won by the fresh connection tells the other tabs, as a dropped zombie does", () => {
+  const t = setup();
+  const zombies = [];
+  t.conn.on("zombie", ({ reason }) => zombies.push(reason));
+  awayFor(t, 5000);
+  t.io.sockets[1].openEngine();
+  assert.equal(zombies.length, 1);
+  const other = setup();
+  const told = [];
+  other.conn.on("zombie", ({ reason }) => told.push(reason));
+  awayFor(other, 5000);
+  other.clock.advance(400); // the probe timed out before the spare opened: told once as well
+  other.io.sockets[1].openEngine();
+  assert.equal(told.length, 1);
+});
+
 test("the probe is answered first: the old socket stays and the spare closes without joining", () => {
   const t = setup();
   const closes = t.old.disconnects;

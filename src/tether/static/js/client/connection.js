@@ -203,9 +203,17 @@ export class Connection extends Emitter {
     spare.preopen((error) => {
       if (this.spare !== spare) return;
       if (error) this.#discardSpare(`the fresh connection failed: ${error?.message ?? error}`);
-      else if (this.connected) this.#drop("the fresh connection opened first", startedAt);
+      else if (this.connected) this.#spareWon(startedAt);
       else this.#adoptSpare("the fresh connection opened");
     });
+  }
+
+  /** The spare's transport opened before the probe was answered: the old socket is taken for
+   *  dead (and the other tabs told, as for any zombie: they only probe theirs, tabs.js). */
+  #spareWon(startedAt) {
+    const reason = "the fresh connection opened before the probe was answered";
+    this.emit("zombie", { reason });
+    this.#drop(reason, startedAt);
   }
 
   /** The old link lost the race: the spare becomes the link and joins (subscribes follow its
