@@ -25,6 +25,8 @@ WORKER = "sw.js"
 MANIFEST = "manifest.webmanifest"
 #: The worker's own modules: the browser keeps them with the worker, they are not shell files.
 WORKER_MODULES = "js/sw/"
+#: Vendored for the tests, never loaded by the app: axe-core (560 KB) is not precached for users.
+TEST_ONLY = frozenset({"vendor/axe.min.js"})
 
 
 @dataclass(frozen=True)
@@ -87,4 +89,6 @@ def is_shell_file(relative: str) -> bool:
     """Whether a file under ``static/`` (a POSIX relative path) is precached as ``static/...``."""
     if relative.startswith(WORKER_MODULES) or "/" not in relative:
         return False  # the worker's modules; sw.js, index.html and the manifest have own URLs
+    if relative in TEST_ONLY:
+        return False
     return Path(relative).suffix in SHELL_SUFFIXES

@@ -51,3 +51,46 @@ async def test_rename_and_new_chat_while_disconnected_say_they_could_not_be_done
         ("Kept name", False)
     ]
     await context.close()
+
+
+async def test_stop_while_disconnected_says_so_at_once_and_stop_when_connected_stops(
+    browser: Any, servers: Any, other: Any
+) -> None:
+    from tests.e2e.pages import send_from_page
+
+    server = servers({"TETHER_ECHO_DELAY": "0.1"})  # a 60-word echo streams for about 6 s
+    proxy = await FaultProxy("127.0.0.1", server.port).start()
+    try:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await open_app(page, proxy.url)
+        await page.locator("#empty-new").click()
+        await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
+        streaming = "[data-testid=message][data-role=assistant][data-status=streaming]"
+        stop = "[data-testid=composer-stop]"
+
+        await send_from_page(page, " ".join(f"word{n}" for n in range(60)))
+        await page.wait_for_selector(streaming, timeout=10_000)
+        proxy.sever()
+        await page.wait_for_selector(
+            "[data-testid=connection-status]:not([data-state=connected])", timeout=10_000
+        )
+        await page.click(stop)
+        await page.wait_for_selector(f"{NOTICE}:text('stop the answer')", timeout=2_000)
+        assert "not connected" in (await page.text_content(NOTICE) or "")
+        proxy.restore()
+        await page.wait_for_selector(CONNECTED, timeout=15_000)
+        # Nothing was shown as stopped, so nothing reverts: the answer carries on to its end.
+        await page.wait_for_selector(
+            "[data-testid=message][data-role=assistant][data-status=complete]", timeout=20_000
+        )
+
+        await send_from_page(page, " ".join(f"again{n}" for n in range(60)))
+        await page.wait_for_selector(streaming, timeout=10_000)
+        await page.click(stop)
+        await page.wait_for_selector(
+            "[data-testid=message][data-role=assistant][data-status=cancelled]", timeout=5_000
+        )
+        await context.close()
+    finally:
+        await proxy.close()

@@ -20,7 +20,7 @@ function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemorySto
   });
   client.start();
   const socket = io.sockets[0];
-  return { clock, env, client, socket, tabStorage, sharedStorage };
+  return { clock, env, io, client, socket, tabStorage, sharedStorage };
 }
 
 function connect(t) {
@@ -66,7 +66,7 @@ test("after a zombie is dropped, followed sessions resume from last_seq and the 
   t.socket.answer("subscribe", ack("recent", 2, [msg("m1", 1), msg("m2", 2)]));
   t.env.hide();
   t.client.send("s1", "typed before the tunnel"); // emitted into the soon-dead socket
-  t.clock.advance(5000);
+  t.clock.advance(2000); // below the wake-up race's threshold: the probe alone decides
   t.env.show();
   t.clock.advance(400); // the heartbeat probe times out
   assert.equal(t.client.state, "connecting");
@@ -136,6 +136,44 @@ test("a tab's probe on the word of another tab leaves a live connection alone", 
   clock.advance(2000);
   assert.equal(b.client.state, "connected");
   assert.equal(b.client.diagnostics().reconnects, 0);
+});
+
+test("a wake-up race won by the fresh socket: every session resumes from last_seq on it alone, the send once", () => {
+  const t = setup();
+  connect(t);
+  for (const id of ["s1", "s2"]) {
+    t.client.follow(id);
+    t.socket.answer("subscribe", ack("recent", 2, [msg(`${id}-m1`, 1), msg(`${id}-m2`, 2)]));
+  }
+  t.env.hide();
+  t.client.send("s1", "typed before the tunnel"); // emitted into the soon-dead socket
+  t.clock.freeze(5000); // frozen 5 s: above the race threshold (2.5 s), below the server's 45 s
+  t.env.show();
+  const fresh = t.io.sockets[1];
+  assert.ok(fresh, "a fresh socket opens beside the probe");
+  t.clock.advance(15);
+  fresh.openEngine();
+  const oldSubscribes = t.socket.requests("subscribe").length;
+  fresh.accept();
+  const resubscribes = fresh.requests("subscribe").map((r) => r.payload);
+  assert.deepEqual(resubscribes, [
+    { session_id: "s1", after_seq: 2, limit: 15 }, { session_id: "s2", after_seq: 2, limit: 15 },
+  ]);
+  assert.equal(t.socket.requests("subscribe").length, oldSubscribes, "nothing subscribes on the old socket");
+  const [first] = t.socket.requests("send");
+  const [again] = fresh.requests("send");
+  assert.equal(again.payload.client_msg_id, first.payload.client_msg_id, "re-sent with the same id");
+  const mine = msg("s1-m3", 3, { client_msg_id: first.payload.client_msg_id, content: "typed before the tunnel" });
+  // The old socket delivers its late copy after losing: ignored; the fresh one's count.
+  t.socket.fire("message", { session_id: "s1", message: msg("s1-m9", 9) });
+  fresh.answer("subscribe", ack("resume", 2, []));
+  fresh.answer("subscribe", ack("resume", 3, [mine]));
+  fresh.answer("send", { ok: true, message: mine, duplicate: true });
+  fresh.fire("message", { session_id: "s1", message: mine });
+  assert.deepEqual(t.client.messagesFor("s1").map((m) => m.id), ["s1-m1", "s1-m2", "s1-m3"]);
+  assert.deepEqual(t.client.messagesFor("s2").map((m) => m.id), ["s2-m1", "s2-m2"]);
+  assert.equal(t.client.messagesFor("s1")[2].displayStatus, "sent");
+  assert.equal(t.client.diagnostics().lastRecoveryMs, 15, "from visible again to re-synced");
 });
 
 test("a reload resumes: followed sessions, their views and pending messages come back", () => {

@@ -69,3 +69,21 @@ test("an error answer proves the server is there; a cancelled probe reports noth
   heartbeat.probe("c");
   assert.equal(connection.requests("heartbeat").length, 3);
 });
+
+test("any answer from the server is a proof of life; a request failed on this side is not", () => {
+  const clock = new FakeClock();
+  const connection = new FakeConnection(clock, Push);
+  let alive = 0;
+  const heartbeat = new Heartbeat({
+    push: (...args) => connection.push(...args), timers: clock, onTimeout: () => {},
+    onAnswer: () => { alive += 1; },
+  });
+  heartbeat.probe("ok");
+  connection.answer("heartbeat", { ok: true, server_time: 1 });
+  heartbeat.probe("error");
+  connection.answer("heartbeat", { ok: false, error: { code: "rate_limited", message: "slow down" } });
+  assert.equal(alive, 2);
+  connection.connected = false;
+  heartbeat.probe("not connected");
+  assert.equal(alive, 2, "failed locally: nothing was heard");
+});

@@ -31,6 +31,7 @@ def test_the_shell_lists_the_page_and_its_files_but_not_the_worker_or_licences()
     assert not any("LICENSE" in f or f.endswith(".json") or "/sw/" in f for f in files), files
     assert not any(f in ("static/index.html", "static/sw.js") for f in files)
     assert not is_shell_file("sw.js") and not is_shell_file("js/sw/offline.js")
+    assert "static/vendor/axe.min.js" not in files, "a test tool is not precached for users"
 
 
 def test_any_changed_file_is_a_new_version(tmp_path: Path) -> None:

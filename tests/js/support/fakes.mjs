@@ -99,7 +99,11 @@ export class FakeSocket {
       // left out, so a client that reads them fails here instead of silently using a fallback.
       engine: { transport: { name: "websocket" } },
       on: (type, fn) => this.managerHandlers.set(type, fn),
+      // Manager.open(callback): the transport alone, before any Socket.IO CONNECT.
+      open: (callback) => { this.engineOpens.push(callback); },
     };
+    this.engineOpens = [];
+    this.disconnects = 0;
     this.sids = 0;
   }
 
@@ -121,6 +125,7 @@ export class FakeSocket {
   }
 
   disconnect() {
+    this.disconnects += 1;
     this.opening = false;
     if (this.connected) {
       this.connected = false;
@@ -144,6 +149,13 @@ export class FakeSocket {
     this.connected = true;
     this.id = `sid-${++this.sids}`;
     this.fire("connect");
+  }
+
+  /** The transport opened by `io.open(callback)` is up (or failed, with `error`). */
+  openEngine(error = null) {
+    const callback = this.engineOpens.shift();
+    if (!callback) throw new Error("no transport opening");
+    callback(error ?? undefined);
   }
 
   refuse(message) {
@@ -231,7 +243,7 @@ export class FakeConnection {
     const push = new this.Push((name, body, ack) => { record.ack = ack; }, event, payload, { timeout, timers: this.clock });
     record.push = push;
     if (!this.connected) {
-      push.settle("error", { code: "unavailable", message: "not connected" });
+      push.settle("error", { code: "unavailable", message: "not connected", local: true });
       return push;
     }
     this.pushes.push(record);

@@ -6,6 +6,11 @@ import { h } from "./dom.js";
 
 const seconds = (ms) => Math.max(1, Math.ceil(ms / 1000));
 
+/** The header's connection state in words (its dot's colour alone is not enough: WCAG 1.4.1). */
+export const CONNECTION_LABELS = Object.freeze({
+  connected: "Connected", connecting: "Connecting…", offline: "Offline",
+});
+
 /** The banner's sentence for a status (null: no banner). Pure. */
 export function bannerText(status, pendingCount) {
   const waiting = pendingCount ? ` ${pendingCount} waiting to be sent.` : "";

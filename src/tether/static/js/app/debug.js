@@ -46,6 +46,7 @@ export class DebugPanel {
       ["probe after silence", formatAgo(d.silenceLimit)],
       ["reconnects", String(d.reconnects)],
       ["zombies dropped", String(d.zombies)],
+      ["wake-up races", `after ${formatAgo(d.raceAfter)} away; won by a fresh connection ${d.races.fresh}, by the old one ${d.races.kept}`],
       ["last connect", formatAgo(d.lastConnectMs)],
       ["last recovery", d.lastRecoveryMs === null ? "–" : `${formatAgo(d.lastRecoveryMs)} (${d.lastRecoveryReason})`],
       ["sessions", d.followers.map((f) => `${f.sessionId.slice(0, 8)} ${f.state} last_seq=${f.lastSeq}${f.epoch ? ` epoch=${f.epoch.slice(0, 8)}` : ""}`).join("; ") || "–"],

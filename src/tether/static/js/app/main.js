@@ -8,7 +8,7 @@ import { TetherClient } from "../client/client.js";
 import { tabChannel } from "../client/tabs.js";
 import { io } from "../../vendor/socket.io.esm.min.js";
 import { ChatView } from "./chat.js";
-import { StatusBanner } from "./banner.js";
+import { CONNECTION_LABELS, StatusBanner } from "./banner.js";
 import { DebugPanel } from "./debug.js";
 import { Notice } from "./notice.js";
 import { Notifier } from "./notify.js";
@@ -246,6 +246,7 @@ class App {
     const state = view.state;
     this.el.status.dataset.state = state;
     this.el.status.title = `Connection: ${state}`;
+    this.el.status.textContent = CONNECTION_LABELS[state] ?? state;
     this.banner.render(view.status, view.pendingCount);
     this.#tickWhileWaiting(view.status);
     this.el.signin.hidden = !view.unauthorized || Boolean(this.offeredToken);

@@ -88,7 +88,7 @@ export class Sidebar {
   #create(sessionId) {
     const title = h("span", { class: "title" });
     const agent = h("span", { class: "agent" });
-    const running = h("span", { class: "running", title: "answering" });
+    const running = h("span", { class: "running" }, "● answering");
     const when = h("time", { class: "when", dataset: { testid: "session-when" } });
     const preview = h("span", { class: "preview", dataset: { testid: "session-preview" } });
     const open = h("button", { type: "button", class: "open" }, title, preview,

@@ -4,6 +4,13 @@
 // ignores `connect()` while it waits out a delay, so we switch it off and own the schedule
 // (retry.js): forever, reset (and skipped) whenever the user comes back. A zombie is dropped with
 // `socket.disconnect(); socket.connect()`, which builds a new connection at once.
+//
+// The wake-up race: after an absence long enough for a phone to have cut the socket, a spare
+// link opens its transport beside the heartbeat probe. The first proof of life wins: the probe's
+// answer keeps the old socket (the spare closes, never having joined), the spare's open transport
+// (or the probe's timeout, or the old socket's disconnect) makes the spare the link, and only then
+// does it join and re-subscribe. So two sockets never subscribe at once, and the old one's events
+// are ignored from the moment it lost.
 
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
@@ -59,17 +66,31 @@ export class Connection extends Emitter {
       onTick: (now) => this.#onTick(now),
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
+      onRace: (reason, startedAt) => this.#race(reason, startedAt),
+      onAlive: () => this.#discardSpare("the probe was answered: the connection is alive", { kept: true }),
     });
-    this.link = new SocketLink({
-      io, url, auth, timers, options: this.options, handlers: {
-        onConnect: () => this.#onConnect(),
-        onDisconnect: (reason, { expected }) => this.#onDisconnect(reason, expected),
-        onConnectError: (error) => this.#onConnectError(error),
-        onEvent: (name, payload) => this.emit("event", name, payload),
+    this.newLink = () => this.#newLink(io, url, auth);
+    this.link = this.newLink();
+    this.spare = null; // the wake-up race's fresh link, while the race is on
+    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null, storageDown: false });
+    this.stats = {
+      connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null,
+      races: { fresh: 0, kept: 0 }, // wake-up races won by the fresh connection / by the old one
+    };
+  }
+
+  /** A socket whose events count only while it is the connection's link. */
+  #newLink(io, url, auth) {
+    const mine = (handler) => (...args) => { if (this.link === link) handler(...args); };
+    const link = new SocketLink({
+      io, url, auth, timers: this.timers, options: this.options, handlers: {
+        onConnect: mine(() => this.#onConnect()),
+        onDisconnect: mine((reason, { expected }) => this.#onDisconnect(reason, expected)),
+        onConnectError: mine((error) => this.#onConnectError(error)),
+        onEvent: mine((name, payload) => this.emit("event", name, payload)),
       },
     });
-    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null, storageDown: false });
-    this.stats = { connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null };
+    return link;
   }
 
   get state() { return this.machine.state; }
@@ -93,6 +114,7 @@ export class Connection extends Emitter {
     this.stopped = true;
     this.liveness.stop();
     this.retry.cancel();
+    this.#discardSpare("stopped");
     this.machine.go(STATES.OFFLINE, "stopped");
     this.link.close();
   }
@@ -158,7 +180,9 @@ export class Connection extends Emitter {
     this.recoveryStartedAt ??= now;
     this.log("info", `[Connection] connecting (${reason})`);
     this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
-    this.link.restart();
+    // A spare already opening is a fresh attempt ahead of this one: it takes over.
+    if (this.spare) this.#adoptSpare(reason);
+    else this.link.restart();
   }
 
   #drop(reason, startedAt) {
@@ -167,6 +191,59 @@ export class Connection extends Emitter {
     this.log("warn", `[Connection] dropping the connection: ${reason}`);
     this.retry.reset();
     this.#connectNow(`drop: ${reason}`);
+  }
+
+  /** The wake-up race: open a spare link's transport beside the probe (liveness.js). */
+  #race(reason, startedAt) {
+    if (this.spare || !this.connected) return;
+    this.recoveryStartedAt = startedAt;
+    const spare = this.newLink();
+    this.spare = spare;
+    this.log("info", `[Connection] wake-up race: a fresh connection beside the probe (${reason})`);
+    spare.preopen((error) => {
+      if (this.spare !== spare) return;
+      if (error) this.#discardSpare(`the fresh connection failed: ${error?.message ?? error}`);
+      else if (this.connected) this.#spareWon(startedAt);
+      else this.#adoptSpare("the fresh connection opened");
+    });
+  }
+
+  /** The spare's transport opened before the probe was answered: the old socket is taken for
+   *  dead (and the other tabs told, as for any zombie: they only probe theirs, tabs.js). */
+  #spareWon(startedAt) {
+    const reason = "the fresh connection opened before the probe was answered";
+    this.emit("zombie", { reason });
+    this.#drop(reason, startedAt);
+  }
+
+  /** The old link lost the race: the spare becomes the link and joins (subscribes follow its
+   *  connect); the old one's in-flight requests fail (their callers retry on the new link, the
+   *  outbox with the same client_msg_id) and nothing it still receives is heard. */
+  #adoptSpare(reason, { closed = false } = {}) {
+    const [old, spare] = [this.link, this.spare];
+    this.spare = null;
+    this.stats.races.fresh += 1;
+    this.link = spare;
+    this.log("info", `[Connection] the fresh connection takes over (${reason})`);
+    if (!closed) { // else #onDisconnect has done this already
+      this.liveness.disconnected();
+      old.failInflight();
+      old.close();
+      this.emit("disconnect", { reason: `replaced: ${reason}` });
+    }
+    spare.connect();
+  }
+
+  #discardSpare(reason, { kept = false } = {}) {
+    const spare = this.spare;
+    if (!spare) return;
+    this.spare = null;
+    if (kept) {
+      this.stats.races.kept += 1;
+      this.recoveryStartedAt = null;
+    }
+    this.log("info", `[Connection] wake-up race: the fresh connection is closed (${reason})`);
+    spare.close();
   }
 
   #onConnect() {
@@ -199,6 +276,7 @@ export class Connection extends Emitter {
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
     // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
+    if (this.spare) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
     this.#scheduleRetry(reason);
   }
 

@@ -19,9 +19,11 @@ export class Heartbeat {
    * @param {(event: string, payload: object, options: object) => import("./push.js").Push} deps.push
    * @param {(reason: string, startedAt: number) => void} deps.onTimeout  the probe went unanswered
    * @param {(rtt: number) => void} [deps.onRtt]
+   * @param {() => void} [deps.onAnswer]  any answer (ok or error): the connection is alive
    */
-  constructor({ push, onTimeout, onRtt = () => {}, timers = realTimers, log = () => {}, options = {} }) {
-    Object.assign(this, { push, onTimeout, onRtt, timers, log });
+  constructor({ push, onTimeout, onRtt = () => {}, onAnswer = () => {}, timers = realTimers, log = () => {},
+                options = {} }) {
+    Object.assign(this, { push, onTimeout, onRtt, onAnswer, timers, log });
     this.options = { ...HEARTBEAT_DEFAULTS, ...options };
     this.inflight = null;
     this.rttMs = null;
@@ -49,9 +51,14 @@ export class Heartbeat {
       done();
       this.#record(this.timers.now() - startedAt);
       this.log("info", `[Connection] heartbeat ok after ${reason}: ${this.rttMs}ms`);
+      this.onAnswer();
     });
-    // An error answer still proves the server is there.
-    push.receive("error", done);
+    // An error answer still proves the server is there (a request failed on this side, while
+    // disconnected, is no answer).
+    push.receive("error", (error) => {
+      done();
+      if (!error?.local) this.onAnswer();
+    });
     push.receive("timeout", () => {
       const current = this.inflight === push;
       done();

@@ -20,12 +20,17 @@ export class Liveness {
    * @param {(reason: string, startedAt: number) => void} deps.onDead  drop the socket
    * @param {(now: number) => void} deps.onTick     a watchdog tick that found nothing wrong
    * @param {() => void} deps.onOffline
+   * @param {(reason: string, startedAt: number) => void} [deps.onRace]  open a fresh connection
+   *        beside the probe (the absence was long enough for the socket to be gone)
+   * @param {() => void} [deps.onAlive]   the probe was answered
    */
   constructor({ env, push, connected, lastReceivedAt, onWake, onDead, onTick, onOffline, onRtt,
-                timers = realTimers, log = () => {}, options = {} }) {
-    Object.assign(this, { env, connected, lastReceivedAt, onDead, onTick, timers, options });
+                onRace = () => {}, onAlive = () => {}, timers = realTimers, log = () => {}, options = {} }) {
+    Object.assign(this, { env, connected, lastReceivedAt, onDead, onTick, onRace, timers, options });
     this.ping = new ServerPing();
-    this.heartbeat = new Heartbeat({ push, timers, log, onTimeout: onDead, onRtt, options: options.heartbeat });
+    this.heartbeat = new Heartbeat({
+      push, timers, log, onTimeout: onDead, onRtt, onAnswer: onAlive, options: options.heartbeat,
+    });
     this.signals = new PageSignals({ env, timers, log, onWake, onOffline });
     this.watchdog = new Watchdog({
       timers, options: options.watchdog, onTick: (now) => this.#onTick(now),
@@ -54,10 +59,13 @@ export class Liveness {
   }
 
   /** The user is back on a connection that says it is up: probe it, or drop it at once when the
-   *  absence was longer than the server tolerates (it has dropped us by now). */
+   *  absence was longer than the server tolerates (it has dropped us by now). After an absence
+   *  long enough for a phone to have cut the socket (`ping.raceAfter`) a fresh connection opens
+   *  beside the probe, and whichever proves alive first is kept. */
   check(reason, away, now) {
-    if (away > this.ping.serverTimeout) this.onDead(`away ${away}ms > server timeout`, now);
-    else this.heartbeat.probe(reason);
+    if (away > this.ping.serverTimeout) return this.onDead(`away ${away}ms > server timeout`, now);
+    if (away > this.ping.raceAfter) this.onRace(`away ${away}ms > ${this.ping.raceAfter}ms`, now);
+    this.heartbeat.probe(reason);
   }
 
   /** The connection went down: the probe on its way will not be answered. */

@@ -9,6 +9,9 @@ export const DEFAULT_PING = Object.freeze({ pingInterval: 25000, pingTimeout: 20
 /** Longest silence before a probe: a ping is overdue, but Engine.IO has not given up yet. */
 const MAX_SILENCE_MARGIN = 5000;
 
+/** Bounds of the absence after which a wake-up races a fresh connection against the probe. */
+export const RACE_AFTER_BOUNDS = Object.freeze({ min: 1000, max: 5000 });
+
 export class ServerPing {
   constructor() {
     Object.assign(this, DEFAULT_PING);
@@ -32,5 +35,14 @@ export class ServerPing {
    *  most 5 s), early enough that a probe answers before Engine.IO's own timeout would. */
   get silenceLimit() {
     return this.pingInterval + Math.min(MAX_SILENCE_MARGIN, this.pingTimeout / 2);
+  }
+
+  /** An absence longer than this may have cost the socket (a phone cuts a hidden page's network
+   *  within seconds, long before the server's interval + timeout tells either side), so the
+   *  wake-up opens a fresh connection beside the probe: a tenth of the ping interval, within
+   *  1-5 s (2.5 s with Engine.IO's defaults). Shorter absences (a tab switch) only probe. */
+  get raceAfter() {
+    const { min, max } = RACE_AFTER_BOUNDS;
+    return Math.min(max, Math.max(min, this.pingInterval / 10));
   }
 }

@@ -54,7 +54,7 @@ export class SocketLink {
     const push = new Push((name, body, ack) => this.socket.emit(name, body, ack), event, payload,
       { timeout, timers: this.timers });
     if (!up || !this.connected) {
-      push.settle("error", { code: "unavailable", message: "not connected" });
+      push.settle("error", { code: "unavailable", message: "not connected", local: true });
       return push;
     }
     this.inflight.add(push);
@@ -75,6 +75,20 @@ export class SocketLink {
 
   close() {
     this.socket.disconnect();
+  }
+
+  /** Open only the transport (Engine.IO), without joining (no Socket.IO CONNECT, so the server
+   *  sees no takeover yet): a wake-up race's spare proves the network path alive this way, and
+   *  `connect()` then joins over the transport already open. `done(error)` once it opened or failed. */
+  preopen(done) {
+    this.attemptStartedAt = this.timers.now();
+    this.socket.io.open((error) => done(error ?? null));
+  }
+
+  /** Join: a fresh socket's first attempt (over its transport, open or opening). */
+  connect() {
+    this.attemptStartedAt ??= this.timers.now();
+    this.socket.connect();
   }
 
   /** Fail every push still waiting for an answer: it will never come on this socket. */

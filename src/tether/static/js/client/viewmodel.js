@@ -87,7 +87,8 @@ export function diagnostics(client) {
     lastRecoveryReason: recovery.lastReason, transitions: c.transitions.slice(-10),
     // The liveness settings in force: the server's ping settings (from hello) and what follows.
     pingInterval: c.ping.pingInterval, pingTimeout: c.ping.pingTimeout, pingFromServer: c.ping.fromServer,
-    serverTimeout: c.ping.serverTimeout, silenceLimit: c.liveness.silenceLimit,
+    serverTimeout: c.ping.serverTimeout, silenceLimit: c.liveness.silenceLimit, raceAfter: c.ping.raceAfter,
+    races: { ...c.stats.races }, // wake-up races won by the fresh connection / by the old one
     probeTimeout: c.liveness.heartbeat.timeout,
     followers: [...client.followers.values()].map((f) => ({
       sessionId: f.sessionId, state: f.state, lastSeq: f.lastSeq, epoch: f.epoch, lastSync: f.lastSync,
