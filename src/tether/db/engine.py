@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, StaticPool, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -68,15 +70,31 @@ def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) 
         kwargs.setdefault("connect_args", {"timeout": 5, "command_timeout": 30})
     engine = create_async_engine(target, **kwargs)
     if is_sqlite(engine):
-        _configure_sqlite(engine, sqlite_busy_timeout)
+        configure_sqlite(engine.sync_engine, sqlite_busy_timeout)
+        _BUSY_TIMEOUTS[engine.sync_engine] = sqlite_busy_timeout
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
+#: The busy timeout each SQLite engine was made with (for sqlite_writer_engine).
+_BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine:
+    """A synchronous (pysqlite) engine on ``engine``'s SQLite file with the same pragmas, for
+    the store's writer thread (tether.store.writer)."""
+    url = engine.url.set(drivername="sqlite+pysqlite")
+    writer = create_sync_engine(url, poolclass=StaticPool)
+    configure_sqlite(writer, _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0))
+    return writer
+
+
+def configure_sqlite(engine: Engine, busy_timeout: float) -> None:
+    """WAL, ``synchronous=NORMAL``, foreign keys, the busy timeout, and our own BEGIN on every
+    connection of a (synchronous) SQLite engine."""
     # The sqlite3 module's own transaction handling defers BEGIN until the first DML statement
     # and breaks RETURNING and SAVEPOINT; SQLAlchemy's documented recipe turns it off and emits
     # BEGIN itself, so every transaction really is one.
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -86,6 +104,6 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")

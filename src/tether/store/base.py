@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import text, update
+from sqlalchemy import Connection, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
 from tether.store import statements
-from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out, utcnow
+from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
+from tether.store.writer import writer_for
+
+T = TypeVar("T")
 
 #: Session owners kept in memory (about 150 bytes each).
 SESSION_OWNERS_CACHED = 100_000
@@ -29,11 +32,16 @@ class StoreBase:
         #: changes, and sessions are never deleted, so an owner once read stays true on every
         #: node; only unknown sessions (which may be created later) are asked again.
         self._owners: Cache[str, str] = Cache(SESSION_OWNERS_CACHED)
+        #: The hot writes go through the engine's writer (tether.store.writer): whole
+        #: transactions, committed in groups.
+        self._writer = writer_for(engine)
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
-        # loop keeps latency fair. PostgreSQL serialises per session on the row lock.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if is_sqlite(engine) else None
+        # loop keeps latency fair (the writer's groups hold the same lock). PostgreSQL
+        # serialises per session on the row lock.
+        self._write_lock: asyncio.Lock | None = self._writer.lock if is_sqlite(engine) else None
 
     async def close(self) -> None:
+        await self._writer.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -49,6 +57,11 @@ class StoreBase:
         async with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    async def _transact(self, write: Callable[[Connection], T], session_id: str = "") -> T:
+        """Run ``write`` (a whole transaction's statements) through the writer: committed with
+        whatever other writes are queued, answered after the COMMIT."""
+        return await self._writer.run(write, session_id)
+
     @staticmethod
     async def _next_seq(
         conn: AsyncConnection,
@@ -61,27 +74,21 @@ class StoreBase:
         """Take the session's next seq (and next position for a new message) in ``conn``'s
         transaction; None when there is no such session (of that user, claimed by that
         runner)."""
-        params: dict[str, Any] = {"p_session": session_id, "p_now": utcnow()}
-        if user_id is not None:
-            params["p_user"] = user_id
-        if runner is not None:
-            params["p_runner"] = runner
-        statement = statements.NEXT_SEQ[(user_id is not None, runner is not None, new_message)]
-        row = (await conn.execute(statement, params)).first()
+        row = (await conn.execute(*statements.next_seq(
+            session_id, user_id=user_id, runner=runner, new_message=new_message
+        ))).first()
         return None if row is None else (row[0], row[1])
 
     async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
         """One prebuilt statement returning a session row (tether.store.statements)."""
-        async with self._write() as conn:
-            row = (await conn.execute(statement, params)).first()
-        return None if row is None else session_out(row)
+        def write(conn: Connection) -> SessionRow | None:
+            row = conn.execute(statement, params).first()
+            return None if row is None else session_out(row)
+
+        return await self._transact(write, params.get("p_session", ""))
 
     async def _update_session(self, condition: Any, **values: Any) -> SessionRow | None:
         """One UPDATE of a session row; the session afterwards, or None when none matched."""
-        async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(sessions).where(condition).values(**values).returning(*_SESSION_COLUMNS)
-                )
-            ).first()
-        return None if row is None else session_out(row)
+        return await self._write_session(
+            update(sessions).where(condition).values(**values).returning(*_SESSION_COLUMNS), {}
+        )

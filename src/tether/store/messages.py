@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,92 +34,79 @@ from tether.store.rows import (
 )
 
 
+def _insert_new(
+    conn: Connection,
+    session_id: str,
+    *,
+    user_id: str | None = None,
+    runner: str | None = None,
+    **values: Any,
+) -> MessageRow | None:
+    """A new message in ``conn``'s transaction, at the session's next seq and position (taken
+    by that user, or while that runner holds the claim); None when there is no such session."""
+    taken = conn.execute(*statements.next_seq(
+        session_id, user_id=user_id, runner=runner, new_message=True
+    )).first()
+    if taken is None:
+        return None
+    now = utcnow()
+    row = conn.execute(
+        statements.INSERT_MESSAGE,
+        {"client_msg_id": None, "reply_to": None, **values, "id": str(uuid.uuid4()),
+         "session_id": session_id, "seq": taken[0], "position": taken[1], "chunks": 0,
+         "created_at": now, "updated_at": now},
+    ).one()
+    return message_out(row)
+
+
 class MessageQueries(StoreBase):
     async def add_user_message(
         self, user_id: str, session_id: str, client_msg_id: str, content: str
     ) -> tuple[MessageRow, bool] | None:
         """Store a user message once per client_msg_id: (message, duplicate), or None when the
         session is not the user's. Raises ContentMismatch for a reused id with other content."""
+
+        def write(conn: Connection) -> tuple[MessageRow, bool] | None:
+            found = conn.execute(
+                statements.BY_CLIENT_MSG_ID,
+                {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
+            ).first()
+            if found is not None:
+                message = message_out(found)
+                if message["content"] != content:
+                    raise ContentMismatch(client_msg_id)
+                return message, True
+            row = _insert_new(
+                conn, session_id, user_id=user_id, role="user", content=content,
+                status=MessageStatus.COMPLETE, client_msg_id=client_msg_id,
+            )
+            return None if row is None else (row, False)
+
         for _attempt in range(2):
             try:
-                async with self._write() as conn:
-                    found = await self._by_client_msg_id(conn, user_id, session_id, client_msg_id)
-                    if found is not None:
-                        if found["content"] != content:
-                            raise ContentMismatch(client_msg_id)
-                        return found, True
-                    taken = await self._next_seq(
-                        conn, session_id, user_id=user_id, new_message=True
-                    )
-                    if taken is None:
-                        return None
-                    seq, position = taken
-                    row = await self._insert_message(
-                        conn,
-                        session_id=session_id,
-                        position=position,
-                        seq=seq,
-                        role="user",
-                        content=content,
-                        status=MessageStatus.COMPLETE,
-                        client_msg_id=client_msg_id,
-                    )
-                    return row, False
+                return await self._transact(write, session_id)
             except IntegrityError:
                 # The same client_msg_id was stored concurrently: the retry finds it.
                 continue
         raise StorageUnavailable("could not store the message")
-
-    @staticmethod
-    async def _by_client_msg_id(
-        conn: AsyncConnection, user_id: str, session_id: str, client_msg_id: str
-    ) -> MessageRow | None:
-        row = (
-            await conn.execute(
-                statements.BY_CLIENT_MSG_ID,
-                {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
-            )
-        ).first()
-        return None if row is None else message_out(row)
-
-    @staticmethod
-    async def _insert_message(conn: AsyncConnection, **values: Any) -> MessageRow:
-        now = utcnow()
-        values.setdefault("chunks", 0)
-        values.setdefault("client_msg_id", None)
-        values.setdefault("reply_to", None)
-        row = (
-            await conn.execute(
-                statements.INSERT_MESSAGE,
-                {"id": str(uuid.uuid4()), "created_at": now, "updated_at": now, **values},
-            )
-        ).one()
-        return message_out(row)
 
     async def create_assistant_message(
         self, session_id: str, reply_to: str | None, runner: str | None = None
     ) -> MessageRow | None:
         """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
         ``runner``, only while that runner holds the session's claim (else None)."""
-        async with self._write() as conn:
-            taken = await self._next_seq(conn, session_id, runner=runner, new_message=True)
-            if taken is None:
-                return None
-            seq, position = taken
-            if reply_to is not None:  # answered (again): a retry asked for no more than this one
-                await conn.execute(
-                    update(messages).where(messages.c.id == reply_to).values(answer_again=False)
-                )
-            return await self._insert_message(
-                conn,
-                session_id=session_id,
-                position=position,
-                seq=seq,
-                role="assistant",
-                content="",
-                status=STREAMING,
-                reply_to=reply_to,
+
+        def write(conn: Connection) -> MessageRow | None:
+            row = _insert_new(
+                conn, session_id, runner=runner, role="assistant", content="",
+                status=STREAMING, reply_to=reply_to,
             )
+            if row is not None and reply_to is not None:
+                # Answered (again): a retry asked for no more than this one.
+                conn.execute(statements.ANSWERED, {"p_id": reply_to})
+            return row
+
+        return await self._transact(write, session_id)
 
     async def request_retry(self, session_id: str, message_id: str) -> bool | None:
         """Ask for a new answer to the question the assistant message ``message_id`` answered:
@@ -170,22 +157,21 @@ class MessageQueries(StoreBase):
             return set()
         ids = [item[0] for item in items]
         now = utcnow()
-        async with self._write() as conn:
-            await conn.execute(
-                update(messages)
-                .where(messages.c.id == bindparam("m_id"), messages.c.status == STREAMING)
-                .values(content=bindparam("m_content"), chunks=bindparam("m_chunks"),
-                        parts=bindparam("m_parts"), updated_at=now),
-                [{"m_id": i, "m_content": c, "m_chunks": n, "m_parts": parts_or_text(p, c)}
-                 for i, c, n, p in items],
+
+        def write(conn: Connection) -> set[str]:
+            conn.execute(
+                statements.CHECKPOINT,
+                [{"m_id": i, "m_content": c, "m_chunks": n, "m_parts": parts_or_text(p, c),
+                  "m_now": now} for i, c, n, p in items],
             )
-            rows = await conn.execute(
+            rows = conn.execute(
                 select(messages.c.id).where(
                     messages.c.id.in_(ids), messages.c.status == STREAMING
                 )
             )
-            still = {row[0] for row in rows}
-        return set(ids) - still
+            return {row[0] for row in rows}
+
+        return set(ids) - await self._transact(write)
 
     async def finish_message(
         self,
@@ -221,24 +207,26 @@ class MessageQueries(StoreBase):
         runner: str | None = None,
         parts: list[Part] | None = None,
     ) -> MessageRow:
-        async with self._write() as conn:
-            taken = await self._next_seq(conn, session_id, runner=runner, new_message=False)
+        def write(conn: Connection) -> MessageRow:
+            taken = conn.execute(*statements.next_seq(
+                session_id, user_id=None, runner=runner, new_message=False
+            )).first()
             if taken is None:
                 raise _NothingToDo
-            row = (
-                await conn.execute(
-                    statements.FINISH_MESSAGE,
-                    {
-                        "p_id": message_id, "p_status": status, "p_content": content,
-                        "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
-                        "p_parts": parts,
-                        "p_now": utcnow(),
-                    },
-                )
+            row = conn.execute(
+                statements.FINISH_MESSAGE,
+                {
+                    "p_id": message_id, "p_status": status, "p_content": content,
+                    "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
+                    "p_parts": parts,
+                    "p_now": utcnow(),
+                },
             ).first()
             if row is None:
                 raise _NothingToDo  # rolls the seq back
             return message_out(row)
+
+        return await self._transact(write, session_id)
 
     async def streaming_messages(self) -> list[MessageRow]:
         async with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.db.schema import messages, sessions
+from tether.store import statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
@@ -155,10 +156,9 @@ class SessionQueries(StoreBase):
         )
 
     async def set_agent_state(self, session_id: str, state: str | None) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                update(sessions).where(sessions.c.id == session_id).values(agent_state=state)
-            )
+        await self._write_session(
+            statements.SET_AGENT_STATE, {"p_session": session_id, "p_state": state}
+        )
 
     async def renew_epochs(self, session_ids: list[str] | None = None) -> int:
         """Give sessions (every one, by default) a new epoch, so clients that saw them before

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, or_, select, update
 
 from tether.db.schema import messages, sessions
-from tether.store.rows import _MESSAGE_COLUMNS, _SESSION_COLUMNS, STREAMING
+from tether.store.rows import _MESSAGE_COLUMNS, _SESSION_COLUMNS, STREAMING, utcnow
 
 
 def _next_seq(*, by_user: bool, by_runner: bool, new_message: bool) -> Update:
@@ -48,6 +48,21 @@ NEXT_SEQ = {
     )
 }
 
+
+
+def next_seq(
+    session_id: str, *, user_id: str | None, runner: str | None, new_message: bool
+) -> tuple[Update, dict[str, Any]]:
+    """The statement and parameters that take a session's next seq (and next position, for a
+    new message), by that user / while that runner holds the claim when given."""
+    params: dict[str, Any] = {"p_session": session_id, "p_now": utcnow()}
+    if user_id is not None:
+        params["p_user"] = user_id
+    if runner is not None:
+        params["p_runner"] = runner
+    return NEXT_SEQ[(user_id is not None, runner is not None, new_message)], params
+
+
 #: The user message already stored under a client_msg_id (p_session, p_user, p_client_msg_id).
 BY_CLIENT_MSG_ID = (
     select(*_MESSAGE_COLUMNS)
@@ -77,6 +92,26 @@ FINISH_MESSAGE = (
         updated_at=bindparam("p_now"),
     )
     .returning(*_MESSAGE_COLUMNS)
+)
+
+#: Keep the agent's state with a session (p_session, p_state).
+SET_AGENT_STATE = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_session"))
+    .values(agent_state=bindparam("p_state"))
+    .returning(*_SESSION_COLUMNS)
+)
+
+#: A question answered (again) (p_id): a retry asked for no more than that answer.
+ANSWERED = update(messages).where(messages.c.id == bindparam("p_id")).values(answer_again=False)
+
+#: Keep a streaming message's text so far (executemany: m_id, m_content, m_chunks, m_parts,
+#: m_now); a message no longer streaming is left as it is.
+CHECKPOINT = (
+    update(messages)
+    .where(messages.c.id == bindparam("m_id"), messages.c.status == STREAMING)
+    .values(content=bindparam("m_content"), chunks=bindparam("m_chunks"),
+            parts=bindparam("m_parts"), updated_at=bindparam("m_now"))
 )
 
 _answers = messages.alias("answers")

@@ -1,0 +1,192 @@
+"""The store's writer: whole write transactions, queued and committed in groups.
+
+A write is a synchronous function of a SQLAlchemy ``Connection`` that runs a transaction's
+statements (taking a seq, inserting, updating). Writes queued while a group commits go
+together in the next group: one transaction, each write in its own savepoint, so a write that
+raises rolls back alone and raises to its own caller while the others commit. Every caller is
+answered after the group's COMMIT, so an acknowledged write is as durable as before; a COMMIT
+that fails fails every write of its group.
+
+Why: on SQLite, aiosqlite hands every DBAPI call (cursor, execute, fetch, close, BEGIN,
+COMMIT) to its thread and back, several hand-offs per statement; here a whole group is one
+hand-off to a dedicated thread holding its own connection (pysqlite, same pragmas). On
+PostgreSQL a group is one transaction on one pooled connection (``run_sync``): one commit, one
+WAL flush, for all of it. Groups run one at a time; on PostgreSQL each group takes its writes in
+order of their key (the session id) so two nodes' groups lock sessions in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tether.db.engine import is_sqlite, sqlite_writer_engine
+from tether.store.rows import StorageUnavailable
+
+T = TypeVar("T")
+
+#: A write transaction's statements, run with the group's connection.
+Write = Callable[[Connection], Any]
+
+#: Most writes in one group (a group holds SQLite's write lock while it runs).
+MAX_GROUP = 64
+
+
+@dataclass(slots=True)
+class _Queued:
+    write: Write
+    key: str
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+def run_group(conn: Connection, writes: list[Write]) -> list[tuple[bool, Any]]:
+    """Run ``writes`` in ``conn``'s open transaction, each in its own savepoint; (ok, result or
+    exception) for each."""
+    outcomes: list[tuple[bool, Any]] = []
+    for write in writes:
+        savepoint = conn.begin_nested()
+        try:
+            result = write(conn)
+        except Exception as exc:
+            savepoint.rollback()
+            outcomes.append((False, exc))
+        else:
+            savepoint.commit()
+            outcomes.append((True, result))
+    return outcomes
+
+
+class Writer:
+    """One per database engine (see writer_for): queues write transactions and commits them in
+    groups, one group at a time."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        #: Held while a group runs. On SQLite the store's other writes (those still written as
+        #: ``async with _write()``) take it too, so they queue here and not in SQLite's busy loop.
+        self.lock = asyncio.Lock()
+        self._pending: list[_Queued] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._sqlite = is_sqlite(engine)
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
+        self._conn: Connection | None = None
+
+    async def run(self, write: Callable[[Connection], T], key: str = "") -> T:
+        """Run ``write`` as one member of the next group; its result once the group has
+        committed, or the exception it (or the group's COMMIT) raised."""
+        if self._closed:
+            raise StorageUnavailable("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Queued(write, key, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="store-writer")
+        return await future
+
+    async def close(self) -> None:
+        """Commit what is queued, then refuse new writes (StorageUnavailable) and let the
+        thread and its connection go."""
+        self._closed = True
+        if self._drainer is not None:
+            await asyncio.shield(self._drainer)
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        _WRITERS.pop(self.engine, None)
+
+    # -- the group loop ---------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        group: list[_Queued] = []
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                if not self._sqlite:
+                    group.sort(key=lambda q: q.key)  # a stable sort: one session's order kept
+                writes = [q.write for q in group]
+                async with self.lock:
+                    try:
+                        outcomes = await self._commit(writes)
+                    except Exception as exc:  # the COMMIT (or BEGIN) failed: the whole group
+                        outcomes = [(False, exc)] * len(group)
+                for queued, (ok, value) in zip(group, outcomes, strict=True):
+                    if queued.future.done():  # its caller was cancelled; the write stands
+                        continue
+                    if ok:
+                        queued.future.set_result(value)
+                    else:
+                        queued.future.set_exception(value)
+                group = []
+        finally:
+            self._drainer = None
+            # Only when cancelled (the loop is stopping) is anyone left: they get a clear
+            # answer; the group that was in flight may or may not have committed.
+            for queued in group + self._pending:
+                if not queued.future.done():
+                    queued.future.set_exception(StorageUnavailable("the store's writer stopped"))
+            self._pending = []
+
+    async def _commit(self, writes: list[Write]) -> list[tuple[bool, Any]]:
+        """One transaction for ``writes``. A lone write needs no savepoint: its transaction is
+        its own, and what it raises (or its COMMIT) is its outcome."""
+        if len(writes) == 1:
+            try:
+                return [(True, await self._transaction(writes[0]))]
+            except Exception as exc:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = await self._transaction(
+            functools.partial(run_group, writes=writes)
+        )
+        return outcomes
+
+    async def _transaction(self, write: Write) -> Any:
+        if not self._sqlite:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(write)
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="tether-sqlite-writer"
+            )
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._transaction_in_thread, write
+        )
+
+    # -- in the writer thread ---------------------------------------------------------------
+
+    def _transaction_in_thread(self, write: Write) -> Any:
+        if self._conn is None or self._conn.invalidated:
+            if self._sync_engine is None:
+                self._sync_engine = sqlite_writer_engine(self.engine)
+            self._conn = self._sync_engine.connect()
+        with self._conn.begin():
+            return write(self._conn)
+
+    def _dispose(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = None
+
+
+_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, Writer] = weakref.WeakKeyDictionary()
+
+
+def writer_for(engine: AsyncEngine) -> Writer:
+    """The engine's writer: one per database engine, however many stores share it, so every
+    write of a process to one SQLite file goes through one connection."""
+    writer = _WRITERS.get(engine)
+    if writer is None:
+        writer = _WRITERS[engine] = Writer(engine)
+    return writer
