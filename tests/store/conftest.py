@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from tests.support.services import fresh_pg_database
 from tether.accounts import Accounts, User
@@ -38,12 +38,14 @@ async def user(store: Store) -> User:
 
 @pytest.fixture
 def statements(store: Store) -> Iterator[list[str]]:
-    """Every SQL statement run on the store's engine from now on."""
+    """Every SQL statement run on the store's database from now on: on its engine, and on the
+    connections of its SQLite reader and writer threads (tether.store.sqlite_thread), which
+    are engines of their own."""
     seen: list[str] = []
 
     def record(*args: object) -> None:
         seen.append(str(args[2]))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     yield seen
-    event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+    event.remove(Engine, "before_cursor_execute", record)

@@ -15,6 +15,7 @@ from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
 from tether.store import statements
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
+from tether.store.sqlite_thread import close_reader, reader_for
 from tether.store.writer import writer_for
 
 T = TypeVar("T")
@@ -35,6 +36,7 @@ class StoreBase:
         #: The hot writes go through the engine's writer (tether.store.writer): whole
         #: transactions, committed in groups.
         self._writer = writer_for(engine)
+        self._reader = reader_for(engine) if is_sqlite(engine) else None
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency fair (the writer's groups hold the same lock). PostgreSQL
         # serialises per session on the row lock.
@@ -42,6 +44,7 @@ class StoreBase:
 
     async def close(self) -> None:
         await self._writer.close()
+        await close_reader(self.engine)
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -57,10 +60,18 @@ class StoreBase:
         async with self._write_lock, self.engine.begin() as conn:
             yield conn
 
-    async def _transact(self, write: Callable[[Connection], T], session_id: str = "") -> T:
-        """Run ``write`` (a whole transaction's statements) through the writer: committed with
-        whatever other writes are queued, answered after the COMMIT."""
-        return await self._writer.run(write, session_id)
+    async def _transact(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` (a whole transaction's statements) through the writer: on SQLite
+        committed with whatever other writes are queued; answered after the COMMIT."""
+        return await self._writer.run(write)
+
+    async def _read(self, read: Callable[[Connection], T]) -> T:
+        """Run ``read`` (a read transaction's statements): on SQLite in the reader thread, one
+        hand-off for all of them."""
+        if self._reader is not None:
+            return await self._reader.transaction(read)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(read)
 
     @staticmethod
     async def _next_seq(
@@ -85,7 +96,7 @@ class StoreBase:
             row = conn.execute(statement, params).first()
             return None if row is None else session_out(row)
 
-        return await self._transact(write, params.get("p_session", ""))
+        return await self._transact(write)
 
     async def _update_session(self, condition: Any, **values: Any) -> SessionRow | None:
         """One UPDATE of a session row; the session afterwards, or None when none matched."""

@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tether.db.schema import messages, sessions
 from tether.parts import Part, final_parts
@@ -18,7 +17,6 @@ from tether.store import statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _MESSAGE_COLUMNS,
-    _SESSION_COLUMNS,
     STREAMING,
     Checkpoint,
     ContentMismatch,
@@ -59,6 +57,18 @@ def _insert_new(
     return message_out(row)
 
 
+def _recent(conn: Connection, session_id: str, limit: int) -> list[MessageRow]:
+    rows = conn.execute(statements.RECENT, {"p_session": session_id, "p_limit": limit}).all()
+    return [message_out(r) for r in reversed(rows)]
+
+
+def _changed_since(conn: Connection, session_id: str, after_seq: int) -> list[MessageRow]:
+    rows = conn.execute(
+        statements.CHANGED_SINCE, {"p_session": session_id, "p_after": after_seq}
+    ).all()
+    return [message_out(r) for r in rows]
+
+
 class MessageQueries(StoreBase):
     async def add_user_message(
         self, user_id: str, session_id: str, client_msg_id: str, content: str
@@ -84,7 +94,7 @@ class MessageQueries(StoreBase):
 
         for _attempt in range(2):
             try:
-                return await self._transact(write, session_id)
+                return await self._transact(write)
             except IntegrityError:
                 # The same client_msg_id was stored concurrently: the retry finds it.
                 continue
@@ -106,7 +116,7 @@ class MessageQueries(StoreBase):
                 conn.execute(statements.ANSWERED, {"p_id": reply_to})
             return row
 
-        return await self._transact(write, session_id)
+        return await self._transact(write)
 
     async def request_retry(self, session_id: str, message_id: str) -> bool | None:
         """Ask for a new answer to the question the assistant message ``message_id`` answered:
@@ -226,7 +236,7 @@ class MessageQueries(StoreBase):
                 raise _NothingToDo  # rolls the seq back
             return message_out(row)
 
-        return await self._transact(write, session_id)
+        return await self._transact(write)
 
     async def streaming_messages(self) -> list[MessageRow]:
         async with self.engine.connect() as conn:
@@ -268,13 +278,11 @@ class MessageQueries(StoreBase):
 
     async def recent(self, session_id: str, limit: int) -> list[MessageRow]:
         """The latest ``limit`` messages by position, oldest first."""
-        async with self.engine.connect() as conn:
-            return await self._recent(conn, session_id, limit)
+        return await self._read(lambda conn: _recent(conn, session_id, limit))
 
     async def changed_since(self, session_id: str, after_seq: int) -> list[MessageRow]:
         """Every message changed after ``after_seq``, plus every one still streaming, by seq."""
-        async with self.engine.connect() as conn:
-            return await self._changed_since(conn, session_id, after_seq)
+        return await self._read(lambda conn: _changed_since(conn, session_id, after_seq))
 
     async def snapshot(
         self,
@@ -290,10 +298,9 @@ class MessageQueries(StoreBase):
 
         The session row, and with it the head, is read before the messages, so every change
         up to the head is in them (later ones may be too: merging them is idempotent)."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
-            ).first()
+
+        def read(conn: Connection) -> Snapshot | None:
+            row = conn.execute(statements.SESSION, {"p_session": session_id}).first()
             if row is None:
                 return None
             session = session_out(row)
@@ -306,38 +313,12 @@ class MessageQueries(StoreBase):
             )
             if mode is Mode.RESUME:
                 assert after_seq is not None
-                rows = await self._changed_since(conn, session_id, after_seq)
+                rows = _changed_since(conn, session_id, after_seq)
             else:
-                rows = await self._recent(conn, session_id, limit)
-        return Snapshot(session, mode, rows)
+                rows = _recent(conn, session_id, limit)
+            return Snapshot(session, mode, rows)
 
-    @staticmethod
-    async def _recent(conn: AsyncConnection, session_id: str, limit: int) -> list[MessageRow]:
-        rows = (
-            await conn.execute(
-                select(*_MESSAGE_COLUMNS)
-                .where(messages.c.session_id == session_id)
-                .order_by(messages.c.position.desc())
-                .limit(limit)
-            )
-        ).all()
-        return [message_out(r) for r in reversed(rows)]
-
-    @staticmethod
-    async def _changed_since(
-        conn: AsyncConnection, session_id: str, after_seq: int
-    ) -> list[MessageRow]:
-        rows = (
-            await conn.execute(
-                select(*_MESSAGE_COLUMNS)
-                .where(
-                    messages.c.session_id == session_id,
-                    or_(messages.c.seq > after_seq, messages.c.status == STREAMING),
-                )
-                .order_by(messages.c.seq)
-            )
-        ).all()
-        return [message_out(r) for r in rows]
+        return await self._read(read)
 
     async def history(
         self, session_id: str, before_position: int, limit: int
@@ -360,33 +341,20 @@ class MessageQueries(StoreBase):
     async def turn_inputs(
         self, session_id: str, up_to_position: int | None
     ) -> tuple[list[tuple[str, str]], str | None]:
-        """What an agent's turn is made of, in one checkout: the conversation up to a position
+        """What an agent's turn is made of, in one read: the conversation up to a position
         (none without a position) and the agent's state kept with the session."""
-        async with self.engine.connect() as conn:
-            history = (
-                [] if up_to_position is None
-                else await self._conversation(conn, session_id, up_to_position)
-            )
-            state = (
-                await conn.execute(statements.AGENT_STATE, {"p_session": session_id})
-            ).scalar()
-        return history, state
 
-    @staticmethod
-    async def _conversation(
-        conn: AsyncConnection, session_id: str, up_to_position: int
-    ) -> list[tuple[str, str]]:
-        rows = (
-            await conn.execute(
-                select(messages.c.role, messages.c.content)
-                .where(
-                    messages.c.session_id == session_id,
-                    messages.c.position <= up_to_position,
+        def read(conn: Connection) -> tuple[list[tuple[str, str]], str | None]:
+            history: list[tuple[str, str]] = []
+            if up_to_position is not None:
+                rows = conn.execute(
+                    statements.CONVERSATION, {"p_session": session_id, "p_up_to": up_to_position}
                 )
-                .order_by(messages.c.position)
-            )
-        ).all()
-        return [(r.role, r.content) for r in rows]
+                history = [(r.role, r.content) for r in rows]
+            state = conn.execute(statements.AGENT_STATE, {"p_session": session_id}).scalar()
+            return history, state
+
+        return await self._read(read)
 
     async def count_messages(self, session_id: str) -> int:
         async with self.engine.connect() as conn:
@@ -408,8 +376,9 @@ class MessageQueries(StoreBase):
 
     async def next_unanswered(self, session_id: str) -> MessageRow | None:
         """The oldest user message of the session that no assistant message answers yet."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id})
-            ).first()
-        return None if row is None else message_out(row)
+
+        def read(conn: Connection) -> MessageRow | None:
+            row = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            return None if row is None else message_out(row)
+
+        return await self._read(read)

@@ -110,12 +110,9 @@ class SessionQueries(StoreBase):
         the database once per session (see StoreBase._owners)."""
         owner = self._owners.get(session_id)
         if owner is None:
-            async with self.engine.connect() as conn:
-                owner = (
-                    await conn.execute(
-                        select(sessions.c.user_id).where(sessions.c.id == session_id)
-                    )
-                ).scalar()
+            owner = await self._read(
+                lambda conn: conn.execute(statements.OWNER, {"p_session": session_id}).scalar()
+            )
             if owner is not None:
                 self._owners.put(session_id, owner)
         return owner

@@ -145,6 +145,41 @@ UNANSWERED = (
     .order_by(messages.c.session_id, messages.c.position)
 )
 
+#: A session's owner (p_session).
+OWNER = select(sessions.c.user_id).where(sessions.c.id == bindparam("p_session"))
+
+#: A session row (p_session).
+SESSION = select(*_SESSION_COLUMNS).where(sessions.c.id == bindparam("p_session"))
+
+#: A session's latest messages by position, newest first (p_session, p_limit).
+RECENT = (
+    select(*_MESSAGE_COLUMNS)
+    .where(messages.c.session_id == bindparam("p_session"))
+    .order_by(messages.c.position.desc())
+    .limit(bindparam("p_limit"))
+)
+
+#: A session's messages changed after a seq, and those still streaming, by seq (p_session,
+#: p_after).
+CHANGED_SINCE = (
+    select(*_MESSAGE_COLUMNS)
+    .where(
+        messages.c.session_id == bindparam("p_session"),
+        or_(messages.c.seq > bindparam("p_after"), messages.c.status == STREAMING),
+    )
+    .order_by(messages.c.seq)
+)
+
+#: A session's conversation up to a position (p_session, p_up_to), in order.
+CONVERSATION = (
+    select(messages.c.role, messages.c.content)
+    .where(
+        messages.c.session_id == bindparam("p_session"),
+        messages.c.position <= bindparam("p_up_to"),
+    )
+    .order_by(messages.c.position)
+)
+
 #: The agent's state kept with a session (p_session).
 AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
 

@@ -1,35 +1,34 @@
-"""The store's writer: whole write transactions, queued and committed in groups.
+"""The store's writer: whole write transactions, queued and committed in groups (SQLite).
 
 A write is a synchronous function of a SQLAlchemy ``Connection`` that runs a transaction's
-statements (taking a seq, inserting, updating). Writes queued while a group commits go
-together in the next group: one transaction, each write in its own savepoint, so a write that
-raises rolls back alone and raises to its own caller while the others commit. Every caller is
-answered after the group's COMMIT, so an acknowledged write is as durable as before; a COMMIT
-that fails fails every write of its group.
+statements (taking a seq, inserting, updating). On SQLite, writes queued while a group commits
+go together in the next group: one transaction in the writer's own thread
+(tether.store.sqlite_thread), each write in its own savepoint, so a write that raises rolls back
+alone and raises to its own caller while the others commit. Every caller is answered after the
+group's COMMIT, so an acknowledged write is as durable as before; a COMMIT that fails fails
+every write of its group. SQLite has one writer at a time anyway: a group costs one hand-off to
+the thread and one COMMIT, where each write used to cost several hand-offs per statement.
 
-Why: on SQLite, aiosqlite hands every DBAPI call (cursor, execute, fetch, close, BEGIN,
-COMMIT) to its thread and back, several hand-offs per statement; here a whole group is one
-hand-off to a dedicated thread holding its own connection (pysqlite, same pragmas). On
-PostgreSQL a group is one transaction on one pooled connection (``run_sync``): one commit, one
-WAL flush, for all of it. Groups run one at a time; on PostgreSQL each group takes its writes in
-order of their key (the session id) so two nodes' groups lock sessions in the same order.
+On PostgreSQL each write is its own transaction on its own pooled connection (``run_sync``),
+side by side: one connection running every group was measured slower there (its round trips
+add up, where separate connections overlap them), and row locks already serialise per session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tether.db.engine import is_sqlite, sqlite_writer_engine
+from tether.db.engine import is_sqlite
 from tether.store.rows import StorageUnavailable
+from tether.store.sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 
@@ -43,7 +42,6 @@ MAX_GROUP = 64
 @dataclass(slots=True)
 class _Queued:
     write: Write
-    key: str
     future: asyncio.Future[Any] = field(repr=False)
 
 
@@ -77,17 +75,18 @@ class Writer:
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
         self._sqlite = is_sqlite(engine)
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self._sync_engine: Engine | None = None
-        self._conn: Connection | None = None
+        self._thread: SqliteThread | None = None
 
-    async def run(self, write: Callable[[Connection], T], key: str = "") -> T:
+    async def run(self, write: Callable[[Connection], T]) -> T:
         """Run ``write`` as one member of the next group; its result once the group has
         committed, or the exception it (or the group's COMMIT) raised."""
         if self._closed:
             raise StorageUnavailable("the store is closed")
+        if not self._sqlite:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(write)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Queued(write, key, future))
+        self._pending.append(_Queued(write, future))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="store-writer")
         return await future
@@ -99,8 +98,7 @@ class Writer:
         if self._drainer is not None:
             await asyncio.shield(self._drainer)
         if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._dispose)
-            self._thread.shutdown(wait=True)
+            await self._thread.close()
             self._thread = None
         _WRITERS.pop(self.engine, None)
 
@@ -111,8 +109,6 @@ class Writer:
         try:
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                if not self._sqlite:
-                    group.sort(key=lambda q: q.key)  # a stable sort: one session's order kept
                 writes = [q.write for q in group]
                 async with self.lock:
                     try:
@@ -150,34 +146,9 @@ class Writer:
         return outcomes
 
     async def _transaction(self, write: Write) -> Any:
-        if not self._sqlite:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(write)
         if self._thread is None:
-            self._thread = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="tether-sqlite-writer"
-            )
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._transaction_in_thread, write
-        )
-
-    # -- in the writer thread ---------------------------------------------------------------
-
-    def _transaction_in_thread(self, write: Write) -> Any:
-        if self._conn is None or self._conn.invalidated:
-            if self._sync_engine is None:
-                self._sync_engine = sqlite_writer_engine(self.engine)
-            self._conn = self._sync_engine.connect()
-        with self._conn.begin():
-            return write(self._conn)
-
-    def _dispose(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
-            self._sync_engine = None
+            self._thread = SqliteThread(self.engine, "tether-sqlite-writer")
+        return await self._thread.transaction(write)
 
 
 _WRITERS: weakref.WeakKeyDictionary[AsyncEngine, Writer] = weakref.WeakKeyDictionary()
