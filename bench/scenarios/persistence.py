@@ -65,6 +65,9 @@ async def run_persistence(server: ServerProcess, tokens: dict[str, str] | None, 
         "ack_p50_ms": percentile(latencies, 50) * 1000,
         "ack_p99_ms": percentile(latencies, 99) * 1000,
         "server_cpu_share": cpu / wall,
+        # Robust to a shared machine (a starved load generator lowers sends/s, not this):
+        # server CPU per stored send, its answer's writes included.
+        "server_cpu_ms_per_send": cpu / max(1, total) * 1000,
         "failed": failures,
     }
 

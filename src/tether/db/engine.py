@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,19 @@ def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) 
 _BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
-def sqlite_writer_engine(engine: AsyncEngine) -> Engine:
-    """A synchronous (pysqlite) engine on ``engine``'s SQLite file with the same pragmas, for
-    the store's writer thread (tether.store.writer)."""
+def sqlite_thread_engine(engine: AsyncEngine) -> Callable[[], Engine]:
+    """What makes a synchronous (pysqlite) engine on ``engine``'s SQLite file with the same
+    pragmas, for the store's own threads (tether.store.sqlite_thread); it keeps no reference
+    to ``engine``."""
     url = engine.url.set(drivername="sqlite+pysqlite")
-    writer = create_sync_engine(url, poolclass=StaticPool)
-    configure_sqlite(writer, _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0))
-    return writer
+    busy_timeout = _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0)
+
+    def make() -> Engine:
+        sync = create_sync_engine(url, poolclass=StaticPool)
+        configure_sqlite(sync, busy_timeout)
+        return sync
+
+    return make
 
 
 def configure_sqlite(engine: Engine, busy_timeout: float) -> None:

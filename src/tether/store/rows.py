@@ -115,6 +115,8 @@ class _NothingToDo(Exception):
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is down or busy (as opposed to a bug or bad data)."""
+    if isinstance(exc, StorageUnavailable):  # the store's own word for it (a closed store)
+        return True
     if isinstance(exc, IntegrityError):
         return False
     if isinstance(exc, OperationalError | InterfaceError):

@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tether.db.engine import sqlite_writer_engine
+from tether.db.engine import sqlite_thread_engine
 
 T = TypeVar("T")
 
@@ -27,7 +27,7 @@ class SqliteThread:
     """Runs ``fn(connection)`` in one transaction in its own thread, one call at a time."""
 
     def __init__(self, engine: AsyncEngine, name: str) -> None:
-        self.engine = engine
+        self._make_engine = sqlite_thread_engine(engine)
         self._name = name
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         # Touched only in the thread:
@@ -55,10 +55,18 @@ class SqliteThread:
             if self._conn is not None:
                 self._conn.close()
             if self._sync_engine is None:
-                self._sync_engine = sqlite_writer_engine(self.engine)
+                self._sync_engine = self._make_engine()
             self._conn = self._sync_engine.connect()
-        with self._conn.begin():
-            return fn(self._conn)
+        try:
+            with self._conn.begin():
+                return fn(self._conn)
+        except BaseException:
+            # A COMMIT that failed (a deferred constraint, SQLITE_BUSY, a full disk) leaves
+            # SQLite's transaction open, and the next BEGIN would fail: end it here.
+            dbapi = self._conn.connection.dbapi_connection
+            if dbapi is not None and getattr(dbapi, "in_transaction", False):
+                dbapi.rollback()
+            raise
 
     def _dispose(self) -> None:
         if self._conn is not None:

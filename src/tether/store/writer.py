@@ -67,7 +67,8 @@ class Writer:
     groups, one group at a time."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        # Weakly: the registry (writer_for) must not keep the engine alive.
+        self._engine = weakref.ref(engine)
         #: Held while a group runs. On SQLite the store's other writes (those still written as
         #: ``async with _write()``) take it too, so they queue here and not in SQLite's busy loop.
         self.lock = asyncio.Lock()
@@ -76,6 +77,10 @@ class Writer:
         self._closed = False
         self._sqlite = is_sqlite(engine)
         self._thread: SqliteThread | None = None
+        #: Groups committed (or failed) so far, and the most writes one of them held: for
+        #: tests and diagnostics.
+        self.groups = 0
+        self.largest_group = 0
 
     async def run(self, write: Callable[[Connection], T]) -> T:
         """Run ``write`` as one member of the next group; its result once the group has
@@ -83,7 +88,7 @@ class Writer:
         if self._closed:
             raise StorageUnavailable("the store is closed")
         if not self._sqlite:
-            async with self.engine.begin() as conn:
+            async with self._live_engine().begin() as conn:
                 return await conn.run_sync(write)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(write, future))
@@ -100,7 +105,15 @@ class Writer:
         if self._thread is not None:
             await self._thread.close()
             self._thread = None
-        _WRITERS.pop(self.engine, None)
+        engine = self._engine()
+        if engine is not None:
+            _WRITERS.pop(engine, None)
+
+    def _live_engine(self) -> AsyncEngine:
+        engine = self._engine()
+        if engine is None:  # its stores hold it: a write after they are gone has no caller
+            raise StorageUnavailable("the store's engine is gone")
+        return engine
 
     # -- the group loop ---------------------------------------------------------------------
 
@@ -110,6 +123,8 @@ class Writer:
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
                 writes = [q.write for q in group]
+                self.groups += 1
+                self.largest_group = max(self.largest_group, len(group))
                 async with self.lock:
                     try:
                         outcomes = await self._commit(writes)
@@ -147,7 +162,7 @@ class Writer:
 
     async def _transaction(self, write: Write) -> Any:
         if self._thread is None:
-            self._thread = SqliteThread(self.engine, "tether-sqlite-writer")
+            self._thread = SqliteThread(self._live_engine(), "tether-sqlite-writer")
         return await self._thread.transaction(write)
 
 
