@@ -196,3 +196,17 @@ async def test_writes_and_reads_of_the_store_see_each_other_at_once(
         count = (await conn.execute(
             sa.select(sa.func.count()).where(messages.c.session_id == sid))).scalar()
     assert count == 1
+
+
+async def test_a_send_repeated_concurrently_is_stored_once(store: Store, user: User) -> None:
+    """The idempotent send under concurrency, on either path (SQLite's groups, PostgreSQL's
+    one statement): one message, every repeat answered with it as a duplicate."""
+    sid = await new_session(store, user)
+    results = await asyncio.gather(
+        *(store.add_user_message(user.id, sid, "same", "hello") for _ in range(10))
+    )
+    assert all(r is not None for r in results)
+    stored = [r for r in results if r is not None]
+    assert len({m["id"] for m, _ in stored}) == 1
+    assert sorted(duplicate for _, duplicate in stored) == [False] + [True] * 9
+    assert await store.head_seq(sid) == 1 and await store.count_messages(sid) == 1

@@ -37,6 +37,11 @@ class StoreBase:
         #: transactions, committed in groups.
         self._writer = writer_for(engine)
         self._reader = reader_for(engine) if is_sqlite(engine) else None
+        #: PostgreSQL: the same pool, each statement its own transaction (for the statements
+        #: that do a whole write alone, tether.store.statements.SEND_IN_ONE_STATEMENT).
+        self._autocommit: AsyncEngine | None = (
+            None if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency fair (the writer's groups hold the same lock). PostgreSQL
         # serialises per session on the row lock.

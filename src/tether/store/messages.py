@@ -94,11 +94,34 @@ class MessageQueries(StoreBase):
 
         for _attempt in range(2):
             try:
+                if self._autocommit is not None:
+                    return await self._send_in_one_statement(
+                        user_id, session_id, client_msg_id, content
+                    )
                 return await self._transact(write)
             except IntegrityError:
                 # The same client_msg_id was stored concurrently: the retry finds it.
                 continue
         raise StorageUnavailable("could not store the message")
+
+    async def _send_in_one_statement(
+        self, user_id: str, session_id: str, client_msg_id: str, content: str
+    ) -> tuple[MessageRow, bool] | None:
+        """add_user_message on PostgreSQL: one statement in autocommit, one round trip (not
+        BEGIN, three statements and COMMIT); as atomic, and as durable once it returns."""
+        assert self._autocommit is not None
+        self._writer.check_open()
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(statements.SEND_IN_ONE_STATEMENT, {
+                "p_session": session_id, "p_user": user_id, "p_client_msg_id": client_msg_id,
+                "p_id": str(uuid.uuid4()), "p_content": content, "p_now": utcnow(),
+            })).first()
+        if row is None:
+            return None
+        message = message_out(row)
+        if row.duplicate and message["content"] != content:
+            raise ContentMismatch(client_msg_id)
+        return message, bool(row.duplicate)
 
     async def create_assistant_message(
         self, session_id: str, reply_to: str | None, runner: str | None = None

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from tether.db.schema import messages, sessions
+from tether.protocol import MessageStatus
 from tether.store.rows import _MESSAGE_COLUMNS, _SESSION_COLUMNS, STREAMING, utcnow
 
 
@@ -206,3 +220,61 @@ RELEASE = (
     .values(runner=None, runner_lease=None, running=False)
     .returning(*_SESSION_COLUMNS)
 )
+
+
+def _send_in_one_statement() -> CompoundSelect[Any]:
+    """A user message stored in one statement (PostgreSQL: data-modifying CTEs), one round
+    trip in autocommit: the message already stored under its client_msg_id (``duplicate``
+    true), or, when there is none, a new one at the session's next seq and position (taken by
+    that user). No row: no such session of that user. Parameters: p_session, p_user,
+    p_client_msg_id, p_id, p_content, p_now."""
+    found = (
+        select(*_MESSAGE_COLUMNS)
+        .join(sessions, sessions.c.id == messages.c.session_id)
+        .where(
+            messages.c.session_id == bindparam("p_session"),
+            messages.c.client_msg_id == bindparam("p_client_msg_id"),
+            sessions.c.user_id == bindparam("p_user"),
+        )
+        .cte("found")
+    )
+    taken = (
+        update(sessions)
+        .where(
+            sessions.c.id == bindparam("p_session"),
+            sessions.c.user_id == bindparam("p_user"),
+            ~exists(select(found.c.id)),
+        )
+        .values(head_seq=sessions.c.head_seq + 1, message_count=sessions.c.message_count + 1,
+                updated_at=bindparam("p_now"))
+        .returning(sessions.c.head_seq, sessions.c.message_count)
+        .cte("taken")
+    )
+    now = bindparam("p_now", type_=messages.c.created_at.type)
+    inserted = (
+        messages.insert()
+        .from_select(
+            ["id", "session_id", "position", "seq", "role", "content", "status",
+             "client_msg_id", "chunks", "answer_again", "created_at", "updated_at"],
+            select(
+                bindparam("p_id", type_=messages.c.id.type),
+                bindparam("p_session", type_=messages.c.session_id.type),
+                taken.c.message_count, taken.c.head_seq,
+                literal("user", messages.c.role.type),
+                bindparam("p_content", type_=messages.c.content.type),
+                literal(str(MessageStatus.COMPLETE), messages.c.status.type),
+                bindparam("p_client_msg_id", type_=messages.c.client_msg_id.type),
+                literal(0), false(), now, now,
+            ),
+            include_defaults=False,
+        )
+        .returning(*_MESSAGE_COLUMNS)
+        .cte("inserted")
+    )
+    return select(*inserted.c, false().label("duplicate")).union_all(
+        select(*found.c, true().label("duplicate"))
+    )
+
+
+#: See _send_in_one_statement.
+SEND_IN_ONE_STATEMENT = _send_in_one_statement()

@@ -82,11 +82,15 @@ class Writer:
         self.groups = 0
         self.largest_group = 0
 
+    def check_open(self) -> None:
+        """Raise StorageUnavailable once the writer is closed (for writes that bypass it)."""
+        if self._closed:
+            raise StorageUnavailable("the store is closed")
+
     async def run(self, write: Callable[[Connection], T]) -> T:
         """Run ``write`` as one member of the next group; its result once the group has
         committed, or the exception it (or the group's COMMIT) raised."""
-        if self._closed:
-            raise StorageUnavailable("the store is closed")
+        self.check_open()
         if not self._sqlite:
             async with self._live_engine().begin() as conn:
                 return await conn.run_sync(write)
