@@ -228,16 +228,7 @@ def _send_in_one_statement() -> CompoundSelect[Any]:
     true), or, when there is none, a new one at the session's next seq and position (taken by
     that user). No row: no such session of that user. Parameters: p_session, p_user,
     p_client_msg_id, p_id, p_content, p_now."""
-    found = (
-        select(*_MESSAGE_COLUMNS)
-        .join(sessions, sessions.c.id == messages.c.session_id)
-        .where(
-            messages.c.session_id == bindparam("p_session"),
-            messages.c.client_msg_id == bindparam("p_client_msg_id"),
-            sessions.c.user_id == bindparam("p_user"),
-        )
-        .cte("found")
-    )
+    found = BY_CLIENT_MSG_ID.cte("found")
     taken = (
         update(sessions)
         .where(
