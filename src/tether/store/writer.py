@@ -48,16 +48,19 @@ class _Queued:
 def run_group(conn: Connection, writes: list[Write]) -> list[tuple[bool, Any]]:
     """Run ``writes`` in ``conn``'s open transaction, each in its own savepoint; (ok, result or
     exception) for each."""
+    # Plain SQL, not begin_nested(): SQLAlchemy compiles each SAVEPOINT / RELEASE anew, which
+    # measured about 8 % of the server's samples under the persistence benchmark.
     outcomes: list[tuple[bool, Any]] = []
     for write in writes:
-        savepoint = conn.begin_nested()
+        conn.exec_driver_sql("SAVEPOINT member")
         try:
             result = write(conn)
         except Exception as exc:
-            savepoint.rollback()
+            conn.exec_driver_sql("ROLLBACK TO member")
+            conn.exec_driver_sql("RELEASE member")
             outcomes.append((False, exc))
         else:
-            savepoint.commit()
+            conn.exec_driver_sql("RELEASE member")
             outcomes.append((True, result))
     return outcomes
 
