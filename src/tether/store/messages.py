@@ -128,6 +128,17 @@ class MessageQueries(StoreBase):
     ) -> MessageRow | None:
         """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
         ``runner``, only while that runner holds the session's claim (else None)."""
+        if self._autocommit is not None:  # PostgreSQL: one statement, one round trip
+            self._writer.check_open()
+            params = {"p_session": session_id, "p_now": utcnow(), "p_id": str(uuid.uuid4()),
+                      "p_reply_to": reply_to}
+            if runner is not None:
+                params["p_runner"] = runner
+            async with self._autocommit.connect() as conn:
+                row = (await conn.execute(
+                    statements.ANSWER_IN_ONE_STATEMENT[runner is not None], params
+                )).first()
+            return None if row is None else message_out(row)
 
         def write(conn: Connection) -> MessageRow | None:
             row = _insert_new(

@@ -13,12 +13,15 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Select,
     Update,
     and_,
     bindparam,
     exists,
     false,
+    func,
     literal,
+    null,
     or_,
     select,
     true,
@@ -269,3 +272,45 @@ def _send_in_one_statement() -> CompoundSelect[Any]:
 
 #: See _send_in_one_statement.
 SEND_IN_ONE_STATEMENT = _send_in_one_statement()
+
+
+def _answer_in_one_statement(by_runner: bool) -> Select[Any]:
+    """A new, empty ``streaming`` assistant message in one statement (PostgreSQL), at the
+    session's next seq and position (while the runner holds the claim, with ``by_runner``),
+    its question marked answered again; no row when there is no such session (or claim).
+    Parameters: p_session, p_now, p_runner (by_runner), p_id, p_reply_to."""
+    taken = NEXT_SEQ[(False, by_runner, True)].cte("taken")
+    now = bindparam("p_now", type_=messages.c.created_at.type)
+    reply_to = bindparam("p_reply_to", type_=messages.c.reply_to.type)
+    inserted = (
+        messages.insert()
+        .from_select(
+            ["id", "session_id", "position", "seq", "role", "content", "status",
+             "client_msg_id", "chunks", "reply_to", "answer_again", "created_at", "updated_at"],
+            select(
+                bindparam("p_id", type_=messages.c.id.type),
+                bindparam("p_session", type_=messages.c.session_id.type),
+                taken.c.message_count, taken.c.head_seq,
+                literal("assistant", messages.c.role.type), literal("", messages.c.content.type),
+                literal(str(STREAMING), messages.c.status.type),
+                null(), literal(0), reply_to, false(), now, now,
+            ),
+            include_defaults=False,
+        )
+        .returning(*_MESSAGE_COLUMNS)
+        .cte("inserted")
+    )
+    answered = (
+        update(messages)
+        .where(messages.c.id == reply_to, exists(select(taken.c.head_seq)))
+        .values(answer_again=False)
+        .returning(messages.c.id)
+        .cte("answered")
+    )
+    # Referenced, so that it is rendered (PostgreSQL runs a data-modifying CTE either way).
+    marked = select(func.count()).select_from(answered).scalar_subquery().label("answered")
+    return select(*inserted.c, marked)
+
+
+#: See _answer_in_one_statement, by by_runner.
+ANSWER_IN_ONE_STATEMENT = {by: _answer_in_one_statement(by) for by in (False, True)}
