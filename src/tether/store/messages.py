@@ -4,6 +4,7 @@ subscribe and history."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -32,7 +33,18 @@ from tether.store.rows import (
 )
 
 
-def _insert_new(
+def find_by_client_msg_id(
+    conn: Connection, user_id: str, session_id: str, client_msg_id: str
+) -> MessageRow | None:
+    """The message stored in the user's session under ``client_msg_id``, if any."""
+    row = conn.execute(
+        statements.BY_CLIENT_MSG_ID,
+        {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
+    ).first()
+    return None if row is None else message_out(row)
+
+
+def insert_new(
     conn: Connection,
     session_id: str,
     *,
@@ -77,30 +89,33 @@ class MessageQueries(StoreBase):
         session is not the user's. Raises ContentMismatch for a reused id with other content."""
 
         def write(conn: Connection) -> tuple[MessageRow, bool] | None:
-            found = conn.execute(
-                statements.BY_CLIENT_MSG_ID,
-                {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
-            ).first()
+            found = find_by_client_msg_id(conn, user_id, session_id, client_msg_id)
             if found is not None:
-                message = message_out(found)
-                if message["content"] != content:
+                if found["content"] != content:
                     raise ContentMismatch(client_msg_id)
-                return message, True
-            row = _insert_new(
+                return found, True
+            row = insert_new(
                 conn, session_id, user_id=user_id, role="user", content=content,
                 status=MessageStatus.COMPLETE, client_msg_id=client_msg_id,
             )
             return None if row is None else (row, False)
 
+        if self._autocommit is not None:
+            return await self._once_per_id(
+                lambda: self._send_in_one_statement(user_id, session_id, client_msg_id, content)
+            )
+        return await self._once_per_id(lambda: self._transact(write))
+
+    @staticmethod
+    async def _once_per_id(
+        store: Callable[[], Awaitable[tuple[MessageRow, bool] | None]],
+    ) -> tuple[MessageRow, bool] | None:
+        """``store()``, once more when it fails on the unique client_msg_id: the same id was
+        stored concurrently, and the second try finds it."""
         for _attempt in range(2):
             try:
-                if self._autocommit is not None:
-                    return await self._send_in_one_statement(
-                        user_id, session_id, client_msg_id, content
-                    )
-                return await self._transact(write)
+                return await store()
             except IntegrityError:
-                # The same client_msg_id was stored concurrently: the retry finds it.
                 continue
         raise StorageUnavailable("could not store the message")
 
@@ -141,7 +156,7 @@ class MessageQueries(StoreBase):
             return None if row is None else message_out(row)
 
         def write(conn: Connection) -> MessageRow | None:
-            row = _insert_new(
+            row = insert_new(
                 conn, session_id, runner=runner, role="assistant", content="",
                 status=STREAMING, reply_to=reply_to,
             )
