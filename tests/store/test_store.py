@@ -238,12 +238,16 @@ async def test_snapshot_has_every_change_up_to_its_head_under_writers(
             await store.finish_message(sid, answer["id"], "complete", f"a{i}", 1)
 
     async def read() -> list[Snapshot]:
-        taken = []
-        for _ in range(30):
-            snapshot = await store.snapshot(sid, 0, 15, 10**6)
-            assert snapshot is not None
-            taken.append(snapshot)
-            await asyncio.sleep(0)
+        taken: list[Snapshot] = []
+        # At least 30 reads, and on until the writes have moved the head (the first write may
+        # take longer than 30 reads on a loaded machine: the store's threads open their
+        # connections on first use); the timeout keeps it bounded.
+        async with asyncio.timeout(20):
+            while len(taken) < 30 or len({s.head_seq for s in taken}) < 2:
+                snapshot = await store.snapshot(sid, 0, 15, 10**6)
+                assert snapshot is not None
+                taken.append(snapshot)
+                await asyncio.sleep(0)
         return taken
 
     writer = asyncio.create_task(write())
