@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: How long a process's claim on a session's runs holds without renewal (renewed every
     #: third of it); a node that died is noticed within about this long.
     lease_seconds: float = Field(10.0, gt=0)
+    #: How long ``tether serve`` waits for a database that is unreachable at start (a node
+    #: started while PostgreSQL restarts) before it gives up; 0 gives up at once.
+    startup_wait: float = Field(60.0, ge=0)
     #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
     sqlite_busy_timeout: float = Field(5.0, ge=0)
     #: ``auto`` runs on uvloop where it is installed (it comes with uvicorn[standard]), as
