@@ -97,10 +97,34 @@ class MessageQueries(StoreBase):
         return message_out(row)
 
     async def create_assistant_message(
-        self, session_id: str, reply_to: str | None, runner: str | None = None
+        self, session_id: str, reply_to: str | None, runner: str | None = None,
+        message_id: str | None = None,
     ) -> MessageRow | None:
         """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
-        ``runner``, only while that runner holds the session's claim (else None)."""
+        ``runner``, only while that runner holds the session's claim (else None).
+
+        ``message_id`` makes the creation idempotent: a retry whose first attempt committed
+        but lost the reply (a connection cut after COMMIT) finds that message again instead of
+        answering the question twice (None when it is no longer streaming: ended by whoever
+        took the session over)."""
+        try:
+            return await self._create_assistant(session_id, reply_to, runner, message_id)
+        except IntegrityError:
+            found = None if message_id is None else await self.message_by_id(message_id)
+            if found is None:
+                raise
+            return found if found["status"] == STREAMING else None
+
+    async def message_by_id(self, message_id: str) -> MessageRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(*_MESSAGE_COLUMNS).where(messages.c.id == message_id))
+            ).first()
+        return None if row is None else message_out(row)
+
+    async def _create_assistant(
+        self, session_id: str, reply_to: str | None, runner: str | None, message_id: str | None
+    ) -> MessageRow | None:
         async with self._write() as conn:
             taken = await self._next_seq(conn, session_id, runner=runner, new_message=True)
             if taken is None:
@@ -119,6 +143,7 @@ class MessageQueries(StoreBase):
                 content="",
                 status=STREAMING,
                 reply_to=reply_to,
+                **({} if message_id is None else {"id": message_id}),
             )
 
     async def request_retry(self, session_id: str, message_id: str) -> bool | None:
