@@ -140,6 +140,9 @@ async def check_views(
     """Every client's view equals a fresh read of its session: first as the live events left
     it (waiting up to ``live_wait`` seconds), else after one more resume. The problems, and
     how many clients needed that resume (which a client also does when it reconnects)."""
+    for c in clients:  # as a browser does, a client whose connection died connects again
+        if not c.connected:
+            await c.connect(time.monotonic() + 20)
     fresh = await stored(store, {c.session_id for c in clients})
     deadline = time.monotonic() + live_wait
     while time.monotonic() < deadline and any(  # noqa: ASYNC110 - views change in their own time

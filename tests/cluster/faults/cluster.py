@@ -73,7 +73,13 @@ class Node:
     proxy: FaultProxy
     proc: ServerProcess | None = None
     stopped: bool = False
+    #: Killed, and not listening again yet.
+    restarting: bool = False
     starts: int = 0
+
+    @property
+    def down(self) -> bool:
+        return self.stopped or self.restarting
 
     @property
     def url(self) -> str:
@@ -106,9 +112,9 @@ class FaultCluster:
         for i in range(count):
             proxy = await FaultProxy("127.0.0.1", 1).start()
             self.nodes.append(Node(i, self.workdir / f"node{i}", proxy))
-        # One at a time: the first applies the migrations.
-        for node in self.nodes:
-            await self._start(node)
+        # The first applies the migrations; the others start together.
+        await self._start(self.nodes[0])
+        await asyncio.gather(*(self._start(node) for node in self.nodes[1:]))
 
     async def _start(self, node: Node) -> None:
         proc = await asyncio.to_thread(
@@ -119,9 +125,25 @@ class FaultCluster:
         node.proxy.target = ("127.0.0.1", proc.port)
         self.log(f"node {node.index} up on port {proc.port} (pid {proc.pid})")
 
-    async def inflict(self, fault: Fault) -> None:
-        """Do ``fault``, and undo it after its length."""
+    def skips(self, fault: Fault) -> str | None:
+        """Why ``fault`` cannot strike now (its node is still down from an earlier fault, or
+        another node is down and this one would take a second away), or None."""
+        if fault.node is None:
+            return None
+        node = self.nodes[fault.node]
+        if node.down:
+            return f"node {node.index} is still down"
+        if fault.kind in (Kind.KILL, Kind.STOP) and any(n.down for n in self.nodes):
+            return "another node is down"
+        return None
+
+    async def inflict(self, fault: Fault) -> bool:
+        """Do ``fault``, and undo it after its length; False when it was skipped (see
+        :meth:`skips`)."""
         node = None if fault.node is None else self.nodes[fault.node]
+        if reason := self.skips(fault):
+            self.log(f"fault {fault} skipped: {reason}")
+            return False
         self.log(f"fault {fault}")
         if fault.kind is Kind.DROP:
             assert node is not None
@@ -133,11 +155,15 @@ class FaultCluster:
             node.proxy.restore()
         elif fault.kind is Kind.KILL:
             assert node is not None and node.proc is not None
+            node.restarting = True
             node.proc.kill()
             node.proxy.sever()  # clients see the connection reset, as with a dead host
             await asyncio.sleep(fault.length)
             node.proxy.restore()
-            await self._start(node)
+            try:
+                await self._start(node)
+            finally:
+                node.restarting = False
         elif fault.kind is Kind.STOP:
             assert node is not None and node.proc is not None
             os.kill(node.proc.pid, signal.SIGSTOP)
@@ -154,6 +180,7 @@ class FaultCluster:
             await asyncio.sleep(fault.length)
             self.pg_proxy.restore()
             self.log("  postgres back")
+        return True
 
     def _continue(self, node: Node) -> None:
         if node.stopped and node.proc is not None:
@@ -170,7 +197,7 @@ class FaultCluster:
         for node in self.nodes:
             node.proxy.restore()
             self._continue(node)
-            if node.proc is None or node.proc.proc.poll() is not None:
+            if not node.restarting and (node.proc is None or node.proc.proc.poll() is not None):
                 await self._start(node)
 
     def exits(self) -> list[str]:

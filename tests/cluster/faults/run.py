@@ -38,6 +38,8 @@ class Report:
     duplicates: int = 0
     connects: int = 0
     resumed_at_end: int = 0
+    #: Faults of the schedule that found their node still down from an earlier one.
+    skipped: int = 0
     took: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
@@ -48,7 +50,8 @@ class Report:
         kinds = Counter(str(f.kind) for f in self.faults)
         return (
             f"seed {self.seed}: {len(self.faults)} faults in {self.seconds:.0f} s "
-            f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); {self.sent} sends "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; {self.skipped} "
+            f"skipped: their node was still down); {self.sent} sends "
             f"acknowledged ({self.duplicates} as duplicates of a lost ack), answers "
             f"{dict(sorted(self.answers.items()))}, {self.connects} connects, "
             f"{self.resumed_at_end} view(s) resumed at the end; {len(self.problems)} problem(s); "
@@ -118,6 +121,8 @@ async def exercise(
     for outcome in await asyncio.gather(*striking, return_exceptions=True):
         if isinstance(outcome, BaseException):
             report.problems.append(f"a fault could not be done or undone: {outcome!r}")
+        elif outcome is False:
+            report.skipped += 1
     await cluster.heal()
     report.log("healed")
     for outcome in await asyncio.gather(*talking, return_exceptions=True):
