@@ -28,7 +28,7 @@ from tests.cluster.faults.run import run
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 #: Seconds of faults (the run takes about 25 s more: start, healing, checks).
-SECONDS = float(os.environ.get("TETHER_FAULT_SECONDS", "35"))
+SECONDS = float(os.environ.get("TETHER_FAULT_SECONDS", "30"))
 
 
 def seeds() -> list[int]:

@@ -131,15 +131,15 @@ async def test_a_node_started_during_a_postgres_cut_comes_up_when_it_returns(
 
             thread = threading.Thread(target=start)
             thread.start()
-            await asyncio.sleep(2.0)
+            stderr = tmp_path / "node" / "server.stderr"
+            await until(lambda: failed or (stderr.exists() and "waits for the database"
+                                           in stderr.read_text()), 30, "the node to wait")
             assert not failed, failed  # it waits for the database...
             proxy.restore()  # ...and comes up when it is back
             await asyncio.to_thread(thread.join, 45)
             assert not failed, failed
             [node] = started
             try:
-                assert "waits for the database" in (tmp_path / "node" / "server.stderr"
-                                                    ).read_text() + node.log()
                 async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
                     assert (await http.get("/readyz")).status_code == 200
                 client = Client(node.url)

@@ -131,6 +131,8 @@ def differences(client: FaultClient, fresh: list[MessageRow]) -> list[str]:
                 out.append(f"{client.name}'s copy of {mid} differs (view, stored): {changed}")
     if view.last_seq != max((m["seq"] for m in fresh), default=0):
         out.append(f"{client.name} is at last_seq {view.last_seq}")
+    if client.session is None or client.session["running"]:
+        out.append(f"{client.name} sees its session as running: {client.session}")
     return out
 
 

@@ -51,6 +51,9 @@ class FaultClient:
         self.client_id = f"fault-{name}-{uuid.uuid4().hex[:6]}"
         self.outbox = Outbox()
         self.view = SessionView(session_id)
+        #: The session as this client knows it: from ``session`` events and a ``list_sessions``
+        #: at each connect, the fresher one winning (the browser's SessionList rule).
+        self.session: dict[str, Any] | None = None
         self.client: Client | None = None
         self.follower: Follower | None = None
         self.connects = 0
@@ -74,10 +77,14 @@ class FaultClient:
             client = Client(self.rng.choice(self.urls()), client_id=self.client_id)
             try:
                 async with asyncio.timeout(ACK_TIMEOUT * 2):
+                    client.sio.on("session", self._on_session)
                     await client.connect()
                     follower = Follower(client, self.session_id)
                     follower.view = self.view
                     await follower.subscribe()
+                    listed = await client.ok("list_sessions", {"limit": 200})
+                    for session in listed["sessions"]:
+                        self._on_session({"session": session})
             except Exception as exc:  # down, cut, unavailable: try elsewhere
                 with contextlib.suppress(Exception):
                     await client.close()
@@ -89,6 +96,11 @@ class FaultClient:
             self.connects += 1
             return
         raise TimeoutError(f"{self.name} could not connect")
+
+    def _on_session(self, data: dict[str, Any]) -> None:
+        session = data.get("session") or {}
+        if session.get("id") == self.session_id and fresher(session, self.session):
+            self.session = session
 
     async def drop(self) -> None:
         if self.follower is not None:
@@ -174,3 +186,13 @@ class FaultClient:
 
     async def close(self) -> None:
         await self.drop()
+
+
+def fresher(incoming: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """Whether ``incoming`` is at least as recent a state of a session as ``current``
+    (static/js/client/sessionlist.js ``isFresher``)."""
+    if current is None:
+        return True
+    if incoming["updated_at"] != current["updated_at"]:
+        return bool(incoming["updated_at"] > current["updated_at"])
+    return bool(incoming.get("head_seq", 0) >= current.get("head_seq", 0))
