@@ -40,6 +40,7 @@ def seeds() -> list[int]:
     return [random.SystemRandom().randrange(1, 10_000)]
 
 
+@pytest.mark.timeout(int(SECONDS) + 400)  # the run bounds itself first (tests.cluster.faults.run)
 @pytest.mark.parametrize("seed", seeds())
 async def test_faults(seed: int, tmp_path: Path, pg_url: str, redis_url: str) -> None:
     print(f"\nfault test seed {seed} (replay: TETHER_FAULT_SEED={seed})")

@@ -47,7 +47,7 @@ def node_env(database: str, redis: str, prefix: str, agents_file: Path) -> dict[
         "NODE_ENV": "production",
         "TETHER_AGENTS_FILE": str(agents_file),
         "TETHER_AGENT": "slow",
-        "TETHER_STARTUP_WAIT": "120",
+        "TETHER_STARTUP_WAIT": "60",
         "TETHER_LOG_LEVEL": "INFO",
     }
 
@@ -118,7 +118,7 @@ class FaultCluster:
 
     async def _start(self, node: Node) -> None:
         proc = await asyncio.to_thread(
-            start_server, node.data_dir, self._env, (), 0, 130
+            start_server, node.data_dir, self._env, (), 0, 90
         )
         node.proc, node.stopped = proc, False
         node.starts += 1

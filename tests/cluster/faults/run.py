@@ -66,7 +66,7 @@ async def run(seed: int, seconds: float, workdir: Path, pg_url: str) -> Report:
     store = Store(create_engine(pg_url))  # straight to PostgreSQL, for the checks
     clients: list[FaultClient] = []
     try:
-        async with asyncio.timeout(seconds + 240):
+        async with asyncio.timeout(seconds + 300):
             await cluster.start(NODES, AGENT_DELAY)
             session_ids = await create_sessions(cluster.urls[0])
             clients = [
