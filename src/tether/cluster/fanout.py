@@ -49,15 +49,33 @@ class FanoutRepair:
         # ``running`` flag, above all): published again once Redis answers. A ``resync`` would
         # not do: it goes to the session's followers, and a session list follows none.
         self.unsent_sessions: dict[str, dict[str, Any]] = {}
+        # Until this loop time, Redis has only just come back and other nodes' listeners may
+        # still be reconnecting: session updates published meanwhile are sent again as well.
+        self.echo_until = -1.0
+        self._lost = False
         self.local_lost = False  # this node's listener was cut off
         self._tasks = TaskOwner("fanout-repair")
 
     def published(self, data: dict[str, Any]) -> None:
-        """A later state of a session reached the other nodes: nothing older to send again."""
-        if (session_id := _session_event_of(data)) is not None:
+        """Redis took a publish: the first after a failure means it is back (and other nodes
+        may not hear yet); a session update then is sent again, else a later state of a
+        session leaves nothing older to send again."""
+        if self._lost:
+            self._lost = False
+            self._echo()
+        if (session_id := _session_event_of(data)) is None:
+            return
+        if asyncio.get_running_loop().time() < self.echo_until:
+            self.unsent_sessions[session_id] = data
+            self._schedule()
+        else:
             self.unsent_sessions.pop(session_id, None)
 
+    def _echo(self) -> None:
+        self.echo_until = asyncio.get_running_loop().time() + RETRY_MAX + 1
+
     def publish_failed(self, data: dict[str, Any]) -> None:
+        self._lost = True
         if (of_session := _session_event_of(data)) is not None:
             log.warning("an update of session %s did not reach the other nodes", of_session)
             self.unsent_sessions[of_session] = data
@@ -69,6 +87,7 @@ class FanoutRepair:
 
     def listen_restored(self) -> None:
         self.local_lost = True
+        self._echo()
         self._schedule()
 
     def _schedule(self) -> None:
@@ -93,8 +112,9 @@ class FanoutRepair:
                 # RETRY_MAX seconds): a node still deaf would miss this one too, and a session
                 # list has no gap to notice.
                 await asyncio.sleep(RETRY_MAX + 1)
-            while self.unsent_sessions:
-                _, data = self.unsent_sessions.popitem()
+            # Taken at once: one sent again inside the echo window comes back for the next turn.
+            unsent, self.unsent_sessions = self.unsent_sessions, {}
+            for data in unsent.values():
                 log.warning("session update sent again: %s", data["room"])
                 await self.manager.emit(Event.SESSION, data["data"][0], "/", room=data["room"])
 
