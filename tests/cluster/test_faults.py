@@ -31,13 +31,21 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 SECONDS = float(os.environ.get("TETHER_FAULT_SECONDS", "30"))
 
 
+#: The seed of the default (CI) run: fixed, so that a CI failure is the change's and replays as is.
+#: Exploring new schedules is what TETHER_FAULT_SEED=random and `make fault-test-long` are for.
+DEFAULT_SEED = 3
+
+
 def seeds() -> list[int]:
-    """TETHER_FAULT_SEEDS (``1,2,3``), or TETHER_FAULT_SEED, or one drawn at random."""
+    """TETHER_FAULT_SEEDS (``1,2,3``), TETHER_FAULT_SEED (a number or ``random``), DEFAULT_SEED."""
     if listed := os.environ.get("TETHER_FAULT_SEEDS"):
         return [int(s) for s in listed.split(",") if s.strip()]
-    if one := os.environ.get("TETHER_FAULT_SEED"):
+    one = os.environ.get("TETHER_FAULT_SEED", "")
+    if one == "random":
+        return [random.SystemRandom().randrange(1, 10_000)]
+    if one:
         return [int(one)]
-    return [random.SystemRandom().randrange(1, 10_000)]
+    return [DEFAULT_SEED]
 
 
 @pytest.mark.timeout(int(SECONDS) + 400)  # the run bounds itself first (tests.cluster.faults.run)
