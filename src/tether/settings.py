@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     push_presence_seconds: float = Field(120.0, gt=0)
     #: Accept ``http://`` push endpoints (tests against a local push service only).
     push_allow_http: bool = False
+    #: Accept push endpoints on loopback, private and reserved addresses (tests against a local
+    #: push service only; see tether.push.egress).
+    push_allow_private: bool = False
     #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
     #: link and QR code (for a phone on the same network).
     signin: str | None = None
