@@ -4,7 +4,8 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: install run test test-py test-js lint typecheck bench bench-smoke screenshots vendor clean
+.PHONY: install run test test-py test-js lint typecheck bench bench-smoke screenshots vendor clean \
+	fault-test-long
 
 install: $(STAMP)
 
@@ -31,6 +32,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+
+# The randomized fault test at length (docs/scaling.md): several seeds, 90 s of faults each.
+FAULT_SEEDS ?= 1,2,3,4,5
+fault-test-long: install
+	TETHER_FAULT_SEEDS=$(FAULT_SEEDS) TETHER_FAULT_SECONDS=90 $(VENV)/bin/python -m pytest -q -s \
+		tests/cluster/test_faults.py
 
 bench: install
 	$(VENV)/bin/python -m bench run

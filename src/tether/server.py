@@ -20,6 +20,7 @@ from tether.db.engine import check_sqlite_directory, create_engine, describe_err
 from tether.db.migrate import upgrade
 from tether.edge.connections import protocol_options
 from tether.netaddr import public_urls
+from tether.runs.retry import patiently
 from tether.settings import Settings
 
 log = logging.getLogger("tether.server")
@@ -41,7 +42,9 @@ def check_data_dir(settings: Settings) -> None:
 
 
 async def prepare_database(settings: Settings) -> tuple[bool, str | None]:
-    """Apply migrations; whether any token exists, and the ``--signin`` token if asked for."""
+    """Apply migrations; whether any token exists, and the ``--signin`` token if asked for.
+    A database that is unreachable (not one that refuses) is waited for, up to
+    ``settings.startup_wait`` seconds: a node started while PostgreSQL restarts comes up."""
     try:
         check_sqlite_directory(settings.resolved_database_url)
     except ValueError as exc:
@@ -50,10 +53,14 @@ async def prepare_database(settings: Settings) -> tuple[bool, str | None]:
         settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
     )
     try:
-        await upgrade(engine)
+        await patiently(lambda: upgrade(engine), "start-up", patience=settings.startup_wait)
         accounts = Accounts(engine)
+        # Not retried: a token created whose reply was lost would be created twice.
         token = await accounts.create_token(settings.signin) if settings.signin else None
-        return await accounts.has_tokens(), token
+        has_tokens = await patiently(
+            accounts.has_tokens, "start-up", patience=settings.startup_wait
+        )
+        return has_tokens, token
     except Exception as exc:
         raise StartupError(f"cannot open the database: {describe_error(exc)}") from None
     finally:

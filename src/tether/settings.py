@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: How long a process's claim on a session's runs holds without renewal (renewed every
     #: third of it); a node that died is noticed within about this long.
     lease_seconds: float = Field(10.0, gt=0)
+    #: How long ``tether serve`` waits for a database that is unreachable at start (a node
+    #: started while PostgreSQL restarts) before it gives up; 0 gives up at once.
+    startup_wait: float = Field(60.0, ge=0)
     #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
     sqlite_busy_timeout: float = Field(5.0, ge=0)
     #: ``auto`` runs on uvloop where it is installed (it comes with uvicorn[standard]), as
@@ -107,6 +110,9 @@ class Settings(BaseSettings):
     push_presence_seconds: float = Field(120.0, gt=0)
     #: Accept ``http://`` push endpoints (tests against a local push service only).
     push_allow_http: bool = False
+    #: Accept push endpoints on loopback, private and reserved addresses (tests against a local
+    #: push service only; see tether.push.egress).
+    push_allow_private: bool = False
     #: ``tether serve --signin NAME``: mint a token for NAME at start and print its sign-in
     #: link and QR code (for a phone on the same network).
     signin: str | None = None

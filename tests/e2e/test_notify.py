@@ -57,7 +57,8 @@ READ_SW_NOTIFICATIONS = """async () => {
 @pytest.fixture
 async def push_server(tmp_path: Any) -> AsyncIterator[InProcessServer]:
     async with serve_in_process(
-        tmp_path / "data", allowed_hosts=["127.0.0.1"], push_allow_http=True
+        tmp_path / "data", allowed_hosts=["127.0.0.1"], push_allow_http=True,
+        push_allow_private=True,
     ) as server:
         yield server
 

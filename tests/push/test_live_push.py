@@ -20,7 +20,9 @@ from tests.support.wait import until
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
-    async with serve_in_process(tmp_path / "data", push_allow_http=True, push_timeout=1.0) as s:
+    async with serve_in_process(
+        tmp_path / "data", push_allow_http=True, push_allow_private=True, push_timeout=1.0
+    ) as s:
         yield s
 
 

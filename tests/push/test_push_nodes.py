@@ -26,7 +26,8 @@ def shared_key() -> str:
 async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
     nodes: Callable[..., ServerProcess], push_service: LocalPushService
 ) -> None:
-    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_PUSH_ALLOW_PRIVATE": "true",
+           "TETHER_VAPID_PRIVATE_KEY": shared_key()}
     a, b = nodes(env=env), nodes(env=env)
     phone, desktop = Client(a.url), Client(b.url)
     await phone.connect()
@@ -68,7 +69,8 @@ async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
 async def test_the_node_that_ends_a_dead_nodes_answer_pushes_it_once(
     nodes: Callable[..., ServerProcess], push_service: LocalPushService
 ) -> None:
-    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_PUSH_ALLOW_PRIVATE": "true",
+           "TETHER_VAPID_PRIVATE_KEY": shared_key()}
     a = nodes(env={**env, "TETHER_ECHO_DELAY": "0.1", "TETHER_CHECKPOINT_INTERVAL": "0.3"})
     b = nodes(env=env)
     phone, watcher = Client(a.url), Client(b.url)

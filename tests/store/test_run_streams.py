@@ -102,6 +102,16 @@ async def wait_answered(store: Store, sids: list[str], timeout: float = 20) -> N
             await asyncio.sleep(0.02)
 
 
+async def answer_all(runs: RunManager, store: Store, sid: str) -> None:
+    """Have ``runs`` answer the session's queue, then shut it down."""
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid])
+        await wait_until_idle(runs)
+    finally:
+        await runs.shutdown()
+
+
 async def test_streams_are_coalesced_ordered_and_checkpointed_together(
     store: Store, user: User
 ) -> None:
@@ -347,10 +357,11 @@ class FlakyStore(CountingStore):
             raise ConnectionResetError(f"{name}: connection reset by peer")
 
     async def create_assistant_message(
-        self, session_id: str, reply_to: str | None, runner: str | None = None
+        self, session_id: str, reply_to: str | None, runner: str | None = None,
+        message_id: str | None = None,
     ) -> MessageRow | None:
         self._blink("create")
-        return await super().create_assistant_message(session_id, reply_to, runner)
+        return await super().create_assistant_message(session_id, reply_to, runner, message_id)
 
     async def turn_inputs(
         self, session_id: str, up_to_position: int | None
@@ -382,12 +393,7 @@ async def test_storage_errors_during_a_run_wait_and_retry(store: Store, user: Us
     assert isinstance(runs.store, FlakyStore)
     runs.store.failures = {}
     [sid] = await sessions_with_a_question(store, user, 1)
-    try:
-        runs.wake(sid)
-        await wait_answered(store, [sid])
-        await wait_until_idle(runs)
-    finally:
-        await runs.shutdown()
+    await answer_all(runs, store, sid)
     [answer] = await final_answers(store, sid)
     assert (answer["status"], answer["error"]) == ("complete", None)
     assert answer["content"] == "".join(f"w{i} " for i in range(10))

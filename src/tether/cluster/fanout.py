@@ -45,10 +45,40 @@ class FanoutRepair:
         self.manager = manager
         self.ping = ping
         self.missed: set[str] = set()  # sessions whose change did not reach other nodes
+        # The last ``session`` event of each session that did not reach the other nodes (its
+        # ``running`` flag, above all): published again once Redis answers. A ``resync`` would
+        # not do: it goes to the session's followers, and a session list follows none.
+        self.unsent_sessions: dict[str, dict[str, Any]] = {}
+        # Until this loop time, Redis has only just come back and other nodes' listeners may
+        # still be reconnecting: session updates published meanwhile are sent again as well.
+        self.echo_until = -1.0
+        self._lost = False
         self.local_lost = False  # this node's listener was cut off
         self._tasks = TaskOwner("fanout-repair")
 
+    def published(self, data: dict[str, Any]) -> None:
+        """Redis took a publish: the first after a failure means it is back (and other nodes
+        may not hear yet); a session update then is sent again, else a later state of a
+        session leaves nothing older to send again."""
+        if self._lost:
+            self._lost = False
+            self._echo()
+        if (session_id := _session_event_of(data)) is None:
+            return
+        if asyncio.get_running_loop().time() < self.echo_until:
+            self.unsent_sessions[session_id] = data
+            self._schedule()
+        else:
+            self.unsent_sessions.pop(session_id, None)
+
+    def _echo(self) -> None:
+        self.echo_until = asyncio.get_running_loop().time() + RETRY_MAX + 1
+
     def publish_failed(self, data: dict[str, Any]) -> None:
+        self._lost = True
+        if (of_session := _session_event_of(data)) is not None:
+            log.warning("an update of session %s did not reach the other nodes", of_session)
+            self.unsent_sessions[of_session] = data
         session_id = session_of_room(data.get("room"))
         if session_id is not None:
             log.warning("a change of session %s did not reach the other nodes", session_id)
@@ -57,6 +87,7 @@ class FanoutRepair:
 
     def listen_restored(self) -> None:
         self.local_lost = True
+        self._echo()
         self._schedule()
 
     def _schedule(self) -> None:
@@ -64,7 +95,7 @@ class FanoutRepair:
             self._tasks.spawn(self._repair(), name="repair")
 
     async def _repair(self) -> None:
-        while self.missed or self.local_lost:
+        while self.missed or self.local_lost or self.unsent_sessions:
             await AsyncRetrying(wait=backoff(), retry=retry_if_exception_type(Exception))(
                 self.ping
             )
@@ -76,6 +107,16 @@ class FanoutRepair:
                         await self._resync(session_id, "fan-out listener reconnected", local=True)
             while self.missed:
                 await self._resync(self.missed.pop(), "fan-out publish failed")
+            if self.unsent_sessions:
+                # Not before every node's listener is back (each tries again at least every
+                # RETRY_MAX seconds): a node still deaf would miss this one too, and a session
+                # list has no gap to notice.
+                await asyncio.sleep(RETRY_MAX + 1)
+            # Taken at once: one sent again inside the echo window comes back for the next turn.
+            unsent, self.unsent_sessions = self.unsent_sessions, {}
+            for data in unsent.values():
+                log.warning("session update sent again: %s", data["room"])
+                await self.manager.emit(Event.SESSION, data["data"][0], "/", room=data["room"])
 
     async def _resync(self, session_id: str, reason: str, *, local: bool = False) -> None:
         log.warning("resync session %s: %s", session_id, reason)
@@ -86,6 +127,16 @@ class FanoutRepair:
 
     async def stop(self) -> None:
         await self._tasks.close()
+
+
+def _session_event_of(data: dict[str, Any]) -> str | None:
+    """The session a published ``session`` event is about, or None for any other message."""
+    if data.get("method") != "emit" or data.get("event") != Event.SESSION:
+        return None
+    args = data.get("data")  # the event's arguments: [{"session": {...}}]
+    payload = args[0] if isinstance(args, list) and args else None
+    session = payload.get("session") if isinstance(payload, dict) else None
+    return str(session["id"]) if isinstance(session, dict) and "id" in session else None
 
 
 class TrackedRedisManager(socketio.AsyncRedisManager, BroadcastManager):  # type: ignore[misc]
@@ -103,6 +154,8 @@ class TrackedRedisManager(socketio.AsyncRedisManager, BroadcastManager):  # type
         result = await super()._publish(data)
         if result is None:
             self.repair.publish_failed(data)
+        else:
+            self.repair.published(data)
         return result
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from aiohttp import TCPConnector
 from pywebpush import WebPushException, webpush_async
 
 from tether.cache import Cache
+from tether.push.egress import PublicResolver, refused_host
 from tether.push.payload import answer_payload, ends_answer
 from tether.push.vapid import VapidKeys
 from tether.store import MessageRow, PushSubscriptionRow, Store
@@ -46,6 +49,7 @@ class PushSender:
         timeout: float = 10.0,
         ttl: int = 3600,
         max_pending: int = 1000,
+        allow_private: bool = False,
     ) -> None:
         self.store = store
         #: None until the server starts (tether.push.service): nothing is pushed before.
@@ -53,12 +57,13 @@ class PushSender:
         self.timeout = timeout
         self.ttl = ttl
         self.max_pending = max_pending
+        self.allow_private = allow_private
         self.tasks = TaskOwner("push")
         self._slots = asyncio.Semaphore(concurrency)
         self._http: aiohttp.ClientSession | None = None
         self._none: Cache[str, bool] = Cache(100_000, ttl=NO_SUBSCRIPTIONS_SECONDS)
-        #: Pushes by outcome ("sent", "gone", "failed", "watched", "dropped"), for tests and
-        #: diagnostics.
+        #: Pushes by outcome ("sent", "gone", "failed", "refused", "watched", "dropped"), for
+        #: tests and diagnostics.
         self.counts: dict[str, int] = {}
 
     def answer_ended(self, session_id: str, message: MessageRow) -> None:
@@ -101,9 +106,21 @@ class PushSender:
         """Push ``data`` to one subscription: the push service's status, or None when it did
         not answer in time or could not be reached. A gone subscription is deleted."""
         assert self.keys is not None, "push sender not started"
+        host = urlsplit(subscription.endpoint).hostname or ""
+        if not self.allow_private and (why := refused_host(host)):
+            # (refused at subscribe too; this covers rows stored before that check)
+            self._count("refused")
+            log.warning("push to subscription %s not sent: its endpoint is %s", subscription.id,
+                        why)
+            return None
         async with self._slots:
             if self._http is None:
-                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout))
+                self._http = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(self.timeout),
+                    # names resolve to public addresses only (tether.push.egress)
+                    connector=None if self.allow_private else TCPConnector(
+                        resolver=PublicResolver()),
+                )
             try:
                 async with asyncio.timeout(self.timeout):
                     response = await webpush_async(

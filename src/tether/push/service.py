@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from tether import protocol as p
 from tether.accounts import User
 from tether.protocol import ErrorCode, RequestError, not_found
+from tether.push.egress import refused_host
 from tether.push.sender import PushSender
 from tether.push.vapid import VapidKeys, load_keys
 from tether.service import NoFields
@@ -46,6 +47,7 @@ class PushService:
             concurrency=settings.push_concurrency,
             timeout=settings.push_timeout,
             ttl=settings.push_ttl,
+            allow_private=settings.push_allow_private,
         )
         #: This node's connections with a presence row (so a disconnect costs a write only
         #: for them).
@@ -110,3 +112,5 @@ class PushService:
             raise RequestError(
                 ErrorCode.INVALID, f"endpoint: must be an {' or '.join(schemes)} URL"
             )
+        if not self.settings.push_allow_private and (why := refused_host(url.hostname)):
+            raise RequestError(ErrorCode.INVALID, f"endpoint: {why} is not a push service")

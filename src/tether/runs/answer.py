@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tether.agents import AgentError, AgentRegistry, Turn
@@ -92,8 +93,13 @@ class Answers:
         """Write one answer (replying to ``reply_to``), its text from ``source``, called once
         its message exists (``opened`` hears of it then); the final message, or None when this
         process turned out not to hold the session's claim any more."""
+        # This attempt's own id: a retry after a reply lost with the connection finds the
+        # answer its first attempt created, instead of answering the question twice.
+        answer_id = str(uuid.uuid4())
         assistant = await patiently(
-            lambda: self.store.create_assistant_message(session_id, reply_to, self.runner_id),
+            lambda: self.store.create_assistant_message(
+                session_id, reply_to, self.runner_id, message_id=answer_id
+            ),
             f"answer of session {session_id}",
         )
         if assistant is None:
@@ -188,10 +194,18 @@ class Answers:
         another reason than being away ends the answer ``failed`` instead, so it never stays
         ``streaming``."""
 
-        def write(
-            status: MessageStatus, text: str, error: str | None
-        ) -> Awaitable[MessageRow | None]:
-            return self.store.finish_message(
+        attempts = 0
+
+        async def write(status: MessageStatus, text: str, error: str | None) -> MessageRow | None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                # The reply to an earlier attempt may have been lost after it committed: then
+                # the message is ended already, by this run, and a second write finds nothing.
+                found = await self.store.message_by_id(stream.message_id)
+                if found is not None and (found["status"], found["content"]) == (status, text):
+                    return found
+            return await self.store.finish_message(
                 stream.session_id, stream.message_id, status, text, stream.chunks, error,
                 runner=self.runner_id, parts=stream.parts if text == stream.text else [],
             )

@@ -55,6 +55,12 @@ class RunManager:
         self._workers: dict[str, asyncio.Task[Any]] = {}
         self._again: set[str] = set()
         self._closing = False
+        # Set once what a dead process left has been recovered: workers wait for it, so a
+        # single process's recovery (which ends every claim it finds) never ends their own.
+        # (Set until :meth:`start`, for a manager used without it.)
+        self._recovered = asyncio.Event()
+        self._recovered.set()
+        self._recovery: asyncio.Task[None] | None = None
         active: dict[str, Run] = {}  # by session
         self.ticker = StreamTicker(store, streams, bus, delta_interval=delta_interval,
                                    checkpoint_interval=checkpoint_interval)
@@ -95,18 +101,33 @@ class RunManager:
         return self.answers.running
 
     async def start(self, *, single_process: bool) -> None:
-        """Recover what a dead process left (a single process ends every claim it finds; with
-        several nodes a claim is stale once its lease expires), then keep claims alive."""
-        if single_process:
-            await self.leases.recover_all()
-        for message in await self.store.unanswered():
-            self.wake(message["session_id"])
+        """Keep claims alive, and recover what a dead process left (a single process ends
+        every claim it finds; with several nodes a claim is stale once its lease expires) in
+        the background: a database that is away at start is waited for while the server
+        already serves (and says it is not ready on ``/readyz``), instead of failing it."""
+        self._recovered.clear()
         self.leases.start()
+        self._recovery = asyncio.create_task(self._recover(single_process), name="run-recovery")
+
+    async def recovered(self) -> None:
+        """Return once the recovery begun by :meth:`start` is done."""
+        await self._recovered.wait()
+
+    async def _recover(self, single_process: bool) -> None:
+        if single_process:
+            await patiently(self.leases.recover_all, "recovery at start", patience=None)
+        unanswered = await patiently(self.store.unanswered, "recovery at start", patience=None)
+        self._recovered.set()
+        for message in unanswered:
+            self.wake(message["session_id"])
 
     async def shutdown(self) -> None:
         """Stop every worker; running answers end ``interrupted`` with their text, and this
         process's claims are released so another node can go on at once."""
         self._closing = True
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         await self.leases.stop()
         workers = list(self._workers.values())
         for task in workers:
@@ -119,6 +140,7 @@ class RunManager:
 
     async def _work(self, session_id: str) -> None:
         try:
+            await self._recovered.wait()
             while True:
                 self._again.discard(session_id)
                 # The queue is in the database: while it is away, wait and look again.

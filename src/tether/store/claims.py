@@ -75,7 +75,7 @@ class ClaimQueries(StoreBase):
     async def release_session(self, session_id: str, runner: str) -> SessionRow | None:
         """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
         return await self._write_session(
-            statements.RELEASE, {"p_session": session_id, "p_runner": runner}
+            statements.RELEASE, {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
         )
 
     async def expired_claims(self) -> list[str]:
@@ -101,7 +101,7 @@ class ClaimQueries(StoreBase):
             cleared = await conn.execute(
                 update(sessions)
                 .where(condition)
-                .values(runner=None, runner_lease=None, running=False)
+                .values(runner=None, runner_lease=None, running=False, updated_at=utcnow())
                 .returning(sessions.c.id)
             )
             if cleared.first() is None:

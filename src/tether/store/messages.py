@@ -62,11 +62,16 @@ def insert_new(
     now = utcnow()
     row = conn.execute(
         statements.INSERT_MESSAGE,
-        {"client_msg_id": None, "reply_to": None, **values, "id": str(uuid.uuid4()),
+        {"id": str(uuid.uuid4()), "client_msg_id": None, "reply_to": None, **values,
          "session_id": session_id, "seq": taken[0], "position": taken[1], "chunks": 0,
          "created_at": now, "updated_at": now},
     ).one()
     return message_out(row)
+
+
+def _one_message(conn: Connection, message_id: str) -> MessageRow | None:
+    row = conn.execute(select(*_MESSAGE_COLUMNS).where(messages.c.id == message_id)).first()
+    return None if row is None else message_out(row)
 
 
 def _recent(conn: Connection, session_id: str, limit: int) -> list[MessageRow]:
@@ -139,13 +144,34 @@ class MessageQueries(StoreBase):
         return message, bool(row.duplicate)
 
     async def create_assistant_message(
-        self, session_id: str, reply_to: str | None, runner: str | None = None
+        self, session_id: str, reply_to: str | None, runner: str | None = None,
+        message_id: str | None = None,
     ) -> MessageRow | None:
         """A new, empty ``streaming`` assistant message (a change: it takes a seq). With
-        ``runner``, only while that runner holds the session's claim (else None)."""
+        ``runner``, only while that runner holds the session's claim (else None).
+
+        ``message_id`` makes the creation idempotent: a retry whose first attempt committed
+        but lost the reply (a connection cut after COMMIT) finds that message again instead of
+        answering the question twice (None when it is no longer streaming: ended by whoever
+        took the session over)."""
+        try:
+            return await self._create_assistant(session_id, reply_to, runner, message_id)
+        except IntegrityError:
+            found = None if message_id is None else await self.message_by_id(message_id)
+            if found is None:
+                raise
+            return found if found["status"] == STREAMING else None
+
+    async def message_by_id(self, message_id: str) -> MessageRow | None:
+        return await self._read(lambda conn: _one_message(conn, message_id))
+
+    async def _create_assistant(
+        self, session_id: str, reply_to: str | None, runner: str | None, message_id: str | None
+    ) -> MessageRow | None:
+        new_id = message_id or str(uuid.uuid4())
         if self._autocommit is not None:  # PostgreSQL: one statement, one round trip
             self._writer.check_open()
-            params = {"p_session": session_id, "p_now": utcnow(), "p_id": str(uuid.uuid4()),
+            params = {"p_session": session_id, "p_now": utcnow(), "p_id": new_id,
                       "p_reply_to": reply_to}
             if runner is not None:
                 params["p_runner"] = runner
@@ -158,7 +184,7 @@ class MessageQueries(StoreBase):
         def write(conn: Connection) -> MessageRow | None:
             row = insert_new(
                 conn, session_id, runner=runner, role="assistant", content="",
-                status=STREAMING, reply_to=reply_to,
+                status=STREAMING, reply_to=reply_to, id=new_id,
             )
             if row is not None and reply_to is not None:
                 # Answered (again): a retry asked for no more than this one.

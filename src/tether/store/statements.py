@@ -212,15 +212,18 @@ CLAIM = (
             sessions.c.runner_lease < bindparam("p_now"),
         ),
     )
-    .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True)
+    .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True,
+            updated_at=bindparam("p_now"))
     .returning(*_SESSION_COLUMNS)
 )
 
-#: Give up a runner's claim (p_session, p_runner).
+#: Give up a runner's claim (p_session, p_runner, p_now). A claim and its release move
+#: ``updated_at``: the ``running`` flag changes with it, so a client can tell which of two
+#: states of a session is the later (a ``session`` event, a ``list_sessions`` row).
 RELEASE = (
     update(sessions)
     .where(sessions.c.id == bindparam("p_session"), sessions.c.runner == bindparam("p_runner"))
-    .values(runner=None, runner_lease=None, running=False)
+    .values(runner=None, runner_lease=None, running=False, updated_at=bindparam("p_now"))
     .returning(*_SESSION_COLUMNS)
 )
 
