@@ -3,14 +3,9 @@
 // really alive?). socket.io-client's own reconnection gives up after `reconnectionAttempts` and
 // ignores `connect()` while it waits out a delay, so we switch it off and own the schedule
 // (retry.js): forever, reset (and skipped) whenever the user comes back. A zombie is dropped with
-// `socket.disconnect(); socket.connect()`, which builds a new connection at once.
-//
-// The wake-up race: after an absence long enough for a phone to have cut the socket, a spare
-// link opens its transport beside the heartbeat probe. The first proof of life wins: the probe's
-// answer keeps the old socket (the spare closes, never having joined), the spare's open transport
-// (or the probe's timeout, or the old socket's disconnect) makes the spare the link, and only then
-// does it join and re-subscribe. So two sockets never subscribe at once, and the old one's events
-// are ignored from the moment it lost.
+// `socket.disconnect(); socket.connect()`, which builds a new connection at once. After a long
+// absence a fresh link races the heartbeat probe (wakerace.js); whether the server's storage
+// answers is storagehealth.js's.
 
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
@@ -18,7 +13,9 @@ import { StateMachine } from "./machine.js";
 import { CONNECT_ERRORS, EVENTS } from "./protocol.js";
 import { retryTimer } from "./retry.js";
 import { SocketLink } from "./socket.js";
+import { StorageHealth } from "./storagehealth.js";
 import { realTimers } from "./timers.js";
+import { WakeRace } from "./wakerace.js";
 
 export const STATES = Object.freeze({
   CONNECTED: "connected",
@@ -67,15 +64,21 @@ export class Connection extends Emitter {
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
       onRace: (reason, startedAt) => this.#race(reason, startedAt),
-      onAlive: () => this.#discardSpare("the probe was answered: the connection is alive", { kept: true }),
+      onAlive: () => {
+        if (this.race.discard("the probe was answered: the connection is alive", { kept: true })) this.recoveryStartedAt = null;
+      },
     });
     this.newLink = () => this.#newLink(io, url, auth);
     this.link = this.newLink();
-    this.spare = null; // the wake-up race's fresh link, while the race is on
-    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null, storageDown: false });
+    this.race = new WakeRace({
+      newLink: this.newLink, connected: () => this.connected, log,
+      onWon: (startedAt) => this.#spareWon(startedAt), onOpened: (reason) => this.#adoptSpare(reason),
+    });
+    this.storage = new StorageHealth({ log, onChange: () => this.emit("stats", this.stats) });
+    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null });
     this.stats = {
       connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null,
-      races: { fresh: 0, kept: 0 }, // wake-up races won by the fresh connection / by the old one
+      races: this.race.counts, // wake-up races won by the fresh connection / by the old one
     };
   }
 
@@ -100,6 +103,8 @@ export class Connection extends Emitter {
   get sid() { return this.link.sid; }
   get transport() { return this.link.transport; }
   get ping() { return this.liveness.ping; } // the server's ping settings, from `hello.limits`
+  get spare() { return this.race.spare; } // the wake-up race's fresh link, while the race is on
+  get storageDown() { return this.storage.down; } // the last request needing storage got `unavailable`
 
   /** Create the socket and connect; listen to the page's wake-up signals. */
   start() {
@@ -114,7 +119,7 @@ export class Connection extends Emitter {
     this.stopped = true;
     this.liveness.stop();
     this.retry.cancel();
-    this.#discardSpare("stopped");
+    this.race.discard("stopped");
     this.machine.go(STATES.OFFLINE, "stopped");
     this.link.close();
   }
@@ -126,10 +131,7 @@ export class Connection extends Emitter {
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
     const push = this.link.push(event, payload, { timeout, up: this.connected });
     // The heartbeat never reads storage, so only other requests tell whether the database is up.
-    if (event !== EVENTS.HEARTBEAT) {
-      push.receive("ok", () => this.#storage(false))
-        .receive("error", (error) => { if (error?.code === "unavailable" && this.connected) this.#storage(true); });
-    }
+    if (event !== EVENTS.HEARTBEAT) this.storage.watch(push, () => this.connected);
     return push;
   }
 
@@ -138,13 +140,6 @@ export class Connection extends Emitter {
 
   /** The user pressed "Retry now": skip the wait, like a wake-up. */
   retryNow() { this.wake("retry now"); }
-
-  #storage(down) {
-    if (this.storageDown === down) return;
-    this.storageDown = down;
-    this.log(down ? "warn" : "info", `[Connection] server storage ${down ? "unavailable" : "back"}`);
-    this.emit("stats", this.stats);
-  }
 
   /** The user may be back: reconnect at once if disconnected, else check the connection is alive. */
   wake(reason) {
@@ -181,7 +176,7 @@ export class Connection extends Emitter {
     this.log("info", `[Connection] connecting (${reason})`);
     this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
     // A spare already opening is a fresh attempt ahead of this one: it takes over.
-    if (this.spare) this.#adoptSpare(reason);
+    if (this.race.running) this.#adoptSpare(reason);
     else this.link.restart();
   }
 
@@ -193,19 +188,11 @@ export class Connection extends Emitter {
     this.#connectNow(`drop: ${reason}`);
   }
 
-  /** The wake-up race: open a spare link's transport beside the probe (liveness.js). */
+  /** The wake-up race: open a spare link's transport beside the probe (liveness.js asks). */
   #race(reason, startedAt) {
-    if (this.spare || !this.connected) return;
+    if (this.race.running || !this.connected) return;
     this.recoveryStartedAt = startedAt;
-    const spare = this.newLink();
-    this.spare = spare;
-    this.log("info", `[Connection] wake-up race: a fresh connection beside the probe (${reason})`);
-    spare.preopen((error) => {
-      if (this.spare !== spare) return;
-      if (error) this.#discardSpare(`the fresh connection failed: ${error?.message ?? error}`);
-      else if (this.connected) this.#spareWon(startedAt);
-      else this.#adoptSpare("the fresh connection opened");
-    });
+    this.race.start(reason, startedAt);
   }
 
   /** The spare's transport opened before the probe was answered: the old socket is taken for
@@ -220,11 +207,8 @@ export class Connection extends Emitter {
    *  connect); the old one's in-flight requests fail (their callers retry on the new link, the
    *  outbox with the same client_msg_id) and nothing it still receives is heard. */
   #adoptSpare(reason, { closed = false } = {}) {
-    const [old, spare] = [this.link, this.spare];
-    this.spare = null;
-    this.stats.races.fresh += 1;
+    const [old, spare] = [this.link, this.race.take(reason)];
     this.link = spare;
-    this.log("info", `[Connection] the fresh connection takes over (${reason})`);
     if (!closed) { // else #onDisconnect has done this already
       this.liveness.disconnected();
       old.failInflight();
@@ -232,18 +216,6 @@ export class Connection extends Emitter {
       this.emit("disconnect", { reason: `replaced: ${reason}` });
     }
     spare.connect();
-  }
-
-  #discardSpare(reason, { kept = false } = {}) {
-    const spare = this.spare;
-    if (!spare) return;
-    this.spare = null;
-    if (kept) {
-      this.stats.races.kept += 1;
-      this.recoveryStartedAt = null;
-    }
-    this.log("info", `[Connection] wake-up race: the fresh connection is closed (${reason})`);
-    spare.close();
   }
 
   #onConnect() {
@@ -276,7 +248,7 @@ export class Connection extends Emitter {
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
     // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
-    if (this.spare) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
+    if (this.race.running) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
     this.#scheduleRetry(reason);
   }
 
