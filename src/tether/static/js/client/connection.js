@@ -7,9 +7,10 @@
 // absence a fresh link races the heartbeat probe (wakerace.js); whether the server's storage
 // answers is storagehealth.js's.
 
+import { STATES, connectionMachine, downState } from "./connstate.js";
+import { ConnectMeter } from "./connmeter.js";
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
-import { StateMachine } from "./machine.js";
 import { CONNECT_ERRORS, EVENTS } from "./protocol.js";
 import { retryTimer } from "./retry.js";
 import { SocketLink } from "./socket.js";
@@ -17,18 +18,7 @@ import { StorageHealth } from "./storagehealth.js";
 import { realTimers } from "./timers.js";
 import { WakeRace } from "./wakerace.js";
 
-export const STATES = Object.freeze({
-  CONNECTED: "connected",
-  CONNECTING: "connecting", // not connected, trying (an attempt in flight or a short wait)
-  OFFLINE: "offline", // not connected: the browser says offline, the server keeps failing, or stopped
-});
-
-/** Each state may go to any other: the guard refuses states outside STATES. */
-const TRANSITIONS = Object.freeze({
-  [STATES.OFFLINE]: [STATES.CONNECTING, STATES.CONNECTED],
-  [STATES.CONNECTING]: [STATES.CONNECTED, STATES.OFFLINE],
-  [STATES.CONNECTED]: [STATES.CONNECTING, STATES.OFFLINE],
-});
+export { STATES };
 
 export const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10000,
@@ -50,10 +40,7 @@ export class Connection extends Emitter {
     super();
     Object.assign(this, { env, timers, log });
     this.options = { ...DEFAULT_OPTIONS, ...options };
-    this.machine = new StateMachine({
-      states: STATES, transitions: TRANSITIONS, initial: STATES.OFFLINE, timers,
-      onChange: (change) => this.emit("state", change),
-    });
+    this.machine = connectionMachine({ timers, onChange: (change) => this.emit("state", change) });
     this.retry = retryTimer(() => this.#connectNow("retry"), { timers, random });
     this.liveness = new Liveness({
       env, timers, log, options,
@@ -65,7 +52,7 @@ export class Connection extends Emitter {
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
       onRace: (reason, startedAt) => this.#race(reason, startedAt),
       onAlive: () => {
-        if (this.race.discard("the probe was answered: the connection is alive", { kept: true })) this.recoveryStartedAt = null;
+        if (this.race.discard("the probe was answered: the connection is alive", { kept: true })) this.meter.forget();
       },
     });
     this.newLink = () => this.#newLink(io, url, auth);
@@ -75,11 +62,9 @@ export class Connection extends Emitter {
       onWon: (startedAt) => this.#spareWon(startedAt), onOpened: (reason) => this.#adoptSpare(reason),
     });
     this.storage = new StorageHealth({ log, onChange: () => this.emit("stats", this.stats) });
-    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null });
-    this.stats = {
-      connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null,
-      races: this.race.counts, // wake-up races won by the fresh connection / by the old one
-    };
+    this.meter = new ConnectMeter(this.race.counts);
+    this.stats = this.meter.stats;
+    Object.assign(this, { stopped: true, unauthorized: false });
   }
 
   /** A socket whose events count only while it is the connection's link. */
@@ -171,8 +156,7 @@ export class Connection extends Emitter {
   #connectNow(reason) {
     if (this.stopped) return;
     this.retry.cancel();
-    const now = this.timers.now();
-    this.recoveryStartedAt ??= now;
+    this.meter.begin(this.timers.now());
     this.log("info", `[Connection] connecting (${reason})`);
     this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
     // A spare already opening is a fresh attempt ahead of this one: it takes over.
@@ -181,8 +165,7 @@ export class Connection extends Emitter {
   }
 
   #drop(reason, startedAt) {
-    this.stats.zombies += 1;
-    this.recoveryStartedAt = startedAt;
+    this.meter.zombie(startedAt);
     this.log("warn", `[Connection] dropping the connection: ${reason}`);
     this.retry.reset();
     this.#connectNow(`drop: ${reason}`);
@@ -191,7 +174,7 @@ export class Connection extends Emitter {
   /** The wake-up race: open a spare link's transport beside the probe (liveness.js asks). */
   #race(reason, startedAt) {
     if (this.race.running || !this.connected) return;
-    this.recoveryStartedAt = startedAt;
+    this.meter.restart(startedAt);
     this.race.start(reason, startedAt);
   }
 
@@ -220,13 +203,7 @@ export class Connection extends Emitter {
 
   #onConnect() {
     const now = this.timers.now();
-    const reconnect = this.stats.connects > 0;
-    const recoveryStartedAt = this.recoveryStartedAt;
-    Object.assign(this.stats, {
-      connects: this.stats.connects + 1, reconnects: this.stats.reconnects + (reconnect ? 1 : 0),
-      failures: 0, lastConnectMs: recoveryStartedAt === null ? null : now - recoveryStartedAt,
-    });
-    this.recoveryStartedAt = null;
+    const { reconnect, recoveryStartedAt } = this.meter.connected(now);
     this.retry.reset();
     this.machine.go(STATES.CONNECTED, reconnect ? "reconnected" : "connected");
     this.log("info", `[Connection] ${reconnect ? "reconnect" : "connect"} sid=${this.sid} transport=${this.transport} in ${this.stats.lastConnectMs}ms`);
@@ -244,7 +221,7 @@ export class Connection extends Emitter {
     this.log("info", `[Connection] disconnect: ${reason}`);
     this.emit("disconnect", { reason });
     if (expected || this.stopped) return;
-    this.recoveryStartedAt ??= this.timers.now();
+    this.meter.begin(this.timers.now());
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
     // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
@@ -254,7 +231,7 @@ export class Connection extends Emitter {
 
   #onConnectError(error) {
     const message = error?.message ?? String(error);
-    this.stats.failures += 1;
+    this.meter.failed();
     this.log("warn", `[Connection] connect_error: ${message}`);
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
     if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
@@ -264,8 +241,8 @@ export class Connection extends Emitter {
   }
 
   #downState() {
-    const failing = this.stats.failures >= this.options.offlineAfterFailures;
-    return this.env.online() && !failing ? STATES.CONNECTING : STATES.OFFLINE;
+    const { failures } = this.stats;
+    return downState({ online: this.env.online(), failures, offlineAfterFailures: this.options.offlineAfterFailures });
   }
 
   #scheduleRetry(reason) {
