@@ -5,19 +5,24 @@
 import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import { Followers } from "./followers.js";
+import { ServerHello } from "./hello.js";
 import { Identity } from "./identity.js";
 import { Logbook } from "./logbook.js";
 import { Outbox } from "./outbox.js";
 import { Presence } from "./presence.js";
 import { EVENTS } from "./protocol.js";
 import { RecoveryMeter } from "./recovery.js";
+import { RecoveryWatch } from "./recoverywatch.js";
 import { RemoteLog } from "./remotelog.js";
 import { request } from "./request.js";
 import { SessionList } from "./sessionlist.js";
+import { SessionRequests } from "./sessionrequests.js";
+import { SignIn } from "./signin.js";
 import { KeyValueStore } from "./storage.js";
-import { TabSignals } from "./tabs.js";
+import { linkTabs } from "./tabs.js";
 import { realTimers } from "./timers.js";
 import { chatView, diagnostics, sessionMessages } from "./viewmodel.js";
+import { WebPush } from "./webpush.js";
 
 const defaultUuid = () => globalThis.crypto.randomUUID();
 
@@ -39,19 +44,22 @@ export class TetherClient extends Emitter {
     this.tab = new KeyValueStore(tabStorage, "tether.");
     this.shared = new KeyValueStore(sharedStorage, "tether.");
     this.identity = new Identity(this.tab, this.shared, uuid);
-    this.hello = null;
-    this.signInRefused = false; // the server refused the token we had (see the unauthorized hook)
     this.recovery = new RecoveryMeter();
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log,
       options: { path: `${basePath}/socket.io`, ...options.connection },
       auth: () => this.identity.auth(),
     });
-    this.tabs = new TabSignals({
-      channel, log: this.log,
-      onZombie: (reason) => this.connection.probe(`another tab's connection was dead: ${reason}`),
+    this.tabs = linkTabs({ channel, connection: this.connection, log: this.log });
+    this.server = new ServerHello({ shared: this.shared, ping: this.connection.ping, log: this.log });
+    this.signIn = new SignIn({
+      connection: this.connection, identity: this.identity, log: this.log,
+      onChange: () => this.emit("change", { what: "unauthorized" }),
     });
     this.sessions = new SessionList({ store: this.tab });
+    const requests = (...args) => this.#request(...args);
+    this.sessionRequests = new SessionRequests({ sessions: this.sessions, uuid, request: requests });
+    this.webPush = new WebPush({ hello: () => this.hello, request: requests });
     this.outbox = new Outbox({
       connection: this.connection, store: new KeyValueStore(sharedStorage, "tether.outbox."),
       timers, uuid, random, log: this.log,
@@ -66,6 +74,10 @@ export class TetherClient extends Emitter {
     });
     this.presence = new Presence({
       connection: this.connection, env, timers, log: this.log, enabled: () => Boolean(this.hello?.push),
+    });
+    this.recoveryWatch = new RecoveryWatch({
+      connection: this.connection, followers: this.followers, meter: this.recovery, timers, log: this.log,
+      onRecovered: (done) => { this.emit("recovered", done); this.emit("change", { what: "debug" }); },
     });
     this.#wire();
     this.followers.restore();
@@ -85,6 +97,8 @@ export class TetherClient extends Emitter {
   get state() { return this.connection.state; }
   get clientId() { return this.identity.clientId; }
   get token() { return this.identity.token; }
+  get hello() { return this.server.payload; } // the server's last `hello` (hello.js), or null
+  get signInRefused() { return this.signIn.refused; } // the server refused the token we had
 
   /** Sign in with a bearer token (kept in localStorage) and reconnect with it. */
   setToken(token) {
@@ -103,22 +117,10 @@ export class TetherClient extends Emitter {
   unfollow(sessionId) { this.followers.unfollow(sessionId); }
 
   /** Create a session; retried with the same id (creation is idempotent by id) when unanswered. */
-  createSession({ title, agent } = {}) {
-    return this.#saveSession(EVENTS.CREATE_SESSION, { id: this.uuid(), ...(title && { title }), ...(agent && { agent }) });
-  }
-
-  renameSession(sessionId, title) {
-    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, title });
-  }
-
-  archiveSession(sessionId, archived = true) {
-    return this.#saveSession(EVENTS.UPDATE_SESSION, { session_id: sessionId, archived });
-  }
-
-  async refreshSessions() {
-    const reply = await this.#request(EVENTS.LIST_SESSIONS, { limit: 100 }, 1);
-    this.sessions.applyPage(reply.sessions);
-  }
+  createSession(options) { return this.sessionRequests.create(options); }
+  renameSession(sessionId, title) { return this.sessionRequests.update(sessionId, { title }); }
+  archiveSession(sessionId, archived = true) { return this.sessionRequests.update(sessionId, { archived }); }
+  refreshSessions() { return this.sessionRequests.refresh(); }
 
   /** Queue a message (stored, then sent; re-sent until acknowledged). Returns the outbox entry. */
   send(sessionId, content) {
@@ -131,31 +133,21 @@ export class TetherClient extends Emitter {
   retry(clientMsgId) { this.outbox.retry(clientMsgId); }
   discard(clientMsgId) { this.outbox.discard(clientMsgId); }
 
-  async cancel(sessionId) {
-    return (await this.#request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
-  }
+  cancel(sessionId) { return this.sessionRequests.cancel(sessionId); }
 
   /** Regenerate: ask for a new answer to the question of answer `messageId` (the old one is
    *  kept). Resolves to whether it was queued (false: a newer answer exists already). */
-  async retryAnswer(sessionId, messageId) {
-    return (await this.#request(EVENTS.RETRY, { session_id: sessionId, message_id: messageId }, 3)).queued;
-  }
+  retryAnswer(sessionId, messageId) { return this.sessionRequests.retryAnswer(sessionId, messageId); }
 
   /** The chat this tab shows (for presence: no push for what the user is looking at). */
   showing(sessionId) { this.presence.show(sessionId); }
 
   /** The server's VAPID public key when it offers Web Push (hello.push), else null. */
-  get pushKey() { return this.hello?.push?.public_key ?? null; }
+  get pushKey() { return this.webPush.key; }
 
-  /** Store this browser's push subscription (`PushSubscription.toJSON()`) for the user. */
-  async pushSubscribe(subscription, device) {
-    const { endpoint, keys } = subscription;
-    await this.#request(EVENTS.PUSH_SUBSCRIBE, { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, ...(device && { device }) }, 3);
-  }
-
-  async pushUnsubscribe(endpoint) {
-    return (await this.#request(EVENTS.PUSH_UNSUBSCRIBE, { endpoint }, 3)).removed;
-  }
+  /** Store this browser's push subscription (`PushSubscription.toJSON()`) for the user (webpush.js). */
+  pushSubscribe(subscription, device) { return this.webPush.subscribe(subscription, device); }
+  pushUnsubscribe(endpoint) { return this.webPush.unsubscribe(endpoint); }
 
   loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
 
@@ -177,29 +169,16 @@ export class TetherClient extends Emitter {
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
     c.on("state", () => this.emit("change", { what: "connection" }));
     c.on("stats", () => this.emit("change", { what: "debug" }));
-    c.on("wake", (wake) => this.recovery.wake(wake));
-    c.on("zombie", ({ reason }) => this.tabs.zombie(reason));
     c.on("connect", (connect) => {
-      this.recovery.connected(connect);
+      this.recoveryWatch.connected(connect);
       this.followers.subscribeAll("connect");
       this.refreshSessions().catch((error) => this.log("warn", `[Client] list_sessions: ${error.message}`));
       this.outbox.flush();
-      this.#checkRecovered();
+      this.recoveryWatch.check();
     });
     c.on("disconnect", () => {
       this.followers.disconnected();
       this.emit("change", { what: "connection" });
-    });
-    const renew = (why) => { this.log("warn", `[Client] new client_id (${why})`); this.identity.renew(); };
-    c.on("kicked", () => renew("the server closed this connection: another tab has our client_id"));
-    c.on("invalid_client", () => renew("the server refused our client_id"));
-    c.on("unauthorized", () => {
-      // Keep nothing the server refused: a refused token is forgotten, and the sign-in dialog says
-      // it was refused (rather than just asking for one).
-      this.signInRefused = Boolean(this.identity.token);
-      if (this.signInRefused) this.identity.setToken(null);
-      this.log("warn", `[Client] unauthorized${this.signInRefused ? ": the token was refused and forgotten" : ""}`);
-      this.emit("change", { what: "unauthorized" });
     });
     this.outbox.on("change", () => this.emit("change", { what: "outbox" }));
     this.outbox.on("sent", ({ message }) => {
@@ -207,16 +186,11 @@ export class TetherClient extends Emitter {
     });
     this.sessions.on("change", () => this.emit("change", { what: "sessions" }));
     this.followers.on("change", (change) => this.emit("change", change));
-    this.followers.on("synced", () => this.#checkRecovered());
   }
 
   #onServerEvent(name, payload) {
     if (name === EVENTS.HELLO) {
-      this.hello = payload;
-      // Kept so that a page opened while the server cannot be reached still offers the agents.
-      if (Array.isArray(payload?.agents)) this.shared.set("agents", { agents: payload.agents, default_agent: payload.default_agent ?? null });
-      if (!this.connection.ping.set(payload?.limits)) this.log("warn", "[Client] hello without ping settings");
-      this.log("info", `[Client] hello server_id=${payload?.server_id} user=${payload?.user?.name}`);
+      this.server.receive(payload);
       this.emit("change", { what: "hello" });
       this.presence.connected();
       return;
@@ -225,21 +199,6 @@ export class TetherClient extends Emitter {
     this.followers.route(name, payload);
     // A live change of a message (the notifier watches for answers that end).
     if (name === EVENTS.MESSAGE && payload?.message) this.emit("message", payload.message);
-  }
-
-  #checkRecovered() {
-    if (!this.connection.connected) return;
-    const done = this.recovery.check(this.followers.values(), this.timers.now());
-    if (!done) return;
-    this.log("info", `[Client] recovered in ${done.ms}ms (${done.reason})`);
-    this.emit("recovered", done);
-    this.emit("change", { what: "debug" });
-  }
-
-  async #saveSession(event, payload) {
-    const reply = await this.#request(event, payload, 3);
-    this.sessions.upsert(reply.session);
-    return reply.session;
   }
 
   #request(event, payload, attempts) {

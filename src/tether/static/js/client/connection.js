@@ -3,35 +3,22 @@
 // really alive?). socket.io-client's own reconnection gives up after `reconnectionAttempts` and
 // ignores `connect()` while it waits out a delay, so we switch it off and own the schedule
 // (retry.js): forever, reset (and skipped) whenever the user comes back. A zombie is dropped with
-// `socket.disconnect(); socket.connect()`, which builds a new connection at once.
-//
-// The wake-up race: after an absence long enough for a phone to have cut the socket, a spare
-// link opens its transport beside the heartbeat probe. The first proof of life wins: the probe's
-// answer keeps the old socket (the spare closes, never having joined), the spare's open transport
-// (or the probe's timeout, or the old socket's disconnect) makes the spare the link, and only then
-// does it join and re-subscribe. So two sockets never subscribe at once, and the old one's events
-// are ignored from the moment it lost.
+// `socket.disconnect(); socket.connect()`, which builds a new connection at once. After a long
+// absence a fresh link races the heartbeat probe (wakerace.js); whether the server's storage
+// answers is storagehealth.js's.
 
+import { STATES, connectionMachine, downState } from "./connstate.js";
+import { ConnectMeter } from "./connmeter.js";
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
-import { StateMachine } from "./machine.js";
 import { CONNECT_ERRORS, EVENTS } from "./protocol.js";
 import { retryTimer } from "./retry.js";
 import { SocketLink } from "./socket.js";
+import { StorageHealth } from "./storagehealth.js";
 import { realTimers } from "./timers.js";
+import { WakeRace } from "./wakerace.js";
 
-export const STATES = Object.freeze({
-  CONNECTED: "connected",
-  CONNECTING: "connecting", // not connected, trying (an attempt in flight or a short wait)
-  OFFLINE: "offline", // not connected: the browser says offline, the server keeps failing, or stopped
-});
-
-/** Each state may go to any other: the guard refuses states outside STATES. */
-const TRANSITIONS = Object.freeze({
-  [STATES.OFFLINE]: [STATES.CONNECTING, STATES.CONNECTED],
-  [STATES.CONNECTING]: [STATES.CONNECTED, STATES.OFFLINE],
-  [STATES.CONNECTED]: [STATES.CONNECTING, STATES.OFFLINE],
-});
+export { STATES };
 
 export const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10000,
@@ -53,10 +40,7 @@ export class Connection extends Emitter {
     super();
     Object.assign(this, { env, timers, log });
     this.options = { ...DEFAULT_OPTIONS, ...options };
-    this.machine = new StateMachine({
-      states: STATES, transitions: TRANSITIONS, initial: STATES.OFFLINE, timers,
-      onChange: (change) => this.emit("state", change),
-    });
+    this.machine = connectionMachine({ timers, onChange: (change) => this.emit("state", change) });
     this.retry = retryTimer(() => this.#connectNow("retry"), { timers, random });
     this.liveness = new Liveness({
       env, timers, log, options,
@@ -67,16 +51,20 @@ export class Connection extends Emitter {
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
       onRace: (reason, startedAt) => this.#race(reason, startedAt),
-      onAlive: () => this.#discardSpare("the probe was answered: the connection is alive", { kept: true }),
+      onAlive: () => {
+        if (this.race.discard("the probe was answered: the connection is alive", { kept: true })) this.meter.forget();
+      },
     });
     this.newLink = () => this.#newLink(io, url, auth);
     this.link = this.newLink();
-    this.spare = null; // the wake-up race's fresh link, while the race is on
-    Object.assign(this, { stopped: true, unauthorized: false, recoveryStartedAt: null, storageDown: false });
-    this.stats = {
-      connects: 0, reconnects: 0, failures: 0, zombies: 0, rttMs: null, lastConnectMs: null,
-      races: { fresh: 0, kept: 0 }, // wake-up races won by the fresh connection / by the old one
-    };
+    this.race = new WakeRace({
+      newLink: this.newLink, connected: () => this.connected, log,
+      onWon: (startedAt) => this.#spareWon(startedAt), onOpened: (reason) => this.#adoptSpare(reason),
+    });
+    this.storage = new StorageHealth({ log, onChange: () => this.emit("stats", this.stats) });
+    this.meter = new ConnectMeter(this.race.counts);
+    this.stats = this.meter.stats;
+    Object.assign(this, { stopped: true, unauthorized: false });
   }
 
   /** A socket whose events count only while it is the connection's link. */
@@ -100,6 +88,8 @@ export class Connection extends Emitter {
   get sid() { return this.link.sid; }
   get transport() { return this.link.transport; }
   get ping() { return this.liveness.ping; } // the server's ping settings, from `hello.limits`
+  get spare() { return this.race.spare; } // the wake-up race's fresh link, while the race is on
+  get storageDown() { return this.storage.down; } // the last request needing storage got `unavailable`
 
   /** Create the socket and connect; listen to the page's wake-up signals. */
   start() {
@@ -114,7 +104,7 @@ export class Connection extends Emitter {
     this.stopped = true;
     this.liveness.stop();
     this.retry.cancel();
-    this.#discardSpare("stopped");
+    this.race.discard("stopped");
     this.machine.go(STATES.OFFLINE, "stopped");
     this.link.close();
   }
@@ -126,10 +116,7 @@ export class Connection extends Emitter {
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
     const push = this.link.push(event, payload, { timeout, up: this.connected });
     // The heartbeat never reads storage, so only other requests tell whether the database is up.
-    if (event !== EVENTS.HEARTBEAT) {
-      push.receive("ok", () => this.#storage(false))
-        .receive("error", (error) => { if (error?.code === "unavailable" && this.connected) this.#storage(true); });
-    }
+    if (event !== EVENTS.HEARTBEAT) this.storage.watch(push, () => this.connected);
     return push;
   }
 
@@ -138,13 +125,6 @@ export class Connection extends Emitter {
 
   /** The user pressed "Retry now": skip the wait, like a wake-up. */
   retryNow() { this.wake("retry now"); }
-
-  #storage(down) {
-    if (this.storageDown === down) return;
-    this.storageDown = down;
-    this.log(down ? "warn" : "info", `[Connection] server storage ${down ? "unavailable" : "back"}`);
-    this.emit("stats", this.stats);
-  }
 
   /** The user may be back: reconnect at once if disconnected, else check the connection is alive. */
   wake(reason) {
@@ -176,36 +156,26 @@ export class Connection extends Emitter {
   #connectNow(reason) {
     if (this.stopped) return;
     this.retry.cancel();
-    const now = this.timers.now();
-    this.recoveryStartedAt ??= now;
+    this.meter.begin(this.timers.now());
     this.log("info", `[Connection] connecting (${reason})`);
     this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
     // A spare already opening is a fresh attempt ahead of this one: it takes over.
-    if (this.spare) this.#adoptSpare(reason);
+    if (this.race.running) this.#adoptSpare(reason);
     else this.link.restart();
   }
 
   #drop(reason, startedAt) {
-    this.stats.zombies += 1;
-    this.recoveryStartedAt = startedAt;
+    this.meter.zombie(startedAt);
     this.log("warn", `[Connection] dropping the connection: ${reason}`);
     this.retry.reset();
     this.#connectNow(`drop: ${reason}`);
   }
 
-  /** The wake-up race: open a spare link's transport beside the probe (liveness.js). */
+  /** The wake-up race: open a spare link's transport beside the probe (liveness.js asks). */
   #race(reason, startedAt) {
-    if (this.spare || !this.connected) return;
-    this.recoveryStartedAt = startedAt;
-    const spare = this.newLink();
-    this.spare = spare;
-    this.log("info", `[Connection] wake-up race: a fresh connection beside the probe (${reason})`);
-    spare.preopen((error) => {
-      if (this.spare !== spare) return;
-      if (error) this.#discardSpare(`the fresh connection failed: ${error?.message ?? error}`);
-      else if (this.connected) this.#spareWon(startedAt);
-      else this.#adoptSpare("the fresh connection opened");
-    });
+    if (this.race.running || !this.connected) return;
+    this.meter.restart(startedAt);
+    this.race.start(reason, startedAt);
   }
 
   /** The spare's transport opened before the probe was answered: the old socket is taken for
@@ -220,11 +190,8 @@ export class Connection extends Emitter {
    *  connect); the old one's in-flight requests fail (their callers retry on the new link, the
    *  outbox with the same client_msg_id) and nothing it still receives is heard. */
   #adoptSpare(reason, { closed = false } = {}) {
-    const [old, spare] = [this.link, this.spare];
-    this.spare = null;
-    this.stats.races.fresh += 1;
+    const [old, spare] = [this.link, this.race.take(reason)];
     this.link = spare;
-    this.log("info", `[Connection] the fresh connection takes over (${reason})`);
     if (!closed) { // else #onDisconnect has done this already
       this.liveness.disconnected();
       old.failInflight();
@@ -234,27 +201,9 @@ export class Connection extends Emitter {
     spare.connect();
   }
 
-  #discardSpare(reason, { kept = false } = {}) {
-    const spare = this.spare;
-    if (!spare) return;
-    this.spare = null;
-    if (kept) {
-      this.stats.races.kept += 1;
-      this.recoveryStartedAt = null;
-    }
-    this.log("info", `[Connection] wake-up race: the fresh connection is closed (${reason})`);
-    spare.close();
-  }
-
   #onConnect() {
     const now = this.timers.now();
-    const reconnect = this.stats.connects > 0;
-    const recoveryStartedAt = this.recoveryStartedAt;
-    Object.assign(this.stats, {
-      connects: this.stats.connects + 1, reconnects: this.stats.reconnects + (reconnect ? 1 : 0),
-      failures: 0, lastConnectMs: recoveryStartedAt === null ? null : now - recoveryStartedAt,
-    });
-    this.recoveryStartedAt = null;
+    const { reconnect, recoveryStartedAt } = this.meter.connected(now);
     this.retry.reset();
     this.machine.go(STATES.CONNECTED, reconnect ? "reconnected" : "connected");
     this.log("info", `[Connection] ${reconnect ? "reconnect" : "connect"} sid=${this.sid} transport=${this.transport} in ${this.stats.lastConnectMs}ms`);
@@ -272,17 +221,17 @@ export class Connection extends Emitter {
     this.log("info", `[Connection] disconnect: ${reason}`);
     this.emit("disconnect", { reason });
     if (expected || this.stopped) return;
-    this.recoveryStartedAt ??= this.timers.now();
+    this.meter.begin(this.timers.now());
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
     // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
-    if (this.spare) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
+    if (this.race.running) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
     this.#scheduleRetry(reason);
   }
 
   #onConnectError(error) {
     const message = error?.message ?? String(error);
-    this.stats.failures += 1;
+    this.meter.failed();
     this.log("warn", `[Connection] connect_error: ${message}`);
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
     if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
@@ -292,8 +241,8 @@ export class Connection extends Emitter {
   }
 
   #downState() {
-    const failing = this.stats.failures >= this.options.offlineAfterFailures;
-    return this.env.online() && !failing ? STATES.CONNECTING : STATES.OFFLINE;
+    const { failures } = this.stats;
+    return downState({ online: this.env.online(), failures, offlineAfterFailures: this.options.offlineAfterFailures });
   }
 
   #scheduleRetry(reason) {

@@ -39,3 +39,13 @@ export class TabSignals {
 export function tabChannel(basePath = "") {
   return typeof BroadcastChannel === "function" ? new BroadcastChannel(`tether:${basePath}`) : null;
 }
+
+/** The tabs channel wired to a connection: its zombies are told to the other tabs, theirs make
+ *  it probe its own socket. */
+export function linkTabs({ channel, connection, log = () => {} }) {
+  const tabs = new TabSignals({
+    channel, log, onZombie: (reason) => connection.probe(`another tab's connection was dead: ${reason}`),
+  });
+  connection.on("zombie", ({ reason }) => tabs.zombie(reason));
+  return tabs;
+}
