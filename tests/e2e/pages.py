@@ -72,3 +72,20 @@ def assert_each_once(rows: list[dict[str, Any]]) -> None:
     ids = [row["id"] for row in rows if row["id"]]
     duplicates = {i for i in ids if ids.count(i) > 1}
     assert not duplicates, f"messages shown more than once: {duplicates}"
+
+
+async def echoed_answer(
+    browser: Any, base_url: str, text: str, viewport: dict[str, int]
+) -> tuple[Any, Page, list[str]]:
+    """A new context whose page opens a new chat, sends ``text`` and waits for the echo agent
+    to answer it back (as markdown): the context, the page, and every URL the context asked for."""
+    context = await browser.new_context(viewport=viewport)
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = await context.new_page()
+    await open_app(page, base_url)
+    await page.locator("#empty-new").click()
+    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
+    await send_from_page(page, text)
+    await wait_messages(page, "ms.some(m => m.role === 'assistant' && m.status === 'complete')")
+    return context, page, requested

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import DESKTOP
-from tests.e2e.pages import open_app, send_from_page, wait_messages
+from tests.e2e.pages import echoed_answer
 from tests.support.server import ServerProcess
 
 REMOTE = "https://images.example.invalid/cat.png?user=42"
@@ -29,15 +29,7 @@ READ_IMAGES = """() => {
 async def test_remote_images_are_links_data_and_same_origin_images_are_shown(
     browser: Any, server: ServerProcess
 ) -> None:
-    context = await browser.new_context(viewport=DESKTOP)
-    requested: list[str] = []
-    context.on("request", lambda request: requested.append(request.url))
-    page = await context.new_page()
-    await open_app(page, server.url)
-    await page.locator("#empty-new").click()
-    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
-    await send_from_page(page, ANSWER)  # the echo agent answers it back as markdown
-    await wait_messages(page, "ms.some(m => m.role === 'assistant' && m.status === 'complete')")
+    context, page, requested = await echoed_answer(browser, server.url, ANSWER, DESKTOP)
     await page.wait_for_function(
         "() => [...document.querySelectorAll('.body img')].every(i => i.complete)", timeout=5_000
     )

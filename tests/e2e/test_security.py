@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import DESKTOP
-from tests.e2e.pages import CONNECTED, open_app, send_from_page, wait_messages
+from tests.e2e.pages import CONNECTED, echoed_answer, open_app, send_from_page, wait_messages
 from tests.support.server import ServerProcess
 
 ATTACKER = "attacker.invalid"
@@ -50,15 +50,7 @@ READ_ANSWER = """() => {
 async def test_answers_fetch_nothing_and_cannot_restyle_the_page(
     browser: Any, server: ServerProcess
 ) -> None:
-    context = await browser.new_context(viewport=DESKTOP)
-    requested: list[str] = []
-    context.on("request", lambda request: requested.append(request.url))
-    page = await context.new_page()
-    await open_app(page, server.url)
-    await page.locator("#empty-new").click()
-    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=10_000)
-    await send_from_page(page, HOSTILE_ANSWER)  # the echo agent answers it back as markdown
-    await wait_messages(page, "ms.some(m => m.role === 'assistant' && m.status === 'complete')")
+    context, page, requested = await echoed_answer(browser, server.url, HOSTILE_ANSWER, DESKTOP)
     answer = await page.evaluate(READ_ANSWER)
     assert answer["images"] == ["data:image/gif;base64,R0lGODlhAQABAAAAACw="], answer
     assert answer["srcsets"] == 0 and answer["styled"] == 0 and answer["data"] == 0, answer
