@@ -1,22 +1,20 @@
-// The one Socket.IO connection of a tab, kept alive on phones: its state machine and reconnect
-// schedule, over socket.js (the socket, its requests) and liveness.js (is a "connected" socket
-// really alive?). socket.io-client's own reconnection gives up after `reconnectionAttempts` and
-// ignores `connect()` while it waits out a delay, so we switch it off and own the schedule
-// (retry.js): forever, reset (and skipped) whenever the user comes back. A zombie is dropped with
-// `socket.disconnect(); socket.connect()`, which builds a new connection at once. After a long
-// absence a fresh link races the heartbeat probe (wakerace.js); whether the server's storage
-// answers is storagehealth.js's.
+// The one Socket.IO connection of a tab, kept alive on phones: its state machine (connstate.js)
+// tied to its parts. Its links (links.js, socket.js: the socket, its requests; after a long absence
+// a fresh link races the heartbeat probe, wakerace.js), whether a "connected" socket is really
+// alive (liveness.js), when to try again (reconnect.js, on the one retry policy of retry.js), its
+// counters (connmeter.js) and whether the server's storage answers (storagehealth.js). A zombie is
+// dropped with `socket.disconnect(); socket.connect()`, which builds a new connection at once.
 
-import { STATES, connectionMachine, downState } from "./connstate.js";
+import { STATES, connectionMachine } from "./connstate.js";
 import { ConnectMeter } from "./connmeter.js";
 import { Emitter } from "./emitter.js";
 import { Liveness } from "./liveness.js";
+import { Links } from "./links.js";
 import { CONNECT_ERRORS, EVENTS } from "./protocol.js";
-import { retryTimer } from "./retry.js";
+import { Reconnect } from "./reconnect.js";
 import { SocketLink } from "./socket.js";
 import { StorageHealth } from "./storagehealth.js";
 import { realTimers } from "./timers.js";
-import { WakeRace } from "./wakerace.js";
 
 export { STATES };
 
@@ -38,79 +36,75 @@ export class Connection extends Emitter {
   constructor({ url, io, auth, env, timers = realTimers, random = Math.random, log = () => {},
                 options = {} }) {
     super();
-    Object.assign(this, { env, timers, log });
+    Object.assign(this, { env, timers, log, stopped: true, unauthorized: false });
     this.options = { ...DEFAULT_OPTIONS, ...options };
     this.machine = connectionMachine({ timers, onChange: (change) => this.emit("state", change) });
-    this.retry = retryTimer(() => this.#connectNow("retry"), { timers, random });
     this.liveness = new Liveness({
       env, timers, log, options,
       push: (...args) => this.push(...args), connected: () => this.connected,
       lastReceivedAt: () => this.link.lastReceivedAt, onWake: (signal) => this.wake(signal),
-      onDead: (reason, startedAt) => { this.emit("zombie", { reason }); this.#drop(reason, startedAt); },
-      onTick: (now) => this.#onTick(now),
+      onDead: (reason, startedAt) => this.#dead(reason, startedAt),
+      onTick: (now) => this.reconnect.tick(now),
       onOffline: () => { if (!this.connected) this.machine.go(STATES.OFFLINE, "browser offline"); },
       onRtt: (rtt) => { this.stats.rttMs = rtt; this.emit("stats", this.stats); },
-      onRace: (reason, startedAt) => this.#race(reason, startedAt),
-      onAlive: () => {
-        if (this.race.discard("the probe was answered: the connection is alive", { kept: true })) this.meter.forget();
-      },
+      onRace: (reason, startedAt) => this.links.startRace(reason, startedAt), onAlive: () => this.links.alive(),
     });
-    this.newLink = () => this.#newLink(io, url, auth);
-    this.link = this.newLink();
-    this.race = new WakeRace({
-      newLink: this.newLink, connected: () => this.connected, log,
-      onWon: (startedAt) => this.#spareWon(startedAt), onOpened: (reason) => this.#adoptSpare(reason),
-    });
-    this.storage = new StorageHealth({ log, onChange: () => this.emit("stats", this.stats) });
-    this.meter = new ConnectMeter(this.race.counts);
+    this.meter = new ConnectMeter({ fresh: 0, kept: 0 });
     this.stats = this.meter.stats;
-    Object.assign(this, { stopped: true, unauthorized: false });
-  }
-
-  /** A socket whose events count only while it is the connection's link. */
-  #newLink(io, url, auth) {
-    const mine = (handler) => (...args) => { if (this.link === link) handler(...args); };
-    const link = new SocketLink({
-      io, url, auth, timers: this.timers, options: this.options, handlers: {
-        onConnect: mine(() => this.#onConnect()),
-        onDisconnect: mine((reason, { expected }) => this.#onDisconnect(reason, expected)),
-        onConnectError: mine((error) => this.#onConnectError(error)),
-        onEvent: mine((name, payload) => this.emit("event", name, payload)),
+    this.links = new Links({
+      open: (handlers) => new SocketLink({ io, url, auth, timers, options: this.options, handlers }),
+      handlers: {
+        onConnect: () => this.#onConnect(),
+        onDisconnect: (reason, { expected }) => this.#onDisconnect(reason, expected),
+        onConnectError: (error) => this.#onConnectError(error),
+        onEvent: (name, payload) => this.emit("event", name, payload),
       },
+      connected: () => this.connected, meter: this.meter, log,
+      onDead: (reason, startedAt) => this.#dead(reason, startedAt),
+      onLeave: () => this.liveness.disconnected(),
+      onReplaced: (reason) => this.emit("disconnect", { reason: `replaced: ${reason}` }),
     });
-    return link;
+    this.race = this.links.race;
+    this.storage = new StorageHealth({ log, onChange: () => this.emit("stats", this.stats) });
+    this.reconnect = new Reconnect({
+      machine: this.machine, meter: this.meter, env, timers, random, log, options: this.options,
+      stopped: () => this.stopped, unauthorized: () => this.unauthorized,
+      attemptAge: (now) => this.link.attemptAge(now), attempt: (reason) => this.links.restart(reason),
+    });
   }
 
   get state() { return this.machine.state; }
   get since() { return this.machine.since; }
   get transitions() { return this.machine.history; }
   get connected() { return this.state === STATES.CONNECTED; }
+  get link() { return this.links.link; } // the socket whose events count (links.js)
   get sid() { return this.link.sid; }
   get transport() { return this.link.transport; }
   get ping() { return this.liveness.ping; } // the server's ping settings, from `hello.limits`
   get spare() { return this.race.spare; } // the wake-up race's fresh link, while the race is on
   get storageDown() { return this.storage.down; } // the last request needing storage got `unavailable`
+  get retry() { return this.reconnect.timer; } // the reconnect schedule's Timer (its tries, pending)
 
   /** Create the socket and connect; listen to the page's wake-up signals. */
   start() {
     if (!this.stopped) return;
     this.stopped = false;
     this.liveness.start();
-    this.#connectNow("start");
+    this.reconnect.now("start");
   }
 
   /** Disconnect for good (until start()). */
   stop() {
     this.stopped = true;
     this.liveness.stop();
-    this.retry.cancel();
+    this.reconnect.cancel();
     this.race.discard("stopped");
     this.machine.go(STATES.OFFLINE, "stopped");
     this.link.close();
   }
 
   /** The auth changed (a token was set): try again at once. */
-  reauthenticate() { this.unauthorized = false; this.#connectNow("auth"); }
+  reauthenticate() { this.unauthorized = false; this.reconnect.now("auth"); }
 
   /** A request with ack and timeout; while not connected it fails at once with `unavailable`. */
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
@@ -121,7 +115,7 @@ export class Connection extends Emitter {
   }
 
   /** When the next scheduled attempt fires (timers.now() clock), or null. */
-  get nextAttemptAt() { return this.retry.dueAt; }
+  get nextAttemptAt() { return this.reconnect.dueAt; }
 
   /** The user pressed "Retry now": skip the wait, like a wake-up. */
   retryNow() { this.wake("retry now"); }
@@ -133,15 +127,8 @@ export class Connection extends Emitter {
     const away = this.liveness.takeAway(now);
     this.log("info", `[Connection] wake: ${reason} state=${this.state} away=${away}ms`);
     this.emit("wake", { reason, away, at: now });
-    if (!this.connected) {
-      const waiting = this.retry.pending;
-      this.retry.reset();
-      // An attempt younger than a second is given its chance, unless it was only a wait.
-      const age = this.link.attemptAge(now);
-      if (waiting || age === null || age >= 1000) this.#connectNow(`wake:${reason}`);
-      return;
-    }
-    this.liveness.check(reason, away, now);
+    if (this.connected) this.liveness.check(reason, away, now);
+    else this.reconnect.wake(reason, now);
   }
 
   /** Check that a connection saying "connected" is alive (a heartbeat probe; unanswered, the
@@ -151,60 +138,18 @@ export class Connection extends Emitter {
   }
 
   /** Close the transport and build a new connection at once. */
-  reconnectNow(reason = "manual") { this.#drop(reason, this.timers.now()); }
+  reconnectNow(reason = "manual") { this.reconnect.drop(reason, this.timers.now()); }
 
-  #connectNow(reason) {
-    if (this.stopped) return;
-    this.retry.cancel();
-    this.meter.begin(this.timers.now());
-    this.log("info", `[Connection] connecting (${reason})`);
-    this.machine.go(this.env.online() ? STATES.CONNECTING : STATES.OFFLINE, reason);
-    // A spare already opening is a fresh attempt ahead of this one: it takes over.
-    if (this.race.running) this.#adoptSpare(reason);
-    else this.link.restart();
-  }
-
-  #drop(reason, startedAt) {
-    this.meter.zombie(startedAt);
-    this.log("warn", `[Connection] dropping the connection: ${reason}`);
-    this.retry.reset();
-    this.#connectNow(`drop: ${reason}`);
-  }
-
-  /** The wake-up race: open a spare link's transport beside the probe (liveness.js asks). */
-  #race(reason, startedAt) {
-    if (this.race.running || !this.connected) return;
-    this.meter.restart(startedAt);
-    this.race.start(reason, startedAt);
-  }
-
-  /** The spare's transport opened before the probe was answered: the old socket is taken for
-   *  dead (and the other tabs told, as for any zombie: they only probe theirs, tabs.js). */
-  #spareWon(startedAt) {
-    const reason = "the fresh connection opened before the probe was answered";
+  /** The socket was found dead at `startedAt` (the other tabs are told: tabs.js): replace it now. */
+  #dead(reason, startedAt) {
     this.emit("zombie", { reason });
-    this.#drop(reason, startedAt);
-  }
-
-  /** The old link lost the race: the spare becomes the link and joins (subscribes follow its
-   *  connect); the old one's in-flight requests fail (their callers retry on the new link, the
-   *  outbox with the same client_msg_id) and nothing it still receives is heard. */
-  #adoptSpare(reason, { closed = false } = {}) {
-    const [old, spare] = [this.link, this.race.take(reason)];
-    this.link = spare;
-    if (!closed) { // else #onDisconnect has done this already
-      this.liveness.disconnected();
-      old.failInflight();
-      old.close();
-      this.emit("disconnect", { reason: `replaced: ${reason}` });
-    }
-    spare.connect();
+    this.reconnect.drop(reason, startedAt);
   }
 
   #onConnect() {
     const now = this.timers.now();
     const { reconnect, recoveryStartedAt } = this.meter.connected(now);
-    this.retry.reset();
+    this.reconnect.connected();
     this.machine.go(STATES.CONNECTED, reconnect ? "reconnected" : "connected");
     this.log("info", `[Connection] ${reconnect ? "reconnect" : "connect"} sid=${this.sid} transport=${this.transport} in ${this.stats.lastConnectMs}ms`);
     this.emit("connect", { reconnect, recoveryStartedAt, at: now });
@@ -215,7 +160,7 @@ export class Connection extends Emitter {
   #onDisconnect(reason, expected) {
     // Leave `connected` before failing the pushes in flight: their callers decide from the state
     // whether to retry now (connected) or after the next connect.
-    if (this.connected) this.machine.go(this.#downState(), reason);
+    if (this.connected) this.machine.go(this.reconnect.downState(), reason);
     this.liveness.disconnected();
     this.link.failInflight();
     this.log("info", `[Connection] disconnect: ${reason}`);
@@ -225,8 +170,8 @@ export class Connection extends Emitter {
     // The server closed this live connection: another tab holds our client_id (a duplicated tab
     // copies sessionStorage); the app picks a new id before the retry.
     if (reason === "io server disconnect") this.emit("kicked", { reason });
-    if (this.race.running) return this.#adoptSpare(`the old connection closed: ${reason}`, { closed: true });
-    this.#scheduleRetry(reason);
+    if (this.race.running) return this.links.adopt(`the old connection closed: ${reason}`, { closed: true });
+    this.reconnect.later(reason);
   }
 
   #onConnectError(error) {
@@ -234,27 +179,9 @@ export class Connection extends Emitter {
     this.meter.failed();
     this.log("warn", `[Connection] connect_error: ${message}`);
     if (message === CONNECT_ERRORS.INVALID) this.emit("invalid_client", { message });
-    if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.#scheduleRetry(message);
+    if (message !== CONNECT_ERRORS.UNAUTHORIZED) return this.reconnect.later(message);
     this.unauthorized = true; // no retry until the auth changes
     this.machine.go(STATES.OFFLINE, "unauthorized");
     this.emit("unauthorized", { message });
-  }
-
-  #downState() {
-    const { failures } = this.stats;
-    return downState({ online: this.env.online(), failures, offlineAfterFailures: this.options.offlineAfterFailures });
-  }
-
-  #scheduleRetry(reason) {
-    if (this.stopped || this.unauthorized || this.retry.pending) return;
-    this.machine.go(this.#downState(), reason);
-    const delay = this.retry.schedule();
-    this.log("info", `[Connection] retry in ${delay}ms (try ${this.retry.tries + 1})`);
-  }
-
-  /** A watchdog tick on a healthy page: restart an attempt that never ended. */
-  #onTick(now) {
-    const age = this.link.attemptAge(now);
-    if (!this.connected && age !== null && age > this.options.connectTimeout + 2000) this.#connectNow("attempt stuck");
   }
 }

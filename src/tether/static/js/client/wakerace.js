@@ -5,21 +5,22 @@
 // does it join and re-subscribe. So two sockets never subscribe at once, and the old one's events
 // are ignored from the moment it lost.
 //
-// This module owns the spare link and the race's counts. The Connection (connection.js) starts a
-// race when liveness.js asks for one, discards the spare when the probe is answered or it stops,
-// and takes the spare over as its link when the old one lost.
+// This module owns the spare link and counts the races. The connection's links (links.js) start a
+// race when liveness.js asks for one, discard the spare when the probe is answered or the
+// connection stops, and take the spare over as the link when the old one lost.
 
 export class WakeRace {
   /**
    * `newLink()` a fresh SocketLink (its events count only once it is the connection's link);
    * `connected()` whether the connection still says connected; `onWon(startedAt)` the spare's
    * transport opened while the old socket says connected: the old one is taken for dead;
-   * `onOpened(reason)` it opened after the old one went down: the spare is to be taken over now.
+   * `onOpened(reason)` it opened after the old one went down: the spare is to be taken over now;
+   * `counts` where to count the races (the connection's `stats.races`, connmeter.js).
    */
-  constructor({ newLink, connected, onWon, onOpened, log = () => {} }) {
+  constructor({ newLink, connected, onWon, onOpened, log = () => {}, counts = { fresh: 0, kept: 0 } }) {
     Object.assign(this, { newLink, connected, onWon, onOpened, log });
     this.spare = null; // the fresh link, while the race is on
-    this.counts = { fresh: 0, kept: 0 }; // races won by the fresh connection / by the old one
+    this.counts = counts; // races won by the fresh connection / by the old one
   }
 
   get running() { return this.spare !== null; }
