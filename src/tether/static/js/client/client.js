@@ -2,6 +2,7 @@
 // The app renders what this object holds and calls its methods; it never touches the socket.
 // `window.tether` is this object (set by the app), for diagnostics.
 
+import { relayChanges } from "./changes.js";
 import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import { Followers } from "./followers.js";
@@ -51,13 +52,16 @@ export class TetherClient extends Emitter {
       auth: () => this.identity.auth(),
     });
     this.tabs = linkTabs({ channel, connection: this.connection, log: this.log });
-    this.server = new ServerHello({ shared: this.shared, ping: this.connection.ping, log: this.log });
+    this.server = new ServerHello({
+      connection: this.connection, shared: this.shared, ping: this.connection.ping, log: this.log,
+      onReceive: () => { this.emit("change", { what: "hello" }); this.presence.connected(); },
+    });
     this.signIn = new SignIn({
       connection: this.connection, identity: this.identity, log: this.log,
       onChange: () => this.emit("change", { what: "unauthorized" }),
     });
     this.sessions = new SessionList({ store: this.tab });
-    const requests = (...args) => this.#request(...args);
+    const requests = (event, payload, attempts) => request(this.connection, event, payload, { attempts, timers, random });
     this.sessionRequests = new SessionRequests({ sessions: this.sessions, uuid, request: requests });
     this.webPush = new WebPush({ hello: () => this.hello, request: requests });
     this.outbox = new Outbox({
@@ -66,7 +70,7 @@ export class TetherClient extends Emitter {
     });
     this.remoteLog = new RemoteLog({
       logbook, fetch, timers, random, endpoint: new URL(`${basePath}/api/client-logs`, url).toString(),
-      token: () => this.identity.token, clientId: () => this.clientId,
+      token: () => this.identity.token, clientId: () => this.clientId, store: this.shared,
     });
     this.followers = new Followers({
       connection: this.connection, tab: this.tab, viewStore: new KeyValueStore(tabStorage, "tether.view."),
@@ -81,7 +85,7 @@ export class TetherClient extends Emitter {
     });
     this.#wire();
     this.followers.restore();
-    if (this.shared.get("remote_logs") === true) this.remoteLog.setEnabled(true);
+    this.remoteLog.restore();
   }
 
   start() {
@@ -107,8 +111,7 @@ export class TetherClient extends Emitter {
   }
 
   setRemoteLogs(enabled) {
-    this.shared.set("remote_logs", Boolean(enabled));
-    this.remoteLog.setEnabled(Boolean(enabled));
+    this.remoteLog.switchTo(enabled);
     this.emit("change", { what: "debug" });
   }
 
@@ -124,19 +127,17 @@ export class TetherClient extends Emitter {
 
   /** Queue a message (stored, then sent; re-sent until acknowledged). Returns the outbox entry. */
   send(sessionId, content) {
-    const max = this.hello?.limits?.max_message_chars;
-    if (!content.trim()) throw new Error("empty message");
-    if (max && content.length > max) throw new Error(`message longer than ${max} characters`);
+    this.server.checkMessage(content); // throws for an empty or too long message (hello.js)
     return this.outbox.add(sessionId, content);
   }
 
   retry(clientMsgId) { this.outbox.retry(clientMsgId); }
   discard(clientMsgId) { this.outbox.discard(clientMsgId); }
 
+  /** Cancel the session's run (resolves to whether one was); regenerate: ask for a new answer to
+   *  the question of answer `messageId`, the old one kept (resolves to whether it was queued;
+   *  false: a newer answer exists already). */
   cancel(sessionId) { return this.sessionRequests.cancel(sessionId); }
-
-  /** Regenerate: ask for a new answer to the question of answer `messageId` (the old one is
-   *  kept). Resolves to whether it was queued (false: a newer answer exists already). */
   retryAnswer(sessionId, messageId) { return this.sessionRequests.retryAnswer(sessionId, messageId); }
 
   /** The chat this tab shows (for presence: no push for what the user is looking at). */
@@ -149,7 +150,7 @@ export class TetherClient extends Emitter {
   pushSubscribe(subscription, device) { return this.webPush.subscribe(subscription, device); }
   pushUnsubscribe(endpoint) { return this.webPush.unsubscribe(endpoint); }
 
-  loadOlder(sessionId) { return this.followers.get(sessionId)?.loadOlder() ?? Promise.resolve(false); }
+  loadOlder(sessionId) { return this.followers.loadOlder(sessionId); }
 
   /** What to show for a session, in order (see viewmodel.js). */
   messagesFor(sessionId) { return sessionMessages(this, sessionId); }
@@ -167,8 +168,6 @@ export class TetherClient extends Emitter {
   #wire() {
     const c = this.connection;
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
-    c.on("state", () => this.emit("change", { what: "connection" }));
-    c.on("stats", () => this.emit("change", { what: "debug" }));
     c.on("connect", (connect) => {
       this.recoveryWatch.connected(connect);
       this.followers.subscribeAll("connect");
@@ -176,32 +175,16 @@ export class TetherClient extends Emitter {
       this.outbox.flush();
       this.recoveryWatch.check();
     });
-    c.on("disconnect", () => {
-      this.followers.disconnected();
-      this.emit("change", { what: "connection" });
-    });
-    this.outbox.on("change", () => this.emit("change", { what: "outbox" }));
-    this.outbox.on("sent", ({ message }) => {
-      if (message) this.followers.get(message.session_id)?.applyOwnMessage(message);
-    });
-    this.sessions.on("change", () => this.emit("change", { what: "sessions" }));
-    this.followers.on("change", (change) => this.emit("change", change));
+    c.on("disconnect", () => this.followers.disconnected());
+    this.outbox.on("sent", ({ message }) => { if (message) this.followers.applyOwnMessage(message); });
+    relayChanges(this); // after the above: a disconnect's change is told once the followers know
   }
 
+  /** A server event (a `hello` is hello.js's): the session list, the followers, the notifier. */
   #onServerEvent(name, payload) {
-    if (name === EVENTS.HELLO) {
-      this.server.receive(payload);
-      this.emit("change", { what: "hello" });
-      this.presence.connected();
-      return;
-    }
     if (name === EVENTS.SESSION) this.sessions.upsert(payload?.session);
     this.followers.route(name, payload);
     // A live change of a message (the notifier watches for answers that end).
     if (name === EVENTS.MESSAGE && payload?.message) this.emit("message", payload.message);
-  }
-
-  #request(event, payload, attempts) {
-    return request(this.connection, event, payload, { attempts, timers: this.timers, random: this.random });
   }
 }

@@ -64,6 +64,16 @@ export class Followers extends Emitter {
     for (const follower of this.map.values()) follower.close();
   }
 
+  /** The server's copy of a message this tab sent (the outbox's ack), to its follower if any. */
+  applyOwnMessage(message) {
+    this.map.get(message.session_id)?.applyOwnMessage(message);
+  }
+
+  /** Load a followed session's older messages; false when it is not followed. */
+  loadOlder(sessionId) {
+    return this.map.get(sessionId)?.loadOlder() ?? Promise.resolve(false);
+  }
+
   /** A server event of a session: to its follower, if this tab follows it. */
   route(name, payload) {
     const follower = this.map.get(payload?.session_id);

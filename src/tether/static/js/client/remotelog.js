@@ -21,10 +21,11 @@ export class RemoteLog {
    * @param {() => string | null} deps.token
    * @param {() => string} deps.clientId
    * @param {typeof fetch} [deps.fetch]
+   * @param {import("./storage.js").KeyValueStore} [deps.store]  keeps the switch across page loads
    */
   constructor({ logbook, endpoint, token, clientId, fetch = globalThis.fetch?.bind(globalThis),
-                timers = realTimers, random = Math.random, options = {} }) {
-    Object.assign(this, { logbook, endpoint, token, clientId, fetch, timers });
+                timers = realTimers, random = Math.random, store = null, options = {} }) {
+    Object.assign(this, { logbook, endpoint, token, clientId, fetch, timers, store });
     this.options = { ...REMOTE_DEFAULTS, ...options };
     this.retry = retryTimer(() => this.#send(), { timers, random });
     this.queue = [];
@@ -50,6 +51,17 @@ export class RemoteLog {
       this.timer = null;
       this.retry.reset();
     }
+  }
+
+  /** The debug panel's switch: kept in `store` (`remote_logs`), and applied. */
+  switchTo(enabled) {
+    this.store?.set("remote_logs", Boolean(enabled));
+    this.setEnabled(Boolean(enabled));
+  }
+
+  /** On again if it was switched on at the last page load. */
+  restore() {
+    if (this.store?.get("remote_logs") === true) this.setEnabled(true);
   }
 
   /** Send what is queued now (e.g. when the page is hidden). */
