@@ -4,7 +4,8 @@ sees it. docs/security.md says what each part defends against and which setting 
 - :func:`guard` wraps the whole ASGI application (HTTP routes and both Engine.IO transports):
   the ``Host`` check (:mod:`.hosts`) and the security headers (:mod:`.headers`).
 - :func:`harden` sets up the Socket.IO server: binary packets refused (:mod:`.packets`),
-  sessions that never join closed (:mod:`.handshake`), send queues bounded (:mod:`.sendqueue`).
+  sessions that never join closed (:mod:`.handshake`), send queues bounded (:mod:`.sendqueue`),
+  the opening request's body reader dropped (:mod:`.environ`).
 - :func:`.connections.protocol_options` is for uvicorn: per-address cap, header/body deadlines.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import socketio
 from starlette.types import ASGIApp
 
+from tether.edge.environ import drop_connect_body_reader
 from tether.edge.handshake import close_unjoined_sessions
 from tether.edge.headers import SecurityHeaders
 from tether.edge.hosts import HostGuard
@@ -31,3 +33,4 @@ def harden(sio: socketio.AsyncServer, settings: Settings) -> None:
     refuse_binary_packets(sio)
     close_unjoined_sessions(sio, settings.connect_timeout)
     bound_send_queues(sio.eio, settings.send_queue_bytes)
+    drop_connect_body_reader(sio)

@@ -25,6 +25,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from tether.edge.slim import SlimEvent, SlimQueue
+
 #: The scope extension holding the connection's :class:`TextFrames`.
 EXTENSION = "tether.websocket.text_frames"
 
@@ -98,7 +100,18 @@ class TextFrames:
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol that puts a :class:`TextFrames` in the scope, and
     lets go of the handshake's request and response (their header objects, about 3 KiB) once
-    the connection is accepted: nothing reads them after that."""
+    the connection is accepted: nothing reads them after that.
+
+    Its receive queue and ``writable`` event are :mod:`tether.edge.slim`'s (uvicorn calls only
+    ``put_nowait``, ``get`` and ``empty`` on the one, ``set``, ``clear`` and ``wait`` on the
+    other): about 3.8 KiB less per connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = SlimQueue()  # type: ignore[assignment]
+        writable = SlimEvent()
+        writable.set()
+        self.writable = writable  # type: ignore[assignment]
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

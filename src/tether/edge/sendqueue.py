@@ -3,7 +3,8 @@
 python-engineio gives every socket an unbounded ``asyncio.Queue`` of packets, drained by its
 writer as fast as the client reads. A client that stops reading (a stalled phone, or on purpose)
 makes it grow without end, by broadcasts or by the acks of its own requests. :class:`SendQueue`,
-installed through ``create_queue`` (python-engineio's public factory of its queues), counts the
+installed through ``create_queue`` (python-engineio's public factory of its queues), is a
+:class:`tether.edge.slim.SlimQueue` (an idle connection's queue holds no deque) that counts the
 bytes waiting in it; a message that would take it past the bound is not queued, and the
 connection is closed instead. Nothing is lost for the client: it reconnects and subscribes with
 ``after_seq``, which replays every change it missed.
@@ -18,6 +19,8 @@ from typing import Any
 
 from engineio import packet as eio_packet
 
+from tether.edge.slim import SlimQueue
+
 log = logging.getLogger("tether.edge")
 
 #: What a packet without text or bytes (a PING, NOOP, the close sentinel) is counted as.
@@ -31,13 +34,15 @@ def size_of(pkt: Any) -> int:
     return len(data) + SMALL if isinstance(data, str | bytes) else SMALL
 
 
-class SendQueue(asyncio.Queue[Any]):
-    """An ``asyncio.Queue`` that keeps the size of what it holds in ``bytes`` and refuses a
-    MESSAGE packet past ``limit`` (control packets and the close sentinel always go in).
+class SendQueue(SlimQueue):
+    """A queue that keeps the size of what it holds in ``bytes`` and refuses a MESSAGE packet
+    past ``limit`` (control packets and the close sentinel always go in).
 
-    ``_put`` and ``_get`` are the hooks asyncio's own ``LifoQueue`` and ``PriorityQueue``
-    override; ``put_nowait`` is where ``put`` ends up for an unbounded queue.
+    ``_put`` and ``_get`` are the hooks every item goes through (as in ``asyncio.Queue``);
+    ``put_nowait`` is where ``put`` ends up.
     """
+
+    __slots__ = ("limit", "bytes", "overflowed", "_overflow")
 
     def __init__(self, limit: int, overflow: Callable[[SendQueue], None]) -> None:
         super().__init__()
