@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
 import pytest
 import socketio
+from engineio import async_socket
+from engineio.async_drivers import asgi as eio_asgi
 from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from tether.delivery import UPSTREAM_POLL, UPSTREAM_WEBSOCKET
@@ -79,13 +83,26 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
          expected,
          "tether.edge.frames writes frames past it: check the state it reads (handshake_complete,"
          " close_sent, disconnected, writable, conn) and that handle_connect still builds "
-         "self.scope with an 'extensions' dict")
+         "self.scope with an 'extensions' dict; FramedWebSocketProtocol replaces the queue and "
+         "the writable event __init__ makes with tether.edge.slim's: check they are still made "
+         "there and used only through the calls test_slim_queue_and_event_cover_what_upstream_"
+         "calls lists")
         for name, expected in [
             ("handle_connect", "fc648c2161ff8e13"),
             ("send", "d4919ed760ce9f7b"),
             ("connection_lost", "dd116afc4d8034e1"),
+            ("__init__", "631dcd744eab875f"),
+            ("receive", "1dc0e715390021a1"),
+            ("pause_writing", "4830f7e0d81f877d"),
+            ("resume_writing", "ef79384e5fff077c"),
         ]
     ],
+    ("engineio asgi translate_request", eio_asgi.translate_request, "39e74733f1fe46aa",
+     "tether.edge.environ drops the environ's wsgi.input after connect: check it is still only "
+     "the request body's reader, and that nothing else in the environ refers to it"),
+    ("engineio AsyncServer._handle_connect", EngineServer._handle_connect, "5bd7edc1d1ae115a",
+     "tether.edge.environ relies on a session being opened by a GET whose body is never read: "
+     "check the connect request still reads no wsgi.input"),
     ("engineio AsyncServer.on", EngineServer.on, "7b5457b52dc7fd22",
      "tether.edge.packets wraps the handler on() stores in self.handlers['message']: check "
      "handlers are still kept there, by event name"),
@@ -109,6 +126,28 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
         ]
     ],
 ]
+
+
+#: What tether.edge.slim's queue and event offer (the calls upstream makes on the objects
+#: Tether replaces with them).
+SLIM_QUEUE_CALLS = {"empty", "get", "get_nowait", "join", "put", "put_nowait", "qsize",
+                    "task_done"}
+SLIM_EVENT_CALLS = {"clear", "is_set", "set", "wait"}
+
+
+def test_slim_queue_and_event_cover_what_upstream_calls() -> None:
+    """uvicorn's receive queue and writable event, and engineio's socket queue, are slim ones
+    under Tether: every method upstream calls on them must be one they have."""
+    uvicorn_source = inspect.getsource(websockets_sansio_impl)
+    engineio_source = inspect.getsource(async_socket)
+    used_queue = set(re.findall(r"self\.queue\.(\w+)", uvicorn_source + engineio_source))
+    used_event = set(re.findall(r"self\.writable\.(\w+)", uvicorn_source))
+    assert "put_nowait" in used_queue and "wait" in used_event  # the scan found them
+    assert used_queue <= SLIM_QUEUE_CALLS, f"upstream calls {used_queue - SLIM_QUEUE_CALLS}"
+    assert used_event <= SLIM_EVENT_CALLS, f"upstream calls {used_event - SLIM_EVENT_CALLS}"
+    from tether.edge.slim import SlimEvent, SlimQueue
+    assert all(callable(getattr(SlimQueue, name)) for name in SLIM_QUEUE_CALLS)
+    assert all(callable(getattr(SlimEvent, name)) for name in SLIM_EVENT_CALLS)
 
 
 def fingerprint(function: Callable[..., Any]) -> str:

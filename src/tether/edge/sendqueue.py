@@ -42,7 +42,7 @@ class SendQueue(SlimQueue):
     ``put_nowait`` is where ``put`` ends up.
     """
 
-    __slots__ = ("limit", "bytes", "overflowed", "_overflow")
+    __slots__ = ("_overflow", "bytes", "limit", "overflowed")
 
     def __init__(self, limit: int, overflow: Callable[[SendQueue], None]) -> None:
         super().__init__()

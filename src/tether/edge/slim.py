@@ -27,11 +27,30 @@ def _wake_first(waiters: list[asyncio.Future[None]]) -> None:
             return
 
 
+async def _wait_in(owner: Any, slot: str) -> None:
+    """Wait on a new future kept in ``owner``'s list ``slot``, a list made when the first
+    waiter comes and dropped when the last one leaves."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters: list[asyncio.Future[None]] | None = getattr(owner, slot)
+    if waiters is None:
+        waiters = []
+        setattr(owner, slot, waiters)
+    waiters.append(waiter)
+    try:
+        await waiter
+    finally:
+        waiter.cancel()  # no-op when it was woken
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters and getattr(owner, slot) is waiters:
+            setattr(owner, slot, None)
+
+
 class SlimQueue:
     """An unbounded FIFO with ``asyncio.Queue``'s interface (never full), whose deque exists only
     while it holds items and whose waiter lists only while someone waits."""
 
-    __slots__ = ("_items", "_getters", "_joiners", "_unfinished")
+    __slots__ = ("_getters", "_items", "_joiners", "_unfinished")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
@@ -82,23 +101,12 @@ class SlimQueue:
 
     async def get(self) -> Any:
         while not self._items:
-            getter = asyncio.get_running_loop().create_future()
-            if self._getters is None:
-                self._getters = []
-            getters = self._getters
-            getters.append(getter)
             try:
-                await getter
+                await _wait_in(self, "_getters")
             except BaseException:
-                getter.cancel()
-                if getter in getters:
-                    getters.remove(getter)
-                if self._items and not getter.cancelled():
-                    _wake_first(getters)  # it was woken for an item it will not take
+                if self._items and self._getters:
+                    _wake_first(self._getters)  # it may have been woken for an item it won't take
                 raise
-            finally:
-                if not getters and self._getters is getters:
-                    self._getters = None
         return self._get()
 
     def task_done(self) -> None:
@@ -113,11 +121,7 @@ class SlimQueue:
 
     async def join(self) -> None:
         if self._unfinished:
-            joiner = asyncio.get_running_loop().create_future()
-            if self._joiners is None:
-                self._joiners = []
-            self._joiners.append(joiner)
-            await joiner
+            await _wait_in(self, "_joiners")
 
 
 class SlimEvent:
@@ -127,7 +131,7 @@ class SlimEvent:
 
     def __init__(self) -> None:
         self._flag = False
-        self._waiters: list[asyncio.Future[bool]] | None = None
+        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._flag
@@ -138,24 +142,12 @@ class SlimEvent:
             waiters, self._waiters = self._waiters, None
             for waiter in waiters or ():
                 if not waiter.done():
-                    waiter.set_result(True)
+                    waiter.set_result(None)
 
     def clear(self) -> None:
         self._flag = False
 
     async def wait(self) -> bool:
-        if self._flag:
-            return True
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        waiters = self._waiters
-        waiters.append(waiter)
-        try:
-            await waiter
-            return True
-        finally:
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters and self._waiters is waiters:
-                self._waiters = None
+        if not self._flag:
+            await _wait_in(self, "_waiters")
+        return True
