@@ -31,6 +31,7 @@ from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from tether.delivery import UPSTREAM_POLL, UPSTREAM_WEBSOCKET
+from tether.edge.pings import UPSTREAM_SCHEDULE_PING
 
 PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0"}
 
@@ -95,6 +96,18 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
             ("receive", "1dc0e715390021a1"),
             ("pause_writing", "4830f7e0d81f877d"),
             ("resume_writing", "ef79384e5fff077c"),
+        ]
+    ],
+    *[
+        (f"engineio AsyncSocket.{name}", function, expected,
+         "tether.edge.pings replaces schedule_ping with a timer that does what _send_ping does: "
+         "port any change of when a ping is scheduled (receive on PONG), what it sends, or what "
+         "check_ping_timeout reads (last_ping) into it")
+        for name, function, expected in [
+            ("schedule_ping", UPSTREAM_SCHEDULE_PING, "fe316639159cd70d"),
+            ("_send_ping", AsyncSocket._send_ping, "67db82a704ea49d0"),
+            ("receive", AsyncSocket.receive, "a91ae36ec2fb5340"),
+            ("check_ping_timeout", AsyncSocket.check_ping_timeout, "77616d5ca7809257"),
         ]
     ],
     ("engineio asgi translate_request", eio_asgi.translate_request, "39e74733f1fe46aa",

@@ -5,7 +5,7 @@ sees it. docs/security.md says what each part defends against and which setting 
   the ``Host`` check (:mod:`.hosts`) and the security headers (:mod:`.headers`).
 - :func:`harden` sets up the Socket.IO server: binary packets refused (:mod:`.packets`),
   sessions that never join closed (:mod:`.handshake`), send queues bounded (:mod:`.sendqueue`),
-  the opening request's body reader dropped (:mod:`.environ`).
+  the opening request's body reader dropped (:mod:`.environ`), pings on timers (:mod:`.pings`).
 - :func:`.connections.protocol_options` is for uvicorn: per-address cap, header/body deadlines.
 """
 
@@ -19,6 +19,7 @@ from tether.edge.handshake import close_unjoined_sessions
 from tether.edge.headers import SecurityHeaders
 from tether.edge.hosts import HostGuard
 from tether.edge.packets import refuse_binary_packets
+from tether.edge.pings import install_ping_timers
 from tether.edge.sendqueue import bound_send_queues
 from tether.settings import Settings
 
@@ -29,8 +30,10 @@ def guard(app: ASGIApp, settings: Settings) -> ASGIApp:
 
 
 def harden(sio: socketio.AsyncServer, settings: Settings) -> None:
-    """Install the Engine.IO-level limits on ``sio`` (once, right after building it)."""
+    """Install the Engine.IO-level limits on ``sio``, and what trims the memory each of its
+    connections holds (once, right after building it)."""
     refuse_binary_packets(sio)
     close_unjoined_sessions(sio, settings.connect_timeout)
     bound_send_queues(sio.eio, settings.send_queue_bytes)
     drop_connect_body_reader(sio)
+    install_ping_timers()
