@@ -3,8 +3,12 @@
 All K followers and the sender are connections of one user (a session is followed by its owner's
 devices and tabs). The sender sends at a fixed rate for ``step`` seconds, then the rate grows by
 half, until the server saturates (deliveries fall under 85 % of what was offered, or p99 goes over a
-second). Every event a follower receives counts as a delivery (each send produces the user
-``message`` plus the answer's events, identical in number on Tether and the baseline); latency
+second). A delivery is a ``message`` or ``delta`` event a follower receives: each send makes
+the same four on both servers (the user's message, the answer's message streaming, its one
+delta, its message complete). ``session`` events (running, idle) are received and costed but
+not counted: the baseline sends a pair per answer, Tether one pair per run of queued questions
+(its session stays running while questions wait), so counting them would credit a server for
+sending more of them (all events per second are reported too, as ``events_per_s``). Latency
 is send to receipt of the user ``message``, from a timestamp in the content. Between steps the
 backlog drains, so each step starts clean. A step's deliveries/s is every event the step caused
 divided by the time from its first send to the last follower receiving its last event, so a
@@ -28,7 +32,8 @@ from bench.scenarios.common import LoadMeter, auth_for, expect_ok, open_clients,
 async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: int,
                      start_rate: float, step: float, max_steps: int = 10) -> dict[str, Any]:
     auth = [auth_for(tokens, "fan") for _ in range(k + 1)]
-    deliveries = 0
+    deliveries = 0  # message and delta events (see the module docstring)
+    events = 0  # every event, session events included
     user_messages = 0
     latencies: list[float] = []
 
@@ -37,11 +42,16 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
     last_delivery = 0.0
 
     def on_raw(client: Any, text: str) -> None:
-        # Count every event; parse only ``message`` events (the user's carry the send time).
-        nonlocal deliveries, user_messages, last_delivery
-        deliveries += 1
+        # Count message and delta events as deliveries; parse only ``message`` events (the
+        # user's carry the send time).
+        nonlocal deliveries, events, user_messages, last_delivery
+        events += 1
         last_delivery = time.monotonic()
-        if '"message"' in text[:14]:
+        head = text[:14]
+        if '"delta"' in head:
+            deliveries += 1
+        elif '"message"' in head:
+            deliveries += 1
             m = orjson.loads(text[text.index("["):])[1]["message"]
             if m["role"] == "user":
                 user_messages += 1
@@ -68,7 +78,7 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
     failures = 0
     for _ in range(max_steps):
         latencies.clear()
-        d0, u0 = deliveries, user_messages
+        d0, e0, u0 = deliveries, events, user_messages
         load = LoadMeter()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
         acks = []
@@ -99,11 +109,14 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
         drain = time.monotonic() - t0 - window
         per_send = (deliveries - d0) / max(1, count * k)
         offered = rate * per_send * k
-        sustained = (deliveries - d0) / max(window, last_delivery - t0)
+        span = max(window, last_delivery - t0)
+        sustained = (deliveries - d0) / span
         steps.append({
             "rate": rate, "sent": count, "deliveries_per_s": sustained,
             "in_window_per_s": delivered / window,
-            "offered_per_s": offered, "p50_ms": percentile(latencies, 50) * 1000,
+            "offered_per_s": offered, "events_per_s": (events - e0) / span,
+            "events_per_send": (events - e0) / max(1, count * k),
+            "p50_ms": percentile(latencies, 50) * 1000,
             "p99_ms": percentile(latencies, 99) * 1000, "server_cpu_share": cpu / window,
             "loadgen_cpu_share": load_share, "drain_s": drain,
             "complete": user_messages - u0 == count * k,
@@ -119,9 +132,15 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
         "followers": k,
         "steps": steps,
         "deliveries_per_s": best["deliveries_per_s"],
+        "events_per_s_at_best": best["events_per_s"],
+        "events_per_send_at_best": best["events_per_send"],
         "p99_ms_at_best": best["p99_ms"],
         "p99_ms_last_unsaturated": unsaturated[-1]["p99_ms"] if unsaturated else float("nan"),
         "rate_last_unsaturated": unsaturated[-1]["rate"] if unsaturated else 0,
+        # server CPU per send fully fanned out, where the server kept up: the same work on both
+        "cpu_ms_per_send_last_unsaturated": (
+            unsaturated[-1]["server_cpu_share"] / unsaturated[-1]["rate"] * 1000
+            if unsaturated else float("nan")),
         "missing_user_messages": sent_total * k - user_messages,
         "missing_answers": sent_total - answers,
         "failed_sends": failures,

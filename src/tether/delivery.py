@@ -25,12 +25,13 @@ about half of the server's time there (docs/performance.md). Three narrow change
   offers a ``tether.edge.frames.TextFrames`` in its ASGI scope. The writer then sends through
   it (no ASGI message, middleware or websockets framing per packet), and a broadcast that finds
   a recipient's writer idle (parked on an empty queue) and its transport writable writes the
-  frame itself, at once: no queue, no wake-up of the writer task, and one frame built for every
-  recipient without a WebSocket extension. Anything else (a queue not empty, a writer busy or
-  waiting for the transport, long polling, another ASGI server) takes the queue, so the order
-  of a connection's packets is the order they were emitted, and the send-queue bound
-  (tether.edge.sendqueue) still holds: a direct write happens only below the transport's
-  high-water mark.
+  frame itself, at the end of the loop's current pass (``tether.edge.frames.Cork``: a
+  connection's frames of one pass go out in one ``write``): no queue, no wake-up of the writer
+  task, and one frame built for every recipient without a WebSocket extension. Anything else
+  (a queue not empty, a writer busy or waiting for the transport, long polling, another ASGI
+  server) takes the queue, so the order of a connection's packets is the order they were
+  emitted, and the send-queue bound (tether.edge.sendqueue) still holds: a direct write
+  happens only below the transport's high-water mark.
 """
 
 from __future__ import annotations

@@ -186,6 +186,7 @@ async def test_a_broadcast_to_an_idle_writer_is_written_at_once_as_one_shared_fr
     members = [await framed(server, f"w{i}") for i in range(3)]
     await server.emit("delta", {"chunk": 0, "text": "é"}, room="r")
     frame = text_frame('42["delta",{"chunk":0,"text":"é"}]'.encode())
+    await asyncio.sleep(0)  # the end of this pass of the loop: the cork is flushed
     for _, sock, ws in members:
         assert sock.texts() == []  # not queued: no writer wake-up
         assert ws.transport.written == [frame]
@@ -202,6 +203,7 @@ async def test_a_broadcast_queues_behind_what_the_writer_still_has(
     busy.tether_parked = False  # type: ignore[attr-defined]  # its writer is writing a batch
     paused_ws.writable.clear()  # the transport's buffer is over its high-water mark
     await server.emit("delta", {"chunk": 0}, room="r")
+    await asyncio.sleep(0)  # the cork's flush
     event = '42["delta",{"chunk":0}]'
     assert queued.texts() == ["43earlier", event]  # in emit order, behind the earlier packet
     assert busy.texts() == [event] and paused.texts() == [event]
@@ -219,8 +221,50 @@ async def test_a_closed_or_closing_connection_is_never_written_directly(
     closed_ws.close_sent = True
     closing_ws.transport.closing = True
     await server.emit("delta", {"chunk": 0}, room="r")
+    await asyncio.sleep(0)  # the cork's flush
     assert closed_ws.transport.written == closing_ws.transport.written == []
     assert closed.texts() == closing.texts() == ['42["delta",{"chunk":0}]']
+
+
+async def test_broadcasts_of_one_pass_of_the_loop_are_one_write_per_connection_in_order(
+    server: socketio.AsyncServer,
+) -> None:
+    from tether.edge.frames import text_frame
+
+    members = [await framed(server, f"c{i}") for i in range(2)]
+    for chunk in range(3):
+        await server.emit("delta", {"chunk": chunk}, room="r")
+    assert all(ws.transport.written == [] for _, _, ws in members)  # corked until the pass ends
+    await asyncio.sleep(0)
+    frames = b"".join(text_frame(f'42["delta",{{"chunk":{c}}}]'.encode()) for c in range(3))
+    for _, sock, ws in members:
+        assert ws.transport.written == [frames] and sock.texts() == []
+    await server.emit("delta", {"chunk": 3}, room="r")  # a later pass: a write of its own
+    await asyncio.sleep(0)
+    assert members[0][2].transport.written[1] == text_frame(b'42["delta",{"chunk":3}]')
+
+
+async def test_a_writer_s_message_goes_out_after_the_frames_still_corked(
+    server: socketio.AsyncServer,
+) -> None:
+    from tether.edge.frames import text_frame
+
+    _, sock, ws = await framed(server, "mixed")
+    await server.emit("delta", {"chunk": 0}, room="r")
+    sock.tether_frames.write_text("3probe")  # type: ignore[attr-defined]  # the writer's path
+    assert ws.transport.written == [text_frame(b'42["delta",{"chunk":0}]'), text_frame(b"3probe")]
+    await asyncio.sleep(0)
+    assert len(ws.transport.written) == 2  # nothing written twice
+
+
+async def test_frames_corked_when_the_connection_closes_are_dropped(
+    server: socketio.AsyncServer,
+) -> None:
+    _, _, ws = await framed(server, "closing")
+    await server.emit("delta", {"chunk": 0}, room="r")
+    ws.close_sent = True  # a close frame went out in the same pass
+    await asyncio.sleep(0)
+    assert ws.transport.written == []
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])

@@ -18,6 +18,8 @@ buffer is over its high-water mark, and whoever writes then waits (or queues) in
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
 from typing import Any
 
@@ -26,6 +28,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from tether.edge.slim import SlimEvent, SlimQueue
+
+log = logging.getLogger("tether.edge")
 
 #: The scope extension holding the connection's :class:`TextFrames`.
 EXTENSION = "tether.websocket.text_frames"
@@ -43,15 +47,62 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", _TEXT, 127, size) + payload
 
 
+class Cork:
+    """The frames broadcasts gave each connection during one pass of the event loop, written
+    at its end in one ``write`` per connection.
+
+    A write to a socket is a system call, and on loopback the kernel's whole TCP path runs in
+    it: at fan-out that is most of a delivery's cost (docs/performance.md). Events to the same
+    connection often come out in the same pass of the loop (an answer's end and its session
+    going idle, several runs' deltas to a user's sockets), and a connection's frames wait only
+    until the callbacks already due have run, never for a timer. One per event loop."""
+
+    __slots__ = ("_dirty", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[TextFrames] = []
+
+    def add(self, frames: TextFrames) -> None:
+        """``frames`` holds its first corked frame of this pass: flush it at the pass's end."""
+        if not self._dirty:
+            self._loop.call_soon(self.flush)
+        self._dirty.append(frames)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for frames in dirty:
+            try:
+                frames.flush()
+            except Exception:  # one connection's transport never keeps the others' frames
+                log.exception("corked frames could not be written")
+
+
+_corks: dict[asyncio.AbstractEventLoop, Cork] = {}
+
+
+def cork_of(loop: asyncio.AbstractEventLoop) -> Cork:
+    """The loop's :class:`Cork` (made on first use; a closed loop's is dropped then)."""
+    cork = _corks.get(loop)
+    if cork is None:
+        for old in [old for old in _corks if old.is_closed()]:
+            del _corks[old]
+        cork = _corks[loop] = Cork(loop)
+    return cork
+
+
 class TextFrames:
     """Writes text messages on one WebSocket connection of :class:`FramedWebSocketProtocol`."""
 
-    __slots__ = ("_protocol", "plain")
+    __slots__ = ("_cork", "_corked", "_protocol", "plain")
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
         #: No extension negotiated: a frame built once may be written to every such connection.
         self.plain = not protocol.conn.extensions
+        #: Frames waiting for the end of this pass of the loop (:class:`Cork`), or None.
+        self._corked: list[bytes] | None = None
+        self._cork: Cork | None = None
 
     @property
     def open(self) -> bool:
@@ -74,12 +125,32 @@ class TextFrames:
         )
 
     def write_frame(self, frame: bytes) -> None:
-        """Write a frame built by :func:`text_frame` (only on a :attr:`plain` connection)."""
-        self._protocol.transport.write(frame)
+        """Write a frame built by :func:`text_frame` (only on a :attr:`plain` connection) at the
+        end of this pass of the event loop, with the connection's other frames of the pass
+        (the caller checked :attr:`writable`)."""
+        corked = self._corked
+        if corked is not None:
+            corked.append(frame)
+            return
+        self._corked = [frame]
+        cork = self._cork
+        if cork is None:
+            cork = self._cork = cork_of(asyncio.get_running_loop())
+        cork.add(self)
+
+    def flush(self) -> None:
+        """Write the corked frames now, in one ``write`` (dropped if the connection closed
+        meanwhile: nothing may follow a close frame)."""
+        corked, self._corked = self._corked, None
+        if corked and self.open:
+            self._protocol.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def write_text(self, text: str) -> None:
-        """Write one text message now (the caller checked :attr:`writable`)."""
+        """Write one text message now (the caller checked :attr:`writable`), after any frames
+        still corked, so the connection's messages keep their order."""
         p = self._protocol
+        if self._corked is not None:
+            self.flush()
         if self.plain:
             p.transport.write(text_frame(text.encode()))
         else:
