@@ -42,6 +42,10 @@ class StoreBase:
         self._autocommit: AsyncEngine | None = (
             None if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        #: What the reads run on. On PostgreSQL in autocommit: under READ COMMITTED every
+        #: statement sees its own snapshot whether or not it runs in a transaction, so a read's
+        #: BEGIN and ROLLBACK were two round trips that bought nothing.
+        self._reads: AsyncEngine = self._autocommit or engine
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency fair (the writer's groups hold the same lock). PostgreSQL
         # serialises per session on the row lock.
@@ -53,7 +57,7 @@ class StoreBase:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     @contextlib.asynccontextmanager
@@ -75,7 +79,7 @@ class StoreBase:
         hand-off for all of them."""
         if self._reader is not None:
             return await self._reader.transaction(read)
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await conn.run_sync(read)
 
     @staticmethod
@@ -96,7 +100,15 @@ class StoreBase:
         return None if row is None else (row[0], row[1])
 
     async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
-        """One prebuilt statement returning a session row (tether.store.statements)."""
+        """One statement returning a session row (tether.store.statements): through the
+        writer on SQLite; on PostgreSQL alone in autocommit, one round trip (not BEGIN, the
+        statement and COMMIT), as atomic and as durable once it returns."""
+        if self._autocommit is not None:
+            self._writer.check_open()
+            async with self._autocommit.connect() as conn:
+                found = (await conn.execute(statement, params)).first()
+            return None if found is None else session_out(found)
+
         def write(conn: Connection) -> SessionRow | None:
             row = conn.execute(statement, params).first()
             return None if row is None else session_out(row)

@@ -314,7 +314,7 @@ class MessageQueries(StoreBase):
         return await self._transact(write)
 
     async def streaming_messages(self) -> list[MessageRow]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS)
@@ -340,12 +340,12 @@ class MessageQueries(StoreBase):
 
     async def unanswered(self) -> list[MessageRow]:
         """User messages that no assistant message answers yet (queued when a process died)."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(statements.UNANSWERED)).all()
         return [message_out(r) for r in rows]
 
     async def head_seq(self, session_id: str) -> int:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             value = (
                 await conn.execute(select(sessions.c.head_seq).where(sessions.c.id == session_id))
             ).scalar()
@@ -399,7 +399,7 @@ class MessageQueries(StoreBase):
         self, session_id: str, before_position: int, limit: int
     ) -> tuple[list[MessageRow], bool]:
         """Up to ``limit`` messages before ``before_position``, oldest first, and has_more."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS)
@@ -432,14 +432,14 @@ class MessageQueries(StoreBase):
         return await self._read(read)
 
     async def count_messages(self, session_id: str) -> int:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             value = (
                 await conn.execute(select(func.count()).where(messages.c.session_id == session_id))
             ).scalar()
         return int(value or 0)
 
     async def streaming_in(self, session_id: str) -> list[MessageRow]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS).where(
