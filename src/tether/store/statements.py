@@ -217,6 +217,14 @@ CLAIM = (
     .returning(*_SESSION_COLUMNS)
 )
 
+#: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
+RENEW = (
+    update(sessions)
+    .where(sessions.c.runner == bindparam("p_runner"))
+    .values(runner_lease=bindparam("p_until"))
+    .returning(sessions.c.id)
+)
+
 #: Give up a runner's claim (p_session, p_runner, p_now). A claim and its release move
 #: ``updated_at``: the ``running`` flag changes with it, so a client can tell which of two
 #: states of a session is the later (a ``session`` event, a ``list_sessions`` row).
