@@ -292,6 +292,20 @@ class MessageQueries(StoreBase):
         runner: str | None = None,
         parts: list[Part] | None = None,
     ) -> MessageRow:
+        if self._autocommit is not None and runner is not None:
+            # PostgreSQL, fenced by a claim: one statement, one round trip (not BEGIN, two
+            # statements and COMMIT).
+            self._writer.check_open()
+            async with self._autocommit.connect() as aconn:
+                found = (await aconn.execute(statements.FINISH_IN_ONE_STATEMENT, {
+                    "p_session": session_id, "p_runner": runner, "p_id": message_id,
+                    "p_status": status, "p_content": content, "p_chunks": chunks,
+                    "p_error": error, "p_parts": parts, "p_now": utcnow(),
+                })).first()
+            if found is None:
+                raise _NothingToDo
+            return message_out(found)
+
         def write(conn: Connection) -> MessageRow:
             taken = conn.execute(*statements.next_seq(
                 session_id, user_id=None, runner=runner, new_message=False

@@ -325,3 +325,52 @@ def _answer_in_one_statement(by_runner: bool) -> Select[Any]:
 
 #: See _answer_in_one_statement, by by_runner.
 ANSWER_IN_ONE_STATEMENT = {by: _answer_in_one_statement(by) for by in (False, True)}
+
+
+def _finish_in_one_statement() -> Update:
+    """A streaming message ended in one statement (PostgreSQL), fenced by the runner's claim:
+    the session's next seq is taken only while the message is still streaming and the runner
+    holds the claim, and the message ends at that seq; no row (nothing written) otherwise.
+    Parameters: those of FINISH_MESSAGE but p_seq, and p_session, p_runner.
+
+    No seq is taken in vain: whoever else ends a message under a claim changes the session's
+    runner in the same transaction, and this statement waits for the session row's lock
+    before it checks the runner again (READ COMMITTED re-reads a row updated meanwhile)."""
+    target = (
+        select(messages.c.id)
+        .where(messages.c.id == bindparam("p_id"), messages.c.status == STREAMING)
+        .cte("target")
+    )
+    taken = (
+        update(sessions)
+        .where(
+            sessions.c.id == bindparam("p_session"),
+            sessions.c.runner == bindparam("p_runner"),
+            exists(select(target.c.id)),
+        )
+        .values(head_seq=sessions.c.head_seq + 1, updated_at=bindparam("p_now"))
+        .returning(sessions.c.id, sessions.c.head_seq)
+        .cte("taken")
+    )
+    return (
+        update(messages)
+        .where(
+            messages.c.id == bindparam("p_id"),
+            messages.c.status == STREAMING,
+            messages.c.session_id == taken.c.id,
+        )
+        .values(
+            status=bindparam("p_status"),
+            content=bindparam("p_content"),
+            chunks=bindparam("p_chunks"),
+            parts=bindparam("p_parts"),
+            error=bindparam("p_error"),
+            seq=taken.c.head_seq,
+            updated_at=bindparam("p_now"),
+        )
+        .returning(*_MESSAGE_COLUMNS)
+    )
+
+
+#: See _finish_in_one_statement.
+FINISH_IN_ONE_STATEMENT = _finish_in_one_statement()
