@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
-from tether.store import statements
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
 from tether.store.sqlite_thread import close_reader, reader_for
 from tether.store.writer import writer_for
@@ -81,23 +80,6 @@ class StoreBase:
             return await self._reader.transaction(read)
         async with self._reads.connect() as conn:
             return await conn.run_sync(read)
-
-    @staticmethod
-    async def _next_seq(
-        conn: AsyncConnection,
-        session_id: str,
-        *,
-        user_id: str | None = None,
-        runner: str | None = None,
-        new_message: bool,
-    ) -> tuple[int, int] | None:
-        """Take the session's next seq (and next position for a new message) in ``conn``'s
-        transaction; None when there is no such session (of that user, claimed by that
-        runner)."""
-        row = (await conn.execute(*statements.next_seq(
-            session_id, user_id=user_id, runner=runner, new_message=new_message
-        ))).first()
-        return None if row is None else (row[0], row[1])
 
     async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
         """One statement returning a session row (tether.store.statements): through the

@@ -94,20 +94,17 @@ BY_CLIENT_MSG_ID = (
 #: A new message row; every column is a parameter of the same name.
 INSERT_MESSAGE = messages.insert().returning(*_MESSAGE_COLUMNS)
 
-#: End a streaming message (p_id, p_status, p_content, p_chunks, p_parts, p_error, p_seq,
+#: What ending a message writes, but its seq (p_status, p_content, p_chunks, p_parts, p_error,
 #: p_now).
+_ENDING: dict[str, Any] = {
+    name: bindparam(f"p_{name}") for name in ("status", "content", "chunks", "parts", "error")
+} | {"updated_at": bindparam("p_now")}
+
+#: End a streaming message (p_id, p_seq and those of _ENDING).
 FINISH_MESSAGE = (
     update(messages)
     .where(messages.c.id == bindparam("p_id"), messages.c.status == STREAMING)
-    .values(
-        status=bindparam("p_status"),
-        content=bindparam("p_content"),
-        chunks=bindparam("p_chunks"),
-        parts=bindparam("p_parts"),
-        error=bindparam("p_error"),
-        seq=bindparam("p_seq"),
-        updated_at=bindparam("p_now"),
-    )
+    .values(**_ENDING, seq=bindparam("p_seq"))
     .returning(*_MESSAGE_COLUMNS)
 )
 
@@ -359,15 +356,7 @@ def _finish_in_one_statement() -> Update:
             messages.c.status == STREAMING,
             messages.c.session_id == taken.c.id,
         )
-        .values(
-            status=bindparam("p_status"),
-            content=bindparam("p_content"),
-            chunks=bindparam("p_chunks"),
-            parts=bindparam("p_parts"),
-            error=bindparam("p_error"),
-            seq=taken.c.head_seq,
-            updated_at=bindparam("p_now"),
-        )
+        .values(**_ENDING, seq=taken.c.head_seq)
         .returning(*_MESSAGE_COLUMNS)
     )
 
