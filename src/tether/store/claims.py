@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Row, and_, select, update
 
 from tether.db.schema import messages, sessions
 from tether.parts import final_parts
@@ -21,6 +22,7 @@ from tether.store import statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _MESSAGE_COLUMNS,
+    _SESSION_COLUMNS,
     STREAMING,
     MessageRow,
     SessionRow,
@@ -43,14 +45,17 @@ class Takeover:
     interrupted: list[MessageRow]
 
 
-def _end_streaming(conn: Connection, session_id: str) -> Takeover:
-    """In ``conn``'s transaction (which holds the session row): end every streaming answer of
-    the session ``interrupted``, each a change with its own seq; the session after."""
+def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Takeover:
+    """In ``conn``'s transaction, which has just updated the session row (``claimed``, as the
+    update returned it): end every streaming answer of the session ``interrupted``, each a
+    change with its own seq; the session after."""
     left = conn.execute(
         select(*_MESSAGE_COLUMNS)
         .where(messages.c.session_id == session_id, messages.c.status == STREAMING)
         .order_by(messages.c.position)
     ).all()
+    if not left:  # the usual case: the row the claim returned is the session after
+        return Takeover(session_out(claimed), [])
     interrupted: list[MessageRow] = []
     for row in left:
         taken = conn.execute(*statements.next_seq(
@@ -89,9 +94,8 @@ class ClaimQueries(StoreBase):
         params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
 
         def write(conn: Connection) -> Takeover | None:
-            if conn.execute(statements.CLAIM, params).first() is None:
-                return None
-            return _end_streaming(conn, session_id)
+            claimed = conn.execute(statements.CLAIM, params).first()
+            return None if claimed is None else _end_streaming(conn, session_id, claimed)
 
         return await self._transact(write)
 
@@ -134,13 +138,12 @@ class ClaimQueries(StoreBase):
             update(sessions)
             .where(condition)
             .values(runner=None, runner_lease=None, running=False, updated_at=utcnow())
-            .returning(sessions.c.id)
+            .returning(*_SESSION_COLUMNS)
         )
 
         def write(conn: Connection) -> Takeover | None:
-            if conn.execute(clear).first() is None:
-                return None
-            return _end_streaming(conn, session_id)
+            cleared = conn.execute(clear).first()
+            return None if cleared is None else _end_streaming(conn, session_id, cleared)
 
         return await self._transact(write)
 
