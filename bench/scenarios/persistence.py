@@ -83,8 +83,9 @@ async def run_persistence(server: ServerProcess, tokens: dict[str, str] | None, 
         # server CPU per stored send, its answer's writes included.
         "server_cpu_ms_per_send": cpu / max(1, total) * 1000,
         # The share of the window the server was runnable but had no CPU (the machine's other
-        # processes, PostgreSQL's among them, had it). With server_cpu_share it adds up to
-        # about 1 when the server never waits for its database, only for a CPU.
+        # processes, PostgreSQL's among them, had it), summed over its threads like the CPU
+        # share: with one busy thread (PostgreSQL) the two add up to about 1 when the server
+        # never waits for its database, only for a CPU.
         "server_cpu_wait_share": waited / wall,
         "failed": failures,
     }
