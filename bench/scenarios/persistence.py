@@ -12,10 +12,23 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from bench.procs import ServerProcess
 from bench.scenarios.common import auth_for, expect_ok, open_clients, percentile
+
+
+def waited_for_cpu(pid: int) -> float:
+    """Seconds the threads of process ``pid`` have spent runnable but waiting for a CPU (the
+    second field of /proc/<pid>/task/<tid>/schedstat, in ns), summed over its threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
 
 
 async def run_persistence(server: ServerProcess, tokens: dict[str, str] | None, senders: int,
@@ -48,12 +61,13 @@ async def run_persistence(server: ServerProcess, tokens: dict[str, str] | None, 
                 failures += 1
         return done
 
-    cpu0, t0 = server.cpu_seconds(), time.monotonic()
+    cpu0, waited0, t0 = server.cpu_seconds(), waited_for_cpu(server.pid), time.monotonic()
     stop_at = t0 + duration
     counts = await asyncio.gather(*(loop(c, s) for c, s in zip(clients, session_ids,
                                                                 strict=True)))
     wall = time.monotonic() - t0
     cpu = server.cpu_seconds() - cpu0
+    waited = waited_for_cpu(server.pid) - waited0
     for c in clients:
         c.abort()
     total = sum(counts)
@@ -68,6 +82,11 @@ async def run_persistence(server: ServerProcess, tokens: dict[str, str] | None, 
         # Robust to a shared machine (a starved load generator lowers sends/s, not this):
         # server CPU per stored send, its answer's writes included.
         "server_cpu_ms_per_send": cpu / max(1, total) * 1000,
+        # The share of the window the server was runnable but had no CPU (the machine's other
+        # processes, PostgreSQL's among them, had it), summed over its threads like the CPU
+        # share: with one busy thread (PostgreSQL) the two add up to about 1 when the server
+        # never waits for its database, only for a CPU.
+        "server_cpu_wait_share": waited / wall,
         "failed": failures,
     }
 

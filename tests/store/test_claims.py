@@ -4,6 +4,7 @@ stale holder is fenced and nothing stays ``streaming``."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -146,3 +147,38 @@ async def test_breaking_an_expired_claim_interrupts_its_answers(
         (old, "interrupted", "cut off")
     ]
     assert broken.session["head_seq"] == await store.head_seq(sid)
+
+
+async def test_an_answer_ended_already_is_not_ended_again_and_takes_no_seq(
+    store: Store, user: User
+) -> None:
+    """The holder's final write (one statement on PostgreSQL) takes a seq only while the
+    message is still streaming."""
+    sid, mine = await answer_streaming(store, user, live(), "text")
+    done = await store.finish_message(sid, mine, "complete", "text!", 4, None, A)
+    assert done is not None and done["seq"] == await store.head_seq(sid)
+    head = await store.head_seq(sid)
+    assert await store.finish_message(sid, mine, "failed", "", 0, "again", A) is None
+    assert await store.head_seq(sid) == head
+    [row] = [m for m in await store.changed_since(sid, 0) if m["id"] == mine]
+    assert (row["status"], row["content"], row["seq"]) == ("complete", "text!", head)
+
+
+async def test_a_final_write_racing_a_takeover_ends_the_answer_once_at_the_next_seq(
+    store: Store, user: User
+) -> None:
+    """A stale holder's final write and another runner's takeover, at once: exactly one of
+    them ends the answer, and it takes exactly one seq (none taken in vain, no gap)."""
+    for _ in range(8):
+        sid, old = await answer_streaming(store, user, expired(), "so far")
+        head = await store.head_seq(sid)
+        finished, taken = await asyncio.gather(
+            store.finish_message(sid, old, "complete", "all of it", 5, None, A),
+            store.claim_session(sid, B, live()),
+        )
+        assert taken is not None  # the lease had run out: B's claim always succeeds
+        assert (finished is None) == (len(taken.interrupted) == 1)
+        assert await store.head_seq(sid) == head + 1
+        [row] = [m for m in await store.changed_since(sid, 0) if m["id"] == old]
+        assert row["seq"] == head + 1
+        assert row["status"] == ("interrupted" if finished is None else "complete")

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
-from tether.store import statements
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
 from tether.store.sqlite_thread import close_reader, reader_for
 from tether.store.writer import writer_for
@@ -42,6 +41,10 @@ class StoreBase:
         self._autocommit: AsyncEngine | None = (
             None if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        #: What the reads run on. On PostgreSQL in autocommit: under READ COMMITTED every
+        #: statement sees its own snapshot whether or not it runs in a transaction, so a read's
+        #: BEGIN and ROLLBACK were two round trips that bought nothing.
+        self._reads: AsyncEngine = self._autocommit or engine
         # SQLite has one writer at a time; queueing writers here instead of in SQLite's busy
         # loop keeps latency fair (the writer's groups hold the same lock). PostgreSQL
         # serialises per session on the row lock.
@@ -53,7 +56,7 @@ class StoreBase:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     @contextlib.asynccontextmanager
@@ -75,28 +78,19 @@ class StoreBase:
         hand-off for all of them."""
         if self._reader is not None:
             return await self._reader.transaction(read)
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return await conn.run_sync(read)
 
-    @staticmethod
-    async def _next_seq(
-        conn: AsyncConnection,
-        session_id: str,
-        *,
-        user_id: str | None = None,
-        runner: str | None = None,
-        new_message: bool,
-    ) -> tuple[int, int] | None:
-        """Take the session's next seq (and next position for a new message) in ``conn``'s
-        transaction; None when there is no such session (of that user, claimed by that
-        runner)."""
-        row = (await conn.execute(*statements.next_seq(
-            session_id, user_id=user_id, runner=runner, new_message=new_message
-        ))).first()
-        return None if row is None else (row[0], row[1])
-
     async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
-        """One prebuilt statement returning a session row (tether.store.statements)."""
+        """One statement returning a session row (tether.store.statements): through the
+        writer on SQLite; on PostgreSQL alone in autocommit, one round trip (not BEGIN, the
+        statement and COMMIT), as atomic and as durable once it returns."""
+        if self._autocommit is not None:
+            self._writer.check_open()
+            async with self._autocommit.connect() as conn:
+                found = (await conn.execute(statement, params)).first()
+            return None if found is None else session_out(found)
+
         def write(conn: Connection) -> SessionRow | None:
             row = conn.execute(statement, params).first()
             return None if row is None else session_out(row)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, and_, select, update
 
 from tether.db.schema import messages, sessions
 from tether.parts import final_parts
@@ -45,7 +45,45 @@ class Takeover:
     interrupted: list[MessageRow]
 
 
+def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Takeover:
+    """In ``conn``'s transaction, which has just updated the session row (``claimed``, as the
+    update returned it): end every streaming answer of the session ``interrupted``, each a
+    change with its own seq; the session after."""
+    left = conn.execute(
+        select(*_MESSAGE_COLUMNS)
+        .where(messages.c.session_id == session_id, messages.c.status == STREAMING)
+        .order_by(messages.c.position)
+    ).all()
+    if not left:  # the usual case: the row the claim returned is the session after
+        return Takeover(session_out(claimed), [])
+    interrupted: list[MessageRow] = []
+    for row in left:
+        taken = conn.execute(*statements.next_seq(
+            session_id, user_id=None, runner=None, new_message=False
+        )).first()
+        assert taken is not None  # the session row was just updated in this transaction
+        ended = conn.execute(
+            statements.FINISH_MESSAGE,
+            {
+                "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
+                "p_content": row.content,
+                "p_chunks": row.chunks, "p_error": INTERRUPTED, "p_seq": taken[0],
+                "p_parts": parts_or_text(
+                    final_parts(message_out(row)["parts"], INTERRUPTED), row.content
+                ),
+                "p_now": utcnow(),
+            },
+        ).one()
+        interrupted.append(message_out(ended))
+    session = conn.execute(statements.SESSION, {"p_session": session_id}).one()
+    return Takeover(session_out(session), interrupted)
+
+
 class ClaimQueries(StoreBase):
+    """Claims change hands through the store's writer (tether.store.writer): on SQLite a
+    claim and its release are members of the writer's groups, not transactions of their own
+    holding the write lock over several hand-offs each."""
+
     async def claim_session(
         self, session_id: str, runner: str, until: datetime
     ) -> Takeover | None:
@@ -54,23 +92,22 @@ class ClaimQueries(StoreBase):
         holder's (a runner claims only when it runs nothing there), so it is ended
         ``interrupted`` in the claim's transaction."""
         params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
-        async with self._write() as conn:
-            if (await conn.execute(statements.CLAIM, params)).first() is None:
-                return None
-            return await self._end_streaming(conn, session_id)
+
+        def write(conn: Connection) -> Takeover | None:
+            claimed = conn.execute(statements.CLAIM, params).first()
+            return None if claimed is None else _end_streaming(conn, session_id, claimed)
+
+        return await self._transact(write)
 
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
         """Extend every claim ``runner`` still holds; the ids of those sessions."""
-        async with self._write() as conn:
-            rows = (
-                await conn.execute(
-                    update(sessions)
-                    .where(sessions.c.runner == runner)
-                    .values(runner_lease=until)
-                    .returning(sessions.c.id)
-                )
+        def write(conn: Connection) -> set[str]:
+            rows = conn.execute(
+                statements.RENEW, {"p_runner": runner, "p_until": until}
             ).all()
-        return {r[0] for r in rows}
+            return {r[0] for r in rows}
+
+        return await self._transact(write)
 
     async def release_session(self, session_id: str, runner: str) -> SessionRow | None:
         """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
@@ -80,7 +117,7 @@ class ClaimQueries(StoreBase):
 
     async def expired_claims(self) -> list[str]:
         """The sessions whose claim's lease has run out."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(sessions.c.id).where(
@@ -97,54 +134,22 @@ class ClaimQueries(StoreBase):
         condition = and_(sessions.c.id == session_id, sessions.c.runner.is_not(None))
         if not force:
             condition = and_(condition, sessions.c.runner_lease < utcnow())
-        async with self._write() as conn:
-            cleared = await conn.execute(
-                update(sessions)
-                .where(condition)
-                .values(runner=None, runner_lease=None, running=False, updated_at=utcnow())
-                .returning(sessions.c.id)
-            )
-            if cleared.first() is None:
-                return None
-            return await self._end_streaming(conn, session_id)
+        clear = (
+            update(sessions)
+            .where(condition)
+            .values(runner=None, runner_lease=None, running=False, updated_at=utcnow())
+            .returning(*_SESSION_COLUMNS)
+        )
+
+        def write(conn: Connection) -> Takeover | None:
+            cleared = conn.execute(clear).first()
+            return None if cleared is None else _end_streaming(conn, session_id, cleared)
+
+        return await self._transact(write)
 
     async def claimed_sessions(self) -> list[str]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(select(sessions.c.id).where(sessions.c.runner.is_not(None)))
             ).all()
         return [r[0] for r in rows]
-
-    async def _end_streaming(self, conn: AsyncConnection, session_id: str) -> Takeover:
-        """In ``conn``'s transaction (which holds the session row): end every streaming answer
-        of the session ``interrupted``, each a change with its own seq; the session after."""
-        left = (
-            await conn.execute(
-                select(*_MESSAGE_COLUMNS)
-                .where(messages.c.session_id == session_id, messages.c.status == STREAMING)
-                .order_by(messages.c.position)
-            )
-        ).all()
-        interrupted: list[MessageRow] = []
-        for row in left:
-            taken = await self._next_seq(conn, session_id, new_message=False)
-            assert taken is not None  # the session row was just updated in this transaction
-            ended = (
-                await conn.execute(
-                    statements.FINISH_MESSAGE,
-                    {
-                        "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
-                        "p_content": row.content,
-                        "p_chunks": row.chunks, "p_error": INTERRUPTED, "p_seq": taken[0],
-                        "p_parts": parts_or_text(
-                            final_parts(message_out(row)["parts"], INTERRUPTED), row.content
-                        ),
-                        "p_now": utcnow(),
-                    },
-                )
-            ).one()
-            interrupted.append(message_out(ended))
-        session = (
-            await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
-        ).one()
-        return Takeover(session_out(session), interrupted)

@@ -292,6 +292,20 @@ class MessageQueries(StoreBase):
         runner: str | None = None,
         parts: list[Part] | None = None,
     ) -> MessageRow:
+        if self._autocommit is not None and runner is not None:
+            # PostgreSQL, fenced by a claim: one statement, one round trip (not BEGIN, two
+            # statements and COMMIT).
+            self._writer.check_open()
+            async with self._autocommit.connect() as aconn:
+                found = (await aconn.execute(statements.FINISH_IN_ONE_STATEMENT, {
+                    "p_session": session_id, "p_runner": runner, "p_id": message_id,
+                    "p_status": status, "p_content": content, "p_chunks": chunks,
+                    "p_error": error, "p_parts": parts, "p_now": utcnow(),
+                })).first()
+            if found is None:
+                raise _NothingToDo
+            return message_out(found)
+
         def write(conn: Connection) -> MessageRow:
             taken = conn.execute(*statements.next_seq(
                 session_id, user_id=None, runner=runner, new_message=False
@@ -314,7 +328,7 @@ class MessageQueries(StoreBase):
         return await self._transact(write)
 
     async def streaming_messages(self) -> list[MessageRow]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS)
@@ -340,12 +354,12 @@ class MessageQueries(StoreBase):
 
     async def unanswered(self) -> list[MessageRow]:
         """User messages that no assistant message answers yet (queued when a process died)."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(statements.UNANSWERED)).all()
         return [message_out(r) for r in rows]
 
     async def head_seq(self, session_id: str) -> int:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             value = (
                 await conn.execute(select(sessions.c.head_seq).where(sessions.c.id == session_id))
             ).scalar()
@@ -399,7 +413,7 @@ class MessageQueries(StoreBase):
         self, session_id: str, before_position: int, limit: int
     ) -> tuple[list[MessageRow], bool]:
         """Up to ``limit`` messages before ``before_position``, oldest first, and has_more."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS)
@@ -432,14 +446,14 @@ class MessageQueries(StoreBase):
         return await self._read(read)
 
     async def count_messages(self, session_id: str) -> int:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             value = (
                 await conn.execute(select(func.count()).where(messages.c.session_id == session_id))
             ).scalar()
         return int(value or 0)
 
     async def streaming_in(self, session_id: str) -> list[MessageRow]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_MESSAGE_COLUMNS).where(

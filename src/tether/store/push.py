@@ -107,7 +107,7 @@ class PushQueries(StoreBase):
             )
 
     async def push_subscriptions_of(self, user_id: str) -> list[PushSubscriptionRow]:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (
                 await conn.execute(
                     select(*_COLUMNS).where(push_subscriptions.c.user_id == user_id)
@@ -138,7 +138,7 @@ class PushQueries(StoreBase):
 
     async def watched(self, user_id: str, session_id: str) -> bool:
         """True while a tab of the user shows the session (and has said so recently)."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             count = (
                 await conn.execute(
                     select(func.count()).select_from(push_presence).where(and_(

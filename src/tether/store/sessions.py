@@ -88,7 +88,7 @@ class SessionQueries(StoreBase):
             return again, False
 
     async def get_session(self, user_id: str, session_id: str) -> SessionRow | None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(
                     select(*_SESSION_COLUMNS).where(
@@ -99,7 +99,7 @@ class SessionQueries(StoreBase):
         return None if row is None else session_out(row)
 
     async def session_by_id(self, session_id: str) -> SessionRow | None:
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = (
                 await conn.execute(select(*_SESSION_COLUMNS).where(sessions.c.id == session_id))
             ).first()
@@ -125,7 +125,7 @@ class SessionQueries(StoreBase):
         if before is not None:
             query = query.where(sessions.c.updated_at < parse_iso(before))
         query = query.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(limit + 1)
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             rows = (await conn.execute(query)).all()
         listed: list[ListedSessionRow] = [
             {**session_out(r), "preview": r.preview or ""} for r in rows[:limit]

@@ -94,20 +94,17 @@ BY_CLIENT_MSG_ID = (
 #: A new message row; every column is a parameter of the same name.
 INSERT_MESSAGE = messages.insert().returning(*_MESSAGE_COLUMNS)
 
-#: End a streaming message (p_id, p_status, p_content, p_chunks, p_parts, p_error, p_seq,
+#: What ending a message writes, but its seq (p_status, p_content, p_chunks, p_parts, p_error,
 #: p_now).
+_ENDING: dict[str, Any] = {
+    name: bindparam(f"p_{name}") for name in ("status", "content", "chunks", "parts", "error")
+} | {"updated_at": bindparam("p_now")}
+
+#: End a streaming message (p_id, p_seq and those of _ENDING).
 FINISH_MESSAGE = (
     update(messages)
     .where(messages.c.id == bindparam("p_id"), messages.c.status == STREAMING)
-    .values(
-        status=bindparam("p_status"),
-        content=bindparam("p_content"),
-        chunks=bindparam("p_chunks"),
-        parts=bindparam("p_parts"),
-        error=bindparam("p_error"),
-        seq=bindparam("p_seq"),
-        updated_at=bindparam("p_now"),
-    )
+    .values(**_ENDING, seq=bindparam("p_seq"))
     .returning(*_MESSAGE_COLUMNS)
 )
 
@@ -217,6 +214,14 @@ CLAIM = (
     .returning(*_SESSION_COLUMNS)
 )
 
+#: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
+RENEW = (
+    update(sessions)
+    .where(sessions.c.runner == bindparam("p_runner"))
+    .values(runner_lease=bindparam("p_until"))
+    .returning(sessions.c.id)
+)
+
 #: Give up a runner's claim (p_session, p_runner, p_now). A claim and its release move
 #: ``updated_at``: the ``running`` flag changes with it, so a client can tell which of two
 #: states of a session is the later (a ``session`` event, a ``list_sessions`` row).
@@ -317,3 +322,44 @@ def _answer_in_one_statement(by_runner: bool) -> Select[Any]:
 
 #: See _answer_in_one_statement, by by_runner.
 ANSWER_IN_ONE_STATEMENT = {by: _answer_in_one_statement(by) for by in (False, True)}
+
+
+def _finish_in_one_statement() -> Update:
+    """A streaming message ended in one statement (PostgreSQL), fenced by the runner's claim:
+    the session's next seq is taken only while the message is still streaming and the runner
+    holds the claim, and the message ends at that seq; no row (nothing written) otherwise.
+    Parameters: those of FINISH_MESSAGE but p_seq, and p_session, p_runner.
+
+    No seq is taken in vain: whoever else ends a message under a claim changes the session's
+    runner in the same transaction, and this statement waits for the session row's lock
+    before it checks the runner again (READ COMMITTED re-reads a row updated meanwhile)."""
+    target = (
+        select(messages.c.id)
+        .where(messages.c.id == bindparam("p_id"), messages.c.status == STREAMING)
+        .cte("target")
+    )
+    taken = (
+        update(sessions)
+        .where(
+            sessions.c.id == bindparam("p_session"),
+            sessions.c.runner == bindparam("p_runner"),
+            exists(select(target.c.id)),
+        )
+        .values(head_seq=sessions.c.head_seq + 1, updated_at=bindparam("p_now"))
+        .returning(sessions.c.id, sessions.c.head_seq)
+        .cte("taken")
+    )
+    return (
+        update(messages)
+        .where(
+            messages.c.id == bindparam("p_id"),
+            messages.c.status == STREAMING,
+            messages.c.session_id == taken.c.id,
+        )
+        .values(**_ENDING, seq=taken.c.head_seq)
+        .returning(*_MESSAGE_COLUMNS)
+    )
+
+
+#: See _finish_in_one_statement.
+FINISH_IN_ONE_STATEMENT = _finish_in_one_statement()
