@@ -47,6 +47,8 @@ from engineio.async_socket import AsyncSocket
 from socketio import packet
 
 from tether.edge.frames import EXTENSION, TextFrames, text_frame
+from tether.ordering import HOLD, SessionOrder
+from tether.protocol import Event
 
 #: python-engineio's own ``AsyncSocket.poll``, kept before :func:`install_fast_writer` replaces it
 #: (tests/unit/test_upstream_shapes.py fingerprints it).
@@ -100,8 +102,20 @@ class TextPacket(socketio.packet.Packet):  # type: ignore[misc]
     uses_binary_events = False
 
 
+#: The events delivered in a session's seq order (tether.ordering).
+_ORDERED = frozenset({Event.MESSAGE, Event.DELTA})
+#: One local delivery: event, data, namespace, room, skip_sid.
+_Emit = tuple[str, Any, str, Any, Any]
+
+
 class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
-    """``AsyncManager`` whose broadcasts cost one queue put per recipient."""
+    """``AsyncManager`` whose broadcasts cost one queue put per recipient, and whose session
+    events go out in seq order (tether.ordering)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._order: SessionOrder[_Emit] = SessionOrder()
+        self._hold_timers: dict[str, asyncio.TimerHandle] = {}
 
     async def emit(
         self,
@@ -120,8 +134,43 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 to=to, **kwargs,
             )
         room = to or room
+        if event in _ORDERED and isinstance(data, dict) and "session_id" in data:
+            self._in_order(str(data["session_id"]), event, data, namespace, room, skip_sid)
+        else:
+            self._deliver(event, data, namespace, room, skip_sid)
+        return None
+
+    def _in_order(
+        self, session_id: str, event: str, data: Any, namespace: str, room: Any, skip_sid: Any
+    ) -> None:
+        """A session's ``message`` and ``delta`` events go out in seq order (tether.ordering)."""
+        order = self._order
+        item: _Emit = (event, data, namespace, room, skip_sid)
+        try:
+            if event == Event.MESSAGE:
+                message = data["message"]
+                ready = order.message(session_id, int(message["seq"]), message["id"], item)
+            else:
+                ready = order.delta(session_id, data["message_id"], item)
+        except (KeyError, TypeError, ValueError):
+            ready = [item]  # not a session change: nothing to order it by
+        for args in ready:
+            self._deliver(*args)
+        if order.waiting(session_id) and session_id not in self._hold_timers:
+            loop = asyncio.get_running_loop()
+            self._hold_timers[session_id] = loop.call_later(HOLD, self._release, session_id)
+        elif not order.waiting(session_id) and (timer := self._hold_timers.pop(session_id, None)):
+            timer.cancel()
+
+    def _release(self, session_id: str) -> None:
+        self._hold_timers.pop(session_id, None)
+        for args in self._order.expire(session_id):
+            self._deliver(*args)
+
+    def _deliver(self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any) -> None:
+        """Send one event to the room's sockets on this node, encoded once."""
         if namespace not in self.rooms:
-            return None
+            return
         if isinstance(data, tuple):
             args = [event, *data]  # tuples are several arguments, as in python-socketio
         elif data is not None:
@@ -152,7 +201,6 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 frames.write_frame(frame)
             else:
                 frames.write_text(text)
-        return None
 
 
 async def _poll(self: AsyncSocket) -> list[Any]:
