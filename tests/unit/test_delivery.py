@@ -4,6 +4,7 @@ the Engine.IO writer's poll keeps python-engineio's contract."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from engineio import packet as eio_packet
 
 from tether import jsoncodec
 from tether.delivery import BroadcastManager, TextPacket, _poll
+from tether.ordering import HOLD
 
 
 class FakeEioSocket:
@@ -57,6 +59,39 @@ async def test_a_broadcast_reaches_every_member_once_in_emit_order(
     assert members[1][1].texts() == [first, second]
     assert members[2][1].texts() == [first, second]
     assert outsider.texts() == ['42["hello","two",2]']
+
+
+async def test_a_session_s_messages_go_out_in_seq_order(server: socketio.AsyncServer) -> None:
+    """tether.ordering in the manager: a message ahead of a gap waits (with its deltas) until
+    the gap is filled, or until the hold is over."""
+    sid, sock = await connect(server, "e")
+    await server.enter_room(sid, "s:1")
+
+    def seqs() -> list[object]:
+        out = []
+        for text in sock.texts():
+            event, data = json.loads(text[2:])
+            out.append(data["message"]["seq"] if event == "message" else data["chunk"])
+        return out
+
+    async def message(seq: int, mid: str) -> None:
+        data = {"session_id": "1", "message": {"id": mid, "seq": seq}}
+        await server.emit("message", data, room="s:1")
+
+    async def delta(mid: str, chunk: int) -> None:
+        data = {"session_id": "1", "message_id": mid, "chunk": chunk, "text": "x", "ops": []}
+        await server.emit("delta", data, room="s:1")
+
+    await message(1, "q")
+    await message(3, "q2")  # the answer to seq 2's question, started on another node first
+    await delta("q2", 0)
+    assert seqs() == [1]
+    await message(2, "a")
+    assert seqs() == [2, 3, 0]  # 3, then its delta (chunk 0)
+    await message(5, "x")  # a gap that is never filled: out after the hold
+    assert seqs() == []
+    await asyncio.sleep(HOLD + 0.1)
+    assert seqs() == [5]
 
 
 async def test_closed_and_unknown_sockets_are_skipped(server: socketio.AsyncServer) -> None:

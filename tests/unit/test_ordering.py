@@ -1,16 +1,10 @@
 """tether.ordering: a node delivers a session's live events in seq order, holding what comes
-ahead of a gap until it is filled or the hold ends."""
+ahead of a gap until it is filled or the hold ends (the manager that uses it:
+tests/unit/test_delivery.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-
-import socketio
-
-from tether import jsoncodec
-from tether.delivery import BroadcastManager, TextPacket
-from tether.ordering import HOLD, SessionOrder
+from tether.ordering import SessionOrder
 
 
 def test_in_order_events_go_out_at_once() -> None:
@@ -78,46 +72,3 @@ def test_old_sessions_are_forgotten_but_never_one_holding_events() -> None:
     assert order.waiting("held")
     assert len(order._sessions) <= 10
     assert order.message("held", 2, "b", "2") == ["2", "3"]
-
-
-class FakeEioSocket:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[object] = asyncio.Queue()
-        self.closed = False
-
-    def seqs(self) -> list[object]:
-        out = []
-        while not self.queue.empty():
-            packet = self.queue.get_nowait().encode()  # type: ignore[attr-defined]
-            event, data = json.loads(packet[2:])
-            out.append(data["message"]["seq"] if event == "message" else data["chunk"])
-        return out
-
-
-async def test_the_manager_delivers_a_session_s_messages_in_seq_order() -> None:
-    server = socketio.AsyncServer(async_mode="asgi", client_manager=BroadcastManager(),
-                                  serializer=TextPacket, json=jsoncodec)
-    sock = FakeEioSocket()
-    server.eio.sockets["e"] = sock
-    sid = await server.manager.pre_connect("e", "/")
-    await server.manager.connect(sid, "/")
-    await server.enter_room(sid, "s:1")
-
-    async def message(seq: int, mid: str) -> None:
-        data = {"session_id": "1", "message": {"id": mid, "seq": seq}}
-        await server.emit("message", data, room="s:1")
-
-    async def delta(mid: str, chunk: int) -> None:
-        data = {"session_id": "1", "message_id": mid, "chunk": chunk, "text": "x", "ops": []}
-        await server.emit("delta", data, room="s:1")
-
-    await message(1, "q")
-    await message(3, "q2")  # the answer to seq 2's question, started on another node first
-    await delta("q2", 0)
-    assert sock.seqs() == [1]
-    await message(2, "a")
-    assert sock.seqs() == [2, 3, 0]  # 3, then its delta (chunk 0)
-    await message(5, "x")  # a gap that is never filled: out after the hold
-    assert sock.seqs() == []
-    await asyncio.sleep(HOLD + 0.1)
-    assert sock.seqs() == [5]
