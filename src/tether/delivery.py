@@ -156,10 +156,13 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             ready = [item]  # not a session change: nothing to order it by
         for args in ready:
             self._deliver(*args)
-        if order.waiting(session_id) and session_id not in self._hold_timers:
-            loop = asyncio.get_running_loop()
-            self._hold_timers[session_id] = loop.call_later(HOLD, self._release, session_id)
-        elif not order.waiting(session_id) and (timer := self._hold_timers.pop(session_id, None)):
+        timer = self._hold_timers.get(session_id)
+        if order.waiting(session_id):
+            if timer is None:
+                loop = asyncio.get_running_loop()
+                self._hold_timers[session_id] = loop.call_later(HOLD, self._release, session_id)
+        elif timer is not None:
+            del self._hold_timers[session_id]
             timer.cancel()
 
     def _release(self, session_id: str) -> None:
