@@ -94,6 +94,20 @@ async def test_a_session_s_messages_go_out_in_seq_order(server: socketio.AsyncSe
     assert seqs() == [5]
 
 
+async def test_a_session_event_without_a_seq_is_delivered_as_it_is(
+    server: socketio.AsyncServer,
+) -> None:
+    """Nothing to order it by (say a malformed publish from another node): it goes out at once
+    and the session's order is untouched."""
+    sid, sock = await connect(server, "e")
+    await server.enter_room(sid, "s:1")
+    await server.emit("message", {"session_id": "1", "message": {"id": "m"}}, room="s:1")
+    await server.emit("delta", {"session_id": "1"}, room="s:1")
+    await server.emit("message", {"session_id": "1", "message": {"id": "a", "seq": 1}},
+                      room="s:1")
+    assert [json.loads(text[2:])[0] for text in sock.texts()] == ["message", "delta", "message"]
+
+
 async def test_closed_and_unknown_sockets_are_skipped(server: socketio.AsyncServer) -> None:
     (sid_a, a), (sid_b, b) = await connect(server, "a"), await connect(server, "b")
     for sid in (sid_a, sid_b):
