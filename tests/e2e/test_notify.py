@@ -173,13 +173,17 @@ async def test_a_push_is_shown_by_the_service_worker_and_its_tap_opens_the_chat(
     assert push.payload["session_id"] == asked and push.payload["title"] == "Frozen phone"
 
     cdp = await page.context.new_cdp_session(page)
-    registrations: list[dict[str, Any]] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated",
-           lambda event: registrations.extend(event["registrations"]))
+    # Push to the registration whose worker is activated: a push delivered to one still
+    # installing (or to a registration being replaced) is dropped.
+    versions: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerVersionUpdated", lambda event: versions.extend(event["versions"]))
     await cdp.send("ServiceWorker.enable")
-    await until(lambda: registrations, 10, "the service worker's registration")
+    active = await until(
+        lambda: [v["registrationId"] for v in versions if v["status"] == "activated"], 10,
+        "the service worker's active version",
+    )
     await cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": push_server.url, "registrationId": registrations[0]["registrationId"],
+        "origin": push_server.url, "registrationId": active[-1],
         "data": json.dumps(push.payload),
     })
     shown = await until(lambda: page.evaluate(READ_SW_NOTIFICATIONS), 10, "the notification")
