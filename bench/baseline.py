@@ -110,7 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as `uvicorn.run(app)` gets from getaddrinfo: asyncio then sets TCP_NODELAY on
+    # each connection, as a user's server would have (protocol 0 left Nagle's algorithm on).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(2048)

@@ -69,7 +69,9 @@ async def prepare_database(settings: Settings) -> tuple[bool, str | None]:
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as getaddrinfo would give: asyncio's own loop sets TCP_NODELAY on accepted
+    # connections only for sockets that say they are TCP (uvloop sets it on any).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
