@@ -44,11 +44,16 @@ def waited_for_cpu(pid: int) -> float:
     return total / 1e9
 
 
+def sender_users(senders: int, one_session: bool) -> list[str]:
+    """The user of each sender connection."""
+    return ["p0"] * senders if one_session else [f"p{i}" for i in range(senders)]
+
+
 async def open_senders(server: ServerProcess, tokens: dict[str, str] | None, senders: int,
                        one_session: bool) -> tuple[list[SioClient], list[str]]:
     """The sender connections and the session each sends into ("one": every sender a tab of
     user p0 in one session; else user p<i> with its own session)."""
-    users = ["p0"] * senders if one_session else [f"p{i}" for i in range(senders)]
+    users = sender_users(senders, one_session)
     clients = await open_clients(server.url, [auth_for(tokens, u) for u in users], None)
     if one_session:
         shared = (await expect_ok(clients[0].call("create_session", {"agent": "bench"})))
@@ -288,7 +293,14 @@ async def run_ack_steps(server: ServerProcess, tokens: dict[str, str] | None, se
     once (the baseline stores nothing)."""
     clients, session_ids = await open_senders(server, tokens, senders, one_session)
     seen = AckSteps()
-    followers = {sid: c for c, sid in zip(clients, session_ids, strict=True)}
+    # One more connection of its user follows each session (a sender's other tab): the
+    # senders receive only their acks, as in the closed loop. On a sender that follows its
+    # session an ack queues behind that session's events, and a server with Nagle's algorithm
+    # on (the baseline's sockets: TCP_NODELAY is off there) holds it until the client's
+    # delayed TCP ACK, up to 40 ms: a TCP artefact, not the server's ack path.
+    owners = dict(zip(session_ids, sender_users(senders, one_session), strict=True))
+    followers = dict(zip(owners, await open_clients(
+        server.url, [auth_for(tokens, u) for u in owners.values()], None), strict=True))
     for sid, c in followers.items():
         c.on_raw = seen.on_raw
         await expect_ok(c.call("subscribe", {"session_id": sid}))
@@ -316,7 +328,7 @@ async def run_ack_steps(server: ServerProcess, tokens: dict[str, str] | None, se
     if stored:
         for sid, c in followers.items():
             stored_ids += await stored_user_messages(c, sid)
-    for c in clients:
+    for c in (*clients, *followers.values()):
         c.abort()
     last = last_unsaturated(steps, kept_up)
     saturated = [s["rate"] for s in steps if not s["kept_up"]]
