@@ -200,7 +200,8 @@ def write_report(path: Path, results: dict[str, Any], size: dict[str, Any], *, m
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {machine}; server pinned to core {0}, load generator to core {1}",
         f"- command: `{command}` ({elapsed / 60:.0f} min); Tether from {source}",
-        f"- medians of {size['repeat']} runs (the largest-N search: one run per N)",
+        f"- medians of {size['repeat']} runs (the largest-N search and the persistence "
+        "steps: one run per N or step)",
         "- correctness: " + ("every count right (nothing lost, nothing duplicated)"
                              if not problems else "FAILURES: " + "; ".join(problems)),
         "",

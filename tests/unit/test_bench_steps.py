@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from bench.report import rows
 from bench.scenarios.common import last_unsaturated, paced, schedule
 from bench.scenarios.persistence import (
     AckSteps,
@@ -141,3 +142,25 @@ def test_ack_steps_counts_user_messages_and_ended_answers() -> None:
         seen.on_raw(None, text)  # type: ignore[arg-type]
     assert seen.live_user == {"c1"}
     assert seen.answers == {"a1"}  # once, however often it is repeated
+
+
+def stepped(rate: float, p99: float) -> dict[str, Any]:
+    return {"rate_last_unsaturated": rate, "ack_p50_ms_last_unsaturated": p99 / 2,
+            "ack_p99_ms_last_unsaturated": p99}
+
+
+def test_report_rows_judge_the_p99_at_the_last_unsaturated_step() -> None:
+    size = {"pers_step_shapes": ["many"], "pers_senders": 20, "pers_step_s": 2.0,
+            "pers_step_rates": step_rates(100.0, 2.0, 8)}
+    results = {"persistence": {"sqlite_many_steps": stepped(800.0, 24.0),
+                               "postgresql_many_steps": stepped(0.0, float("nan")),
+                               "baseline_many_steps": stepped(1600.0, 5.0)}}
+    table = {(r[0], r[1]): r for r in rows(results, size)}
+    label = "5b. ack latency, open loop, 20 sessions"
+    sqlite = table[(label, "ack p99 there on sqlite, ms")]
+    assert sqlite[2:] == ["24.0", "5.0", "4.80x", "< 25 ms", "met"]
+    pg = table[(label, "ack p99 there on postgresql, ms")]
+    assert pg[2] == "n/a" and pg[-1] == "NOT met (no step kept up)"
+    rate = [r for k, r in table.items() if k[1].startswith("last unsaturated step on sqlite")]
+    assert rate[0][2:4] == ["800", "1,600"]
+    assert "steps 100 x2, 2.0 s each" in rate[0][1]
