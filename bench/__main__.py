@@ -15,7 +15,8 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,16 @@ FULL: dict[str, Any] = {
     "stream_search": [500, 800, 1200, 1600], "fan_ks": [100, 1000], "fan_step": 2.0,
     "fan_steps": 10, "idle_ns": [5000, 10000], "idle_s": 26.0, "heartbeat_s": 10.0,
     "storm": (1000, 100), "storm_warm": 3.0, "storm_after": 2.0, "pers_senders": 20,
-    "pers_s": 5.0, "browser_tokens": 20_000, "browser_rate": 500.0, "structured_n": 100,
+    "pers_s": 5.0, "pers_step_rates": [100.0 * 2**i for i in range(8)], "pers_step_s": 2.0,
+    "pers_step_shapes": ["many", "one"], "browser_tokens": 20_000, "browser_rate": 500.0,
+    "structured_n": 100,
 }
 SMOKE: dict[str, Any] = {
     "repeat": 1, "stream_ns": [4], "stream_tokens": 15, "rate": 50.0, "stream_search": [],
     "fan_ks": [4], "fan_step": 0.4, "fan_steps": 2, "idle_ns": [20], "idle_s": 0.3,
     "heartbeat_s": 0.3,
     "storm": (20, 4), "storm_warm": 1.0, "storm_after": 0.5, "pers_senders": 3, "pers_s": 0.5,
+    "pers_step_rates": [20.0, 40.0], "pers_step_s": 0.3, "pers_step_shapes": ["many", "one"],
     "browser_tokens": 300, "browser_rate": 500.0, "structured_n": 4,
 }
 
@@ -207,7 +211,12 @@ class Suite:
         self.results["storm"] = out
 
     def persistence(self) -> None:
-        from bench.scenarios.persistence import check, run_persistence
+        from bench.scenarios.persistence import (
+            check,
+            check_steps,
+            run_ack_steps,
+            run_persistence,
+        )
 
         s = self.size
         senders = s["pers_senders"]
@@ -215,31 +224,37 @@ class Suite:
         pg_ok = postgres_reachable()
         if not pg_ok:
             self.log("PostgreSQL at 127.0.0.1:5432 is not reachable: SQLite only")
+        kinds = ["sqlite", "postgresql", "baseline"] if pg_ok else ["sqlite", "baseline"]
         for one in (True, False):
             users = ["p0"] if one else [f"p{i}" for i in range(senders)]
             shape = "one" if one else "many"
-            for kind in ("sqlite", "postgresql", "baseline"):
-                if kind == "postgresql" and not pg_ok:
-                    continue
-
+            for kind in kinds:
                 def once(kind: str = kind, one: bool = one, users: list[str] = users
                          ) -> dict[str, Any]:
-                    if kind == "baseline":
-                        with procs.baseline_server() as srv:
-                            return asyncio.run(run_persistence(srv, None, senders, one,
-                                                               s["pers_s"]))
-                    if kind == "postgresql":
-                        with procs.postgres_database() as url, \
-                                procs.tether_server(users, database_url=url) as (srv, tokens):
-                            return asyncio.run(run_persistence(srv, tokens, senders, one,
-                                                               s["pers_s"]))
-                    with procs.tether_server(users) as (srv, tokens):
+                    with persistence_server(kind, users) as (srv, tokens):
                         return asyncio.run(run_persistence(srv, tokens, senders, one,
                                                            s["pers_s"]))
                 out[f"{kind}_{shape}"] = self.measure(f"persistence {kind} {shape} session(s)",
                                                       once, check)
+        # The stepped open loop: one run per step, like the fan-out search's steps.
+        for shape in s["pers_step_shapes"]:
+            one = shape == "one"
+            users = ["p0"] if one else [f"p{i}" for i in range(senders)]
+            for kind in kinds:
+                def stepped(kind: str = kind, one: bool = one, users: list[str] = users
+                            ) -> dict[str, Any]:
+                    with persistence_server(kind, users) as (srv, tokens):
+                        return asyncio.run(run_ack_steps(
+                            srv, tokens, senders, one, s["pers_step_rates"], s["pers_step_s"],
+                            stored=kind != "baseline"))
+                result = self.measure(f"persistence steps {kind} {shape} session(s)", stepped,
+                                      check_steps, repeat=1)
+                for step in result["steps"]:
+                    self.log("  step " + ", ".join(
+                        f"{k} {round(v, 2) if isinstance(v, float) else v}"
+                        for k, v in step.items()))
+                out[f"{kind}_{shape}_steps"] = result
         self.results["persistence"] = out
-
 
     def browser(self) -> None:
         from bench.scenarios.browser import browser_missing, check, run_browser
@@ -256,6 +271,23 @@ class Suite:
                                                s["browser_rate"]))
         self.results["browser"] = self.measure(
             f"browser {s['browser_tokens']} tokens", once, check, repeat=1)
+
+
+@contextmanager
+def persistence_server(kind: str, users: list[str]
+                       ) -> Iterator[tuple[procs.ServerProcess, dict[str, str] | None]]:
+    """A server for the persistence benchmark: Tether on SQLite or PostgreSQL, or the
+    baseline (no storage, no tokens)."""
+    if kind == "baseline":
+        with procs.baseline_server() as srv:
+            yield srv, None
+    elif kind == "postgresql":
+        with procs.postgres_database() as url, \
+                procs.tether_server(users, database_url=url) as (srv, tokens):
+            yield srv, tokens
+    else:
+        with procs.tether_server(users) as (srv, tokens):
+            yield srv, tokens
 
 
 def postgres_reachable() -> bool:

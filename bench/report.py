@@ -154,6 +154,26 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
                     t["sends_per_s"], b["sends_per_s"] if b else None, digits=0)
                 row(f"5. persistence, {what}", f"ack p99 on {kind}, ms", t["ack_p99_ms"],
                     b["ack_p99_ms"] if b else None)
+        for shape in size.get("pers_step_shapes", []):
+            b = pe.get(f"baseline_{shape}_steps")
+            what = "1 session" if shape == "one" else f"{size['pers_senders']} sessions"
+            label = f"5b. ack latency, open loop, {what}"
+            rates = size["pers_step_rates"]
+            for kind in ("sqlite", "postgresql"):
+                t = pe.get(f"{kind}_{shape}_steps")
+                if t is None:
+                    continue
+                row(label, f"last unsaturated step on {kind}, offered sends/s (steps "
+                    f"{fmt(rates[0], 0)} x{rates[1] / rates[0]:g}, {fmt(size['pers_step_s'])} s "
+                    "each; baseline: its own)", t["rate_last_unsaturated"],
+                    b["rate_last_unsaturated"] if b else None, digits=0)
+                row(label, f"ack p50 there on {kind}, ms", t["ack_p50_ms_last_unsaturated"],
+                    b["ack_p50_ms_last_unsaturated"] if b else None)
+                p99 = t["ack_p99_ms_last_unsaturated"]
+                row(label, f"ack p99 there on {kind}, ms", p99,
+                    b["ack_p99_ms_last_unsaturated"] if b else None, "< 25 ms",
+                    p99 < 25 if p99 == p99 else False,
+                    "" if p99 == p99 else "no step kept up")
     br = results.get("browser")
     if br:
         # Not a baseline: the answer's end against its own start, in the same page.
@@ -180,7 +200,8 @@ def write_report(path: Path, results: dict[str, Any], size: dict[str, Any], *, m
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {machine}; server pinned to core {0}, load generator to core {1}",
         f"- command: `{command}` ({elapsed / 60:.0f} min); Tether from {source}",
-        f"- medians of {size['repeat']} runs (the largest-N search: one run per N)",
+        f"- medians of {size['repeat']} runs (the largest-N search and the persistence "
+        "steps: one run per N or step)",
         "- correctness: " + ("every count right (nothing lost, nothing duplicated)"
                              if not problems else "FAILURES: " + "; ".join(problems)),
         "",

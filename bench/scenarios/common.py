@@ -7,6 +7,7 @@ import resource
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,33 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def schedule(rate: float, duration: float) -> list[float]:
+    """When an open-loop step's sends are due, in seconds from its start: ``rate`` per second,
+    evenly spaced over ``duration`` (at least one). Open loop: the clock decides, never an
+    answer, so a slow server meets a growing queue and its latency shows it."""
+    return [i / rate for i in range(max(1, round(rate * duration)))]
+
+
+async def paced(t0: float, due: list[float], send: Callable[[int, float], bool | None]) -> None:
+    """Call ``send(i, t0 + due[i])`` at each due time (``time.monotonic``); one that is late
+    (the loop was busy) is made at once, so a late stretch catches up in a burst. A ``send``
+    that returns False ends the step there."""
+    for i, offset in enumerate(due):
+        at = t0 + offset
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if send(i, at) is False:
+            return
+
+
+def last_unsaturated(steps: list[dict[str, Any]], kept_up: Callable[[dict[str, Any]], bool]
+                     ) -> dict[str, Any] | None:
+    """The last step of a rising-rate search in which the server kept up, or None."""
+    unsaturated = [s for s in steps if kept_up(s)]
+    return unsaturated[-1] if unsaturated else None
 
 
 def median(values: list[float]) -> float:

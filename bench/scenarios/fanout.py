@@ -26,7 +26,16 @@ from typing import Any
 import orjson
 
 from bench.procs import ServerProcess
-from bench.scenarios.common import LoadMeter, auth_for, expect_ok, open_clients, percentile
+from bench.scenarios.common import (
+    LoadMeter,
+    auth_for,
+    expect_ok,
+    last_unsaturated,
+    open_clients,
+    paced,
+    percentile,
+    schedule,
+)
 
 
 async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: int,
@@ -81,15 +90,16 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
         d0, e0, u0 = deliveries, events, user_messages
         load = LoadMeter()
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        acks = []
-        count = max(1, round(rate * step))
-        for i in range(count):
-            delay = t0 + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        acks: list[Any] = []
+        due = schedule(rate, step)
+        count = len(due)
+
+        def send(i: int, at: float, acks: list[Any] = acks) -> None:
             acks.append(sender.call("send", {"session_id": session["id"],
                                              "client_msg_id": uuid.uuid4().hex,
                                              "content": f"f {time.time():.6f}"}))
+
+        await paced(t0, due, send)
         elapsed_send = max(step, time.monotonic() - t0)
         await asyncio.sleep(max(0.0, t0 + elapsed_send - time.monotonic()))
         window = time.monotonic() - t0
@@ -127,7 +137,7 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
     for c in (sender, *followers):
         c.abort()
     best = max(steps, key=lambda s: s["deliveries_per_s"])
-    unsaturated = [s for s in steps if s["deliveries_per_s"] >= 0.85 * s["offered_per_s"]]
+    last = last_unsaturated(steps, lambda s: s["deliveries_per_s"] >= 0.85 * s["offered_per_s"])
     return {
         "followers": k,
         "steps": steps,
@@ -135,12 +145,11 @@ async def run_fanout(server: ServerProcess, tokens: dict[str, str] | None, k: in
         "events_per_s_at_best": best["events_per_s"],
         "events_per_send_at_best": best["events_per_send"],
         "p99_ms_at_best": best["p99_ms"],
-        "p99_ms_last_unsaturated": unsaturated[-1]["p99_ms"] if unsaturated else float("nan"),
-        "rate_last_unsaturated": unsaturated[-1]["rate"] if unsaturated else 0,
+        "p99_ms_last_unsaturated": last["p99_ms"] if last else float("nan"),
+        "rate_last_unsaturated": last["rate"] if last else 0,
         # server CPU per send fully fanned out, where the server kept up: the same work on both
         "cpu_ms_per_send_last_unsaturated": (
-            unsaturated[-1]["server_cpu_share"] / unsaturated[-1]["rate"] * 1000
-            if unsaturated else float("nan")),
+            last["server_cpu_share"] / last["rate"] * 1000 if last else float("nan")),
         "missing_user_messages": sent_total * k - user_messages,
         "missing_answers": sent_total - answers,
         "failed_sends": failures,
