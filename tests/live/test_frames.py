@@ -1,7 +1,7 @@
 """Direct WebSocket frames (tether.edge.frames, tether.delivery) through a real ``tether serve``:
 a client without extensions and one with permessage-deflate (what browsers negotiate) both get
 every event of a session, in order and intact, from the writer (acks) and from broadcasts written
-at once (the session's events and deltas)."""
+at once (the session's events and deltas); an idle client's PINGs are written directly too."""
 
 from __future__ import annotations
 
@@ -69,3 +69,27 @@ async def test_every_event_arrives_in_order_with_and_without_deflate(
                  == "complete")
     assert "".join(d["text"] for d in deltas) == final["content"]
     assert words in final["content"]
+
+
+pinging = server_with({"TETHER_PING_INTERVAL": "1", "TETHER_PING_TIMEOUT": "1"})
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_an_idle_client_is_pinged_through_its_frames_and_stays(
+    pinging: ServerProcess, compression: str | None
+) -> None:
+    # An idle connection's writer is parked: its PINGs are written directly (tether.edge.pings),
+    # as one prebuilt frame without extensions and through the deflate encoder with it.
+    url = f"ws://127.0.0.1:{pinging.port}/socket.io/?EIO=4&transport=websocket"
+    async with connect(url, compression=compression) as ws:
+        assert (await asyncio.wait_for(ws.recv(), 10)).startswith("0{")
+        await join(ws, f"pings-{uuid.uuid4().hex[:8]}")
+        pings = 0
+        async with asyncio.timeout(15):
+            while pings < 3:
+                message = await ws.recv()
+                if message == "2":
+                    pings += 1
+                    await ws.send("3")
+        heartbeat = await call(ws, 1, "heartbeat", {}, [])
+        assert "server_time" in heartbeat, heartbeat

@@ -1,15 +1,17 @@
-"""Engine.IO pings on a timer (tether.edge.pings): the same schedule as python-engineio's, with
-no task per connection."""
+"""Engine.IO pings on shared timers (tether.edge.pings): the same schedule as python-engineio's,
+with no task and no timer per connection."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
-from tether.edge.pings import install_ping_timers, schedule_ping
+from tether.edge.frames import text_frame
+from tether.edge.pings import install_ping_timers, schedule_ping, wheel_of
 from tether.edge.slim import SlimQueue
 
 
@@ -62,3 +64,49 @@ async def test_no_second_ping_before_the_pong_and_none_once_closed() -> None:
 async def test_installed_process_wide() -> None:
     install_ping_timers()
     assert AsyncSocket.schedule_ping is schedule_ping
+
+
+class FakeFrames:
+    """The ``TextFrames`` of a connection, as a direct write uses them."""
+
+    plain = True
+    writable = True
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write_frame(self, frame: bytes) -> None:
+        self.written.append(frame)
+
+
+async def test_sockets_due_together_share_one_timer_and_no_object_each() -> None:
+    server = FakeServer()
+    socks = [AsyncSocket(server, f"many{i}") for i in range(1000)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for sock in socks:
+        schedule_ping(sock)
+    # A timer per socket would be a handle (and its context and arguments) per socket.
+    assert len(gc.get_objects()) - before < 50
+    assert len(wheel_of(server)) == 1000
+    await asyncio.sleep(0.1)
+    assert all(queued(sock) == [eio_packet.PING] for sock in socks)
+    assert len(wheel_of(server)) == 0
+
+
+async def test_a_ping_for_a_parked_writer_is_written_not_queued() -> None:
+    sock = AsyncSocket(FakeServer(), "parked")
+    frames = FakeFrames()
+    sock.tether_frames = frames  # what DirectWebSocket sets; tether_parked: what _poll sets
+    sock.tether_parked = True
+    schedule_ping(sock)
+    await asyncio.sleep(0.1)
+    assert frames.written == [text_frame(b"2")]
+    assert queued(sock) == []
+    assert sock.last_ping is not None
+    sock.last_ping = 1.0  # answered: the next one may be scheduled
+    sock.tether_parked = False  # the writer is busy: the ping must queue behind its packets
+    schedule_ping(sock)
+    await asyncio.sleep(0.1)
+    assert queued(sock) == [eio_packet.PING]
+    assert len(frames.written) == 1
