@@ -5,8 +5,19 @@ backfills it; and its read is an index lookup, not a scan of the session."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import sqlalchemy as sa
 
+from tests.store.test_run_streams import (
+    RecordingBus,
+    WordsAgent,
+    manager,
+    sessions_with_a_question,
+    wait_answered,
+    wait_until_idle,
+)
 from tether.accounts import User
 from tether.db.engine import create_engine, is_sqlite
 from tether.db.migrate import upgrade
@@ -142,3 +153,63 @@ async def test_the_next_question_is_read_from_the_queue_index(store: Store) -> N
             await conn.exec_driver_sql("SET enable_seqscan = off")
             plan = [str(r[0]) for r in await conn.exec_driver_sql(f"EXPLAIN {sql}")]
     assert any("ix_messages_queued" in line for line in plan), plan
+
+
+async def test_a_workers_claim_holds_only_while_a_question_is_queued(
+    store: Store, user: User
+) -> None:
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    until = utcnow() + timedelta(seconds=10)
+    assert await store.claim_session(sid, "a", until, queued=True) is None
+    assert await store.claimed_sessions() == [], "an empty queue is not claimed"
+    first = await _ask(store, user, sid, "first")
+    taken = await store.claim_session(sid, "a", until, queued=True)
+    assert taken is not None and taken.session["running"]
+    assert taken.question is not None and taken.question["id"] == first
+    assert await store.claim_session(sid, "b", until, queued=True) is None, "a holds it"
+    answer = await store.create_assistant_message(sid, first, "a")
+    assert answer is not None
+    second = await _ask(store, user, sid, "second")  # sent meanwhile
+    await store.finish_message(sid, answer["id"], "complete", "a", 1, runner="a")
+    assert await store.release_session(sid, "a", idle=True) is None, "second is queued"
+    assert await store.claimed_sessions() == [sid]
+    await _answer(store, sid, second, "complete")
+    released = await store.release_session(sid, "a", idle=True)
+    assert released is not None and not released["running"]
+    assert await store.claimed_sessions() == []
+    assert await store.release_session(sid, "a", idle=True) is None, "not held any more"
+
+
+async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
+    store: Store, user: User, statements: list[str]
+) -> None:
+    """As from another node: its worker's claim fails while this run holds the session, and
+    nobody wakes this process's worker; the run's release sees the question and answers it.
+    The queue is read once per run, in its claim's transaction (the release asks again in
+    the same statement that gives the claim up)."""
+    hold = asyncio.Event()
+    bus = RecordingBus()
+    runs = manager(store, WordsAgent(4, 0.0, hold), bus, runner_id="a")
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        runs.wake(sid)
+        async with asyncio.timeout(10):
+            while sid not in runs.running:  # noqa: ASYNC110 - the run starts in its own time
+                await asyncio.sleep(0.01)
+        await _ask(store, user, sid, "from another node")
+        assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+        hold.set()
+        async with asyncio.timeout(10):
+            while await store.claimed_sessions():  # noqa: ASYNC110 - polled, as above
+                await asyncio.sleep(0.01)
+        await wait_until_idle(runs)
+        queue_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+                       and "messages.queued" in s]
+        await wait_answered(store, [sid], timeout=0.5)  # nothing is left queued or streaming
+    finally:
+        await runs.shutdown()
+    finals = [m for kind, m in bus.events
+              if kind == "message" and m["role"] == "assistant" and m["status"] == "complete"]
+    assert len(finals) == 2
+    assert len(queue_reads) == 2, "one per answer: the claim's, then the release's miss"

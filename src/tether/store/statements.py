@@ -187,11 +187,8 @@ CONVERSATION = (
 #: The agent's state kept with a session (p_session).
 AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
 
-#: Claim a session for a runner (p_session, p_runner, p_until, p_now) unless another runner
-#: holds a live claim.
-CLAIM = (
-    update(sessions)
-    .where(
+def _claim(*, queued: bool) -> Update:
+    condition = and_(
         sessions.c.id == bindparam("p_session"),
         or_(
             sessions.c.runner.is_(None),
@@ -199,10 +196,26 @@ CLAIM = (
             sessions.c.runner_lease < bindparam("p_now"),
         ),
     )
-    .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True,
-            updated_at=bindparam("p_now"))
-    .returning(*_SESSION_COLUMNS)
-)
+    if queued:
+        condition = and_(condition, exists().where(
+            messages.c.session_id == bindparam("p_session"), messages.c.queued
+        ))
+    return (
+        update(sessions)
+        .where(condition)
+        .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True,
+                updated_at=bindparam("p_now"))
+        .returning(*_SESSION_COLUMNS)
+    )
+
+
+#: Claim a session for a runner (p_session, p_runner, p_until, p_now) unless another runner
+#: holds a live claim.
+CLAIM = _claim(queued=False)
+
+#: CLAIM, only while a question of the session is queued: a worker's claim, so that finding
+#: the queue empty costs no read before it.
+CLAIM_QUEUED = _claim(queued=True)
 
 #: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
 RENEW = (
@@ -212,15 +225,31 @@ RENEW = (
     .returning(sessions.c.id)
 )
 
+def _release(*, idle: bool) -> Update:
+    condition = and_(
+        sessions.c.id == bindparam("p_session"), sessions.c.runner == bindparam("p_runner")
+    )
+    if idle:
+        condition = and_(condition, ~exists().where(
+            messages.c.session_id == bindparam("p_session"), messages.c.queued
+        ))
+    return (
+        update(sessions)
+        .where(condition)
+        .values(runner=None, runner_lease=None, running=False, updated_at=bindparam("p_now"))
+        .returning(*_SESSION_COLUMNS)
+    )
+
+
 #: Give up a runner's claim (p_session, p_runner, p_now). A claim and its release move
 #: ``updated_at``: the ``running`` flag changes with it, so a client can tell which of two
 #: states of a session is the later (a ``session`` event, a ``list_sessions`` row).
-RELEASE = (
-    update(sessions)
-    .where(sessions.c.id == bindparam("p_session"), sessions.c.runner == bindparam("p_runner"))
-    .values(runner=None, runner_lease=None, running=False, updated_at=bindparam("p_now"))
-    .returning(*_SESSION_COLUMNS)
-)
+RELEASE = _release(idle=False)
+
+#: RELEASE, only while no question of the session is queued: the worker's "anything more?"
+#: and its release in one statement, so a question sent meanwhile (on any node, whose own
+#: claim failed while this one held) is never left without a runner.
+RELEASE_IDLE = _release(idle=True)
 
 
 def _send_in_one_statement() -> CompoundSelect[Any]:
