@@ -181,13 +181,12 @@ async def test_a_workers_claim_holds_only_while_a_question_is_queued(
     assert await store.release_session(sid, "a", idle=True) is None, "not held any more"
 
 
-async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
-    store: Store, user: User, statements: list[str]
-) -> None:
-    """As from another node: its worker's claim fails while this run holds the session, and
-    nobody wakes this process's worker; the run's release sees the question and answers it.
-    The queue is read once per run, in its claim's transaction (the release asks again in
-    the same statement that gives the claim up)."""
+async def _second_question_during_a_run(
+    store: Store, user: User, statements: list[str], *, from_here: bool
+) -> list[str]:
+    """A run of a first question, a second sent while it streams (woken here with
+    ``from_here``, else as from another node whose claim fails), both answered: the
+    statements run until the claim is given up."""
     hold = asyncio.Event()
     bus = RecordingBus()
     runs = manager(store, WordsAgent(4, 0.0, hold), bus, runner_id="a")
@@ -197,19 +196,43 @@ async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
         async with asyncio.timeout(10):
             while sid not in runs.running:  # noqa: ASYNC110 - the run starts in its own time
                 await asyncio.sleep(0.01)
-        await _ask(store, user, sid, "from another node")
-        assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+        await _ask(store, user, sid, "second")
+        if from_here:
+            runs.wake(sid)
+        else:
+            assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
         hold.set()
         async with asyncio.timeout(10):
             while await store.claimed_sessions():  # noqa: ASYNC110 - polled, as above
                 await asyncio.sleep(0.01)
         await wait_until_idle(runs)
-        queue_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
-                       and "messages.queued" in s]
+        seen = list(statements)
         await wait_answered(store, [sid], timeout=0.5)  # nothing is left queued or streaming
     finally:
         await runs.shutdown()
     finals = [m for kind, m in bus.events
               if kind == "message" and m["role"] == "assistant" and m["status"] == "complete"]
     assert len(finals) == 2
+    return seen
+
+
+async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
+    store: Store, user: User, statements: list[str]
+) -> None:
+    """As from another node: its worker's claim fails while this run holds the session, and
+    nobody wakes this process's worker; the run's release sees the question and answers it.
+    The queue is read once per run, in its claim's transaction (the release asks again in
+    the same statement that gives the claim up)."""
+    seen = await _second_question_during_a_run(store, user, statements, from_here=False)
+    queue_reads = [s for s in seen if s.startswith("SELECT") and "messages.queued" in s]
     assert len(queue_reads) == 2, "one per answer: the claim's, then the release's miss"
+
+
+async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
+    store: Store, user: User, statements: list[str]
+) -> None:
+    """Its wake tells the worker it is likely queued: the queue is read first, and the claim
+    is given up (one conditional release) only after the last answer."""
+    seen = await _second_question_during_a_run(store, user, statements, from_here=True)
+    releases = [s for s in seen if s.startswith("UPDATE sessions") and "NOT (EXISTS" in s]
+    assert len(releases) == 1, releases  # RELEASE_IDLE

@@ -169,6 +169,12 @@ class RunManager:
             while question is not None:
                 if not await self.answers.run(taken.session["agent"], question):
                     return  # fenced: the claim is gone
+                if session_id in self._again:
+                    # A question was sent here meanwhile (its wake follows its commit, so this
+                    # read sees it, and every one woken before the discard): likely queued.
+                    self._again.discard(session_id)
+                    if (question := await self.store.next_unanswered(session_id)) is not None:
+                        continue
                 # "Anything more?" and the release in one statement: the claim is given up
                 # only while nothing is queued, so a question sent meanwhile on another node
                 # (whose claim failed while this one held) is answered here.
