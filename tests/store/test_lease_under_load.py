@@ -44,11 +44,11 @@ class LateClaimStore(CountingStore):
         return held
 
     async def claim_session(
-        self, session_id: str, runner: str, until: datetime
+        self, session_id: str, runner: str, until: datetime, *, queued: bool = False
     ) -> Takeover | None:
         await self.renewed.wait()
         taken = await super().claim_session(session_id, runner,
-                                            until - timedelta(seconds=2 * LEASE))
+                                            until - timedelta(seconds=2 * LEASE), queued=queued)
         self.claimed.set()
         return taken
 

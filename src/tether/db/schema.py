@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 
@@ -93,6 +94,11 @@ messages = Table(
     # For a user message: the session's agent is to answer it. False only for a message an app
     # posted without ``respond`` (tether.publish): it is part of the conversation, not a question.
     Column("awaits_answer", Boolean, nullable=False, default=True, server_default=true()),
+    # For a user message: it is in the session's queue (it awaits an answer, and none has been
+    # created since it was posted or a retry asked again). Set when it is posted (and by a
+    # retry), cleared in the transaction that creates its answer; the partial index over it
+    # makes the queue's next question one index lookup, whatever the session's length.
+    Column("queued", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("session_id", "position", name="uq_messages_session_position"),
@@ -100,6 +106,10 @@ messages = Table(
     Index("ix_messages_session_seq", "session_id", "seq"),
     Index("ix_messages_status", "status"),
     Index("ix_messages_reply_to", "reply_to"),
+    Index(
+        "ix_messages_queued", "session_id", "position",
+        sqlite_where=text("queued = 1"), postgresql_where=text("queued"),
+    ),
 )
 
 # Web Push (tether.push): one row per browser push subscription (a device's browser profile),

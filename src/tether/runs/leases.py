@@ -48,10 +48,13 @@ class Leases:
     def until(self) -> datetime:
         return utcnow() + timedelta(seconds=self.lease)
 
-    async def claim(self, session_id: str) -> Takeover | None:
-        """Claim the session for this process (None: another holds it), publishing whatever
-        the claim ended of a previous holder's."""
-        taken = await self.store.claim_session(session_id, self.runner_id, self.until())
+    async def claim(self, session_id: str, *, queued: bool = False) -> Takeover | None:
+        """Claim the session for this process (None: another holds it, or with ``queued``
+        no question is queued; see Store.claim_session), publishing whatever the claim ended
+        of a previous holder's."""
+        taken = await self.store.claim_session(
+            session_id, self.runner_id, self.until(), queued=queued
+        )
         if taken is not None:
             await self.publish(taken)
         return taken

@@ -18,7 +18,7 @@ from tether.runs.leases import Leases
 from tether.runs.retry import patiently
 from tether.runs.state import Run, RunState
 from tether.runs.ticker import StreamTicker
-from tether.store import MessageRow, Store
+from tether.store import MessageRow, SessionRow, Store
 from tether.streams import LocalStreams
 
 log = logging.getLogger("tether.runs")
@@ -159,23 +159,45 @@ class RunManager:
             self._again.discard(session_id)
 
     async def _answer_queue(self, session_id: str) -> None:
-        if await self.store.next_unanswered(session_id) is None:
-            return
-        owner = await self.store.session_owner(session_id)
-        taken = await self.leases.claim(session_id)
+        # One write claims the session only while a question is queued, and reads the first.
+        taken = await self.leases.claim(session_id, queued=True)
         if taken is None:
-            return  # another process answers this session; it will see the message
+            return  # nothing queued, or another process answers this session (it will see it)
+        owner = await self.store.session_owner(session_id)
+        question, released = taken.question, False
         try:
-            while (question := await self.store.next_unanswered(session_id)) is not None:
+            while question is not None:
                 if not await self.answers.run(taken.session["agent"], question):
                     return  # fenced: the claim is gone
+                if session_id in self._again:
+                    # A question was sent here meanwhile (its wake follows its commit, so this
+                    # read sees it, and every one woken before the discard): likely queued.
+                    self._again.discard(session_id)
+                    if (question := await self.store.next_unanswered(session_id)) is not None:
+                        continue
+                # "Anything more?" and the release in one statement: the claim is given up
+                # only while nothing is queued, so a question sent meanwhile on another node
+                # (whose claim failed while this one held) is answered here.
+                idle = await asyncio.shield(
+                    self.store.release_session(session_id, self.runner_id, idle=True)
+                )
+                if idle is not None:
+                    released = True
+                    await self._announce(owner, idle)
+                    return
+                question = await self.store.next_unanswered(session_id)
         finally:
-            await self._release(session_id, owner)
+            if not released:
+                await self._release(session_id, owner)
 
     async def _release(self, session_id: str, owner: str | None) -> None:
         released = await asyncio.shield(self.store.release_session(session_id, self.runner_id))
-        if released is not None and owner is not None:
-            await self.bus.session(owner, released)
+        if released is not None:
+            await self._announce(owner, released)
+
+    async def _announce(self, owner: str | None, session: SessionRow) -> None:
+        if owner is not None:
+            await self.bus.session(owner, session)
 
     # -- answers no agent writes --------------------------------------------------------------
 

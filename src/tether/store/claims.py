@@ -9,7 +9,7 @@ that wakes up later finds its answer already ended and its claim gone; it never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,9 @@ class Takeover:
 
     session: SessionRow
     interrupted: list[MessageRow]
+    #: For a claim taken only while a question is queued: the first question of the queue,
+    #: read in the claim's transaction.
+    question: MessageRow | None = None
 
 
 def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Takeover:
@@ -85,17 +88,28 @@ class ClaimQueries(StoreBase):
     holding the write lock over several hand-offs each."""
 
     async def claim_session(
-        self, session_id: str, runner: str, until: datetime
+        self, session_id: str, runner: str, until: datetime, *, queued: bool = False
     ) -> Takeover | None:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
         live claim; None then. Any answer still streaming in the session is the previous
         holder's (a runner claims only when it runs nothing there), so it is ended
-        ``interrupted`` in the claim's transaction."""
+        ``interrupted`` in the claim's transaction.
+
+        ``queued``: claim only while a question is queued (None when none is), and read the
+        first one in the same transaction (``Takeover.question``): a worker's claim, one write
+        instead of a read of the queue before it and another after."""
         params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
+        claim = statements.CLAIM_QUEUED if queued else statements.CLAIM
 
         def write(conn: Connection) -> Takeover | None:
-            claimed = conn.execute(statements.CLAIM, params).first()
-            return None if claimed is None else _end_streaming(conn, session_id, claimed)
+            claimed = conn.execute(claim, params).first()
+            if claimed is None:
+                return None
+            taken = _end_streaming(conn, session_id, claimed)
+            if not queued:
+                return taken
+            question = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            return replace(taken, question=None if question is None else message_out(question))
 
         return await self._transact(write)
 
@@ -109,10 +123,15 @@ class ClaimQueries(StoreBase):
 
         return await self._transact(write)
 
-    async def release_session(self, session_id: str, runner: str) -> SessionRow | None:
-        """Give up ``runner``'s claim; the session (not ``running``), or None if not held."""
+    async def release_session(
+        self, session_id: str, runner: str, *, idle: bool = False
+    ) -> SessionRow | None:
+        """Give up ``runner``'s claim; the session (not ``running``), or None if not held.
+        ``idle``: only while no question of the session is queued (None also when one is: the
+        claim is kept, to answer it)."""
+        release = statements.RELEASE_IDLE if idle else statements.RELEASE
         return await self._write_session(
-            statements.RELEASE, {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
+            release, {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
         )
 
     async def expired_claims(self) -> list[str]:

@@ -53,7 +53,8 @@ def insert_new(
     **values: Any,
 ) -> MessageRow | None:
     """A new message in ``conn``'s transaction, at the session's next seq and position (taken
-    by that user, or while that runner holds the claim); None when there is no such session."""
+    by that user, or while that runner holds the claim); None when there is no such session.
+    A user message that awaits an answer is queued."""
     taken = conn.execute(*statements.next_seq(
         session_id, user_id=user_id, runner=runner, new_message=True
     )).first()
@@ -62,7 +63,8 @@ def insert_new(
     now = utcnow()
     row = conn.execute(
         statements.INSERT_MESSAGE,
-        {"id": str(uuid.uuid4()), "client_msg_id": None, "reply_to": None, **values,
+        {"id": str(uuid.uuid4()), "client_msg_id": None, "reply_to": None,
+         "queued": values["role"] == "user" and values.get("awaits_answer", True), **values,
          "session_id": session_id, "seq": taken[0], "position": taken[1], "chunks": 0,
          "created_at": now, "updated_at": now},
     ).one()
@@ -224,7 +226,9 @@ class MessageQueries(StoreBase):
             if newer is not None:
                 return False
             await conn.execute(
-                update(messages).where(messages.c.id == answer.reply_to).values(answer_again=True)
+                update(messages)
+                .where(messages.c.id == answer.reply_to)
+                .values(answer_again=True, queued=messages.c.awaits_answer)
             )
         return True
 
@@ -464,7 +468,7 @@ class MessageQueries(StoreBase):
         return [message_out(r) for r in rows]
 
     async def next_unanswered(self, session_id: str) -> MessageRow | None:
-        """The oldest user message of the session that no assistant message answers yet."""
+        """The oldest user message of the session waiting for an answer (``queued``)."""
 
         def read(conn: Connection) -> MessageRow | None:
             row = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()

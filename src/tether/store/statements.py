@@ -116,8 +116,13 @@ SET_AGENT_STATE = (
     .returning(*_SESSION_COLUMNS)
 )
 
-#: A question answered (again) (p_id): a retry asked for no more than that answer.
-ANSWERED = update(messages).where(messages.c.id == bindparam("p_id")).values(answer_again=False)
+#: A question answered (again) (p_id): out of the queue, and a retry asked for no more than
+#: that answer.
+ANSWERED = (
+    update(messages)
+    .where(messages.c.id == bindparam("p_id"))
+    .values(answer_again=False, queued=False)
+)
 
 #: Keep a streaming message's text so far (executemany: m_id, m_content, m_chunks, m_parts,
 #: m_now); a message no longer streaming is left as it is.
@@ -128,23 +133,11 @@ CHECKPOINT = (
             parts=bindparam("m_parts"), updated_at=bindparam("m_now"))
 )
 
-_answers = messages.alias("answers")
-
-#: A user message waits for an answer: one is wanted (not a message posted without ``respond``)
-#: and none answers it yet, or a retry asked for another.
-_WAITING = and_(
-    messages.c.awaits_answer,
-    or_(~exists().where(_answers.c.reply_to == messages.c.id), messages.c.answer_again),
-)
-
-#: The oldest user message of a session (p_session) waiting for an answer.
+#: The oldest user message of a session (p_session) waiting for an answer: one lookup in the
+#: partial index over what is queued (``ix_messages_queued``), whatever the session's length.
 NEXT_UNANSWERED = (
     select(*_MESSAGE_COLUMNS)
-    .where(
-        messages.c.session_id == bindparam("p_session"),
-        messages.c.role == "user",
-        _WAITING,
-    )
+    .where(messages.c.session_id == bindparam("p_session"), messages.c.queued)
     .order_by(messages.c.position)
     .limit(1)
 )
@@ -152,10 +145,7 @@ NEXT_UNANSWERED = (
 #: Every user message of every session waiting for an answer, by session and position.
 UNANSWERED = (
     select(*_MESSAGE_COLUMNS)
-    .where(
-        messages.c.role == "user",
-        _WAITING,
-    )
+    .where(messages.c.queued)
     .order_by(messages.c.session_id, messages.c.position)
 )
 
@@ -197,11 +187,8 @@ CONVERSATION = (
 #: The agent's state kept with a session (p_session).
 AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
 
-#: Claim a session for a runner (p_session, p_runner, p_until, p_now) unless another runner
-#: holds a live claim.
-CLAIM = (
-    update(sessions)
-    .where(
+def _claim(*, queued: bool) -> Update:
+    condition = and_(
         sessions.c.id == bindparam("p_session"),
         or_(
             sessions.c.runner.is_(None),
@@ -209,10 +196,26 @@ CLAIM = (
             sessions.c.runner_lease < bindparam("p_now"),
         ),
     )
-    .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True,
-            updated_at=bindparam("p_now"))
-    .returning(*_SESSION_COLUMNS)
-)
+    if queued:
+        condition = and_(condition, exists().where(
+            messages.c.session_id == bindparam("p_session"), messages.c.queued
+        ))
+    return (
+        update(sessions)
+        .where(condition)
+        .values(runner=bindparam("p_runner"), runner_lease=bindparam("p_until"), running=True,
+                updated_at=bindparam("p_now"))
+        .returning(*_SESSION_COLUMNS)
+    )
+
+
+#: Claim a session for a runner (p_session, p_runner, p_until, p_now) unless another runner
+#: holds a live claim.
+CLAIM = _claim(queued=False)
+
+#: CLAIM, only while a question of the session is queued: a worker's claim, so that finding
+#: the queue empty costs no read before it.
+CLAIM_QUEUED = _claim(queued=True)
 
 #: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
 RENEW = (
@@ -222,15 +225,31 @@ RENEW = (
     .returning(sessions.c.id)
 )
 
+def _release(*, idle: bool) -> Update:
+    condition = and_(
+        sessions.c.id == bindparam("p_session"), sessions.c.runner == bindparam("p_runner")
+    )
+    if idle:
+        condition = and_(condition, ~exists().where(
+            messages.c.session_id == bindparam("p_session"), messages.c.queued
+        ))
+    return (
+        update(sessions)
+        .where(condition)
+        .values(runner=None, runner_lease=None, running=False, updated_at=bindparam("p_now"))
+        .returning(*_SESSION_COLUMNS)
+    )
+
+
 #: Give up a runner's claim (p_session, p_runner, p_now). A claim and its release move
 #: ``updated_at``: the ``running`` flag changes with it, so a client can tell which of two
 #: states of a session is the later (a ``session`` event, a ``list_sessions`` row).
-RELEASE = (
-    update(sessions)
-    .where(sessions.c.id == bindparam("p_session"), sessions.c.runner == bindparam("p_runner"))
-    .values(runner=None, runner_lease=None, running=False, updated_at=bindparam("p_now"))
-    .returning(*_SESSION_COLUMNS)
-)
+RELEASE = _release(idle=False)
+
+#: RELEASE, only while no question of the session is queued: the worker's "anything more?"
+#: and its release in one statement, so a question sent meanwhile (on any node, whose own
+#: claim failed while this one held) is never left without a runner.
+RELEASE_IDLE = _release(idle=True)
 
 
 def _send_in_one_statement() -> CompoundSelect[Any]:
@@ -257,7 +276,7 @@ def _send_in_one_statement() -> CompoundSelect[Any]:
         messages.insert()
         .from_select(
             ["id", "session_id", "position", "seq", "role", "content", "status",
-             "client_msg_id", "chunks", "answer_again", "created_at", "updated_at"],
+             "client_msg_id", "chunks", "answer_again", "queued", "created_at", "updated_at"],
             select(
                 bindparam("p_id", type_=messages.c.id.type),
                 bindparam("p_session", type_=messages.c.session_id.type),
@@ -266,7 +285,7 @@ def _send_in_one_statement() -> CompoundSelect[Any]:
                 bindparam("p_content", type_=messages.c.content.type),
                 literal(str(MessageStatus.COMPLETE), messages.c.status.type),
                 bindparam("p_client_msg_id", type_=messages.c.client_msg_id.type),
-                literal(0), false(), now, now,
+                literal(0), false(), true(), now, now,
             ),
             include_defaults=False,
         )
@@ -285,8 +304,8 @@ SEND_IN_ONE_STATEMENT = _send_in_one_statement()
 def _answer_in_one_statement(by_runner: bool) -> Select[Any]:
     """A new, empty ``streaming`` assistant message in one statement (PostgreSQL), at the
     session's next seq and position (while the runner holds the claim, with ``by_runner``),
-    its question marked answered again; no row when there is no such session (or claim).
-    Parameters: p_session, p_now, p_runner (by_runner), p_id, p_reply_to."""
+    its question marked answered (out of the queue); no row when there is no such session (or
+    claim). Parameters: p_session, p_now, p_runner (by_runner), p_id, p_reply_to."""
     taken = NEXT_SEQ[(False, by_runner, True)].cte("taken")
     now = bindparam("p_now", type_=messages.c.created_at.type)
     reply_to = bindparam("p_reply_to", type_=messages.c.reply_to.type)
@@ -311,7 +330,7 @@ def _answer_in_one_statement(by_runner: bool) -> Select[Any]:
     answered = (
         update(messages)
         .where(messages.c.id == reply_to, exists(select(taken.c.head_seq)))
-        .values(answer_again=False)
+        .values(answer_again=False, queued=False)
         .returning(messages.c.id)
         .cte("answered")
     )
