@@ -1,7 +1,9 @@
 """Users and bearer tokens. Only a token's sha256 is stored; tokens are 256 random bits.
 
 Authentication runs on every connection, so its answers are kept for a few seconds (positive ones
-only: an unknown token always asks the database, so a new token works at once). A token revoked
+only: an unknown token always asks the database, so a new token works at once), and connections of
+one token that miss the cache together (a reconnect storm: every tab and device of a user at
+once) share one lookup. A token revoked
 by another process (``tether token revoke``) therefore stops opening new connections within that
 time, ``auth_cache_ttl`` (5 s by default); revoking in this process takes effect at once. Open
 connections of a revoked token are closed by tether.revocation.
@@ -9,6 +11,7 @@ connections of a revoked token are closed by tether.revocation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -79,6 +82,8 @@ class Accounts:
         self.engine = engine
         #: token hash (or _LOCAL_MODE) -> the user ``authenticate`` found for it.
         self._authenticated: Cache[str, User] = Cache(AUTH_CACHE_SIZE, auth_cache_ttl, clock)
+        #: token hash -> the database lookup in progress for it (shared by every caller).
+        self._looking_up: dict[str, asyncio.Task[User | None]] = {}
 
     async def ensure_user(self, name: str) -> User:
         async with self.engine.connect() as conn:
@@ -173,10 +178,26 @@ class Accounts:
         if key == _LOCAL_MODE:
             user = None if await self.has_tokens() else await self.ensure_user(LOCAL_USER)
         else:
-            user = await self._user_for_hash(key)
+            user = await self._shared_lookup(key)
         if user is not None:
             self._authenticated.put(key, user)
         return user
+
+    async def _shared_lookup(self, token_hash: str) -> User | None:
+        """The user of a token hash, from the lookup already in progress for it if there is
+        one (a caller cancelled does not cancel it for the others)."""
+        lookup = self._looking_up.get(token_hash)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._user_for_hash(token_hash))
+            self._looking_up[token_hash] = lookup
+
+            def done(task: asyncio.Task[User | None]) -> None:
+                del self._looking_up[token_hash]
+                if not task.cancelled():
+                    task.exception()  # retrieved: every caller may have gone
+
+            lookup.add_done_callback(done)
+        return await asyncio.shield(lookup)
 
     async def existing(self, token_hashes: Iterable[str]) -> set[str]:
         """Which of these token hashes still stand for a token (never cached)."""

@@ -4,6 +4,8 @@ Two Accounts on one database stand for two processes: the server, and ``tether t
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tether.accounts import LOCAL_USER, Accounts, hash_token
@@ -45,6 +47,25 @@ async def test_a_known_token_is_served_from_the_cache(
     asked = len(statements)
     assert await server.authenticate(token, local_allowed=True) == first
     assert len(statements) == asked  # a hit does not touch the database
+
+
+async def test_connections_of_one_token_missing_the_cache_together_share_one_lookup(
+    server: Accounts, cli: Accounts, statements: list[str]
+) -> None:
+    alone, together = await cli.create_token("alice"), await cli.create_token("bob")
+    asked = len(statements)
+    assert await server.authenticate(alone, local_allowed=False) is not None
+    one_lookup = len(statements) - asked
+    asked = len(statements)
+    found = await asyncio.gather(
+        *(server.authenticate(together, local_allowed=False) for _ in range(10))
+    )
+    assert [u.name if u else None for u in found] == ["bob"] * 10
+    assert len(statements) - asked == one_lookup
+    wrong = await asyncio.gather(
+        *(server.authenticate("tt_nobody", local_allowed=False) for _ in range(3))
+    )
+    assert wrong == [None] * 3
 
 
 async def test_revocation_by_another_process_takes_effect_after_the_ttl(

@@ -335,3 +335,39 @@ def test_text_frames_are_what_the_websockets_library_reads(size: int) -> None:
     else:
         raise AssertionError("the frame was incomplete")
     assert (frame.opcode, frame.fin, frame.data) == (Opcode.TEXT, True, payload)
+
+
+async def rooms_after_churn(manager: socketio.AsyncManager) -> dict[Any, list[int]]:
+    """Sockets connect, join and leave rooms and disconnect on ``manager``; its rooms after,
+    with each sid as the index of its socket (sids are random)."""
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    sids = []
+    for i in range(4):
+        server.eio.sockets[f"e{i}"] = FakeEioSocket()
+        sids.append(await manager.pre_connect(f"e{i}", "/"))
+        await manager.connect(sids[-1], "/")
+    for i in (0, 1, 2):
+        await manager.enter_room(sids[i], "/", "s:1")
+    for i in (1, 3):
+        await manager.enter_room(sids[i], "/", "u:a")
+    await manager.leave_room(sids[1], "/", "s:1")
+    await manager.disconnect(sids[1], "/")
+    await manager.disconnect(sids[2], "/")
+    await manager.enter_room(sids[3], "/", "s:1")
+    await manager.disconnect(sids[0], "/")
+    index = {sid: i for i, sid in enumerate(sids)}
+    return {
+        index.get(room, room): sorted(index[sid] for sid in members)
+        for room, members in manager.rooms.get("/", {}).items()
+    }
+
+
+async def test_a_disconnect_leaves_the_rooms_python_socketios_own_manager_would() -> None:
+    """BroadcastManager's disconnect leaves only the rooms it saw the sid join, instead of
+    scanning every room: the rooms left are the same as upstream's."""
+    ours = BroadcastManager()
+    assert await rooms_after_churn(ours) == await rooms_after_churn(socketio.AsyncManager())
+    assert await rooms_after_churn(BroadcastManager()) == {None: [3], 3: [3], "u:a": [3],
+                                                           "s:1": [3]}
+    # Nothing kept of the sockets gone: only the one still connected, in its four rooms.
+    assert [len(rooms) for rooms in ours._rooms_of.values()] == [4]

@@ -52,6 +52,18 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
     ("AsyncPubSubManager.emit", AsyncPubSubManager.emit, "6cc46e0ff9b6d7cf",
      "it must still deliver locally through super().emit (BroadcastManager) and then call "
      "_publish; FanoutRepair relies on ignore_queue=True meaning 'this node only'"),
+    ("BaseManager.basic_disconnect", socketio.AsyncManager.basic_disconnect,
+     "2933b50bc4b2ea7b",
+     "BroadcastManager.basic_disconnect is a copy that leaves only the sid's rooms: port any "
+     "change (what else it forgets of a sid) into the copy"),
+    ("BaseManager.basic_enter_room", socketio.AsyncManager.basic_enter_room,
+     "3f509586d2d7f47e",
+     "BroadcastManager keeps each sid's rooms from this and basic_leave_room: check they are "
+     "still the only places a sid joins or leaves a room"),
+    ("BaseManager.basic_leave_room", socketio.AsyncManager.basic_leave_room,
+     "e27f3eea06d1c6a6",
+     "BroadcastManager keeps each sid's rooms from this and basic_enter_room: check they are "
+     "still the only places a sid joins or leaves a room"),
     ("AsyncManager.emit", socketio.AsyncManager.emit, "01ccd5b82b4f955e",
      "BroadcastManager.emit replaces its no-callback path: compare how it encodes the packet, "
      "picks participants and skips sids"),

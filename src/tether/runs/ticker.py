@@ -8,6 +8,13 @@ chunk went out at least ``delta_interval`` ago is due at once, so a stream that 
 next token without waiting; only a stream whose text keeps arriving faster than that is held back
 until ``delta_interval`` after its last chunk. Other streams' traffic never delays a quiet one.
 
+While the process is behind, every stream's interval grows, up to :data:`MAX_INTERVAL`
+(:func:`coalescing_interval`): when the ticker runs later than it asked to by more than
+``delta_interval`` on average, or the process uses more than :data:`BUSY` of a core. A saturated
+node then sends fewer, larger deltas instead of one frame per token per follower, and has time
+left for what waits behind them (a storm of reconnects). A stream idle for longer than the
+interval in use still sends its next text at once.
+
 Only the streams whose producer said :meth:`StreamTicker.text_added` since their last chunk are
 looked at by a tick, so a tick's cost follows the streams that have text, not every stream open.
 
@@ -21,6 +28,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from tether.bus import Bus
@@ -41,6 +50,41 @@ def send_at(last_chunk_at: float, now: float, interval: float) -> float:
     return max(now, last_chunk_at + interval)
 
 
+#: The longest the coalescing interval grows to while the process is behind.
+MAX_INTERVAL = 0.25
+#: How much one sample moves a smoothed figure (an exponential moving average).
+SAMPLE_WEIGHT = 0.2
+#: The share of one core's time the process may use before it counts as busy.
+BUSY = 0.75
+#: The shortest wall time the process's CPU share is measured over.
+BUSY_WINDOW = 0.1
+
+
+def coalescing_interval(delta_interval: float, lateness: float, busy: float = 0.0) -> float:
+    """The interval between a stream's chunks, given the ticker's smoothed lateness (how long
+    after the time it asked for it gets to run) and the process's smoothed CPU share.
+
+    An on-time ticker (no later than ``delta_interval``) of a process using at most
+    :data:`BUSY` of a core uses ``delta_interval``. A later one spaces chunks by twice its
+    lateness; a busier process by a share of the way to :data:`MAX_INTERVAL` that grows from
+    nothing at :data:`BUSY` to all of it at a full core; the longer of the two, at most
+    :data:`MAX_INTERVAL`, never less than ``delta_interval``. A saturated process is behind
+    before its loop runs late: each of its callbacks is short, but there is no time left over
+    for the work that waits (a storm of reconnects) while every token goes out as a frame per
+    follower. ``delta_interval`` 0 means no coalescing, behind or not."""
+    if delta_interval <= 0:
+        return delta_interval
+    late = 2 * lateness if lateness > delta_interval else 0.0
+    share = min(1.0, max(0.0, (busy - BUSY) / (1 - BUSY)))
+    loaded = delta_interval + share * (MAX_INTERVAL - delta_interval)
+    return max(delta_interval, min(MAX_INTERVAL, max(late, loaded)))
+
+
+def smoothed(average: float, sample: float) -> float:
+    """A smoothed figure after one more sample."""
+    return average + SAMPLE_WEIGHT * (sample - average)
+
+
 class Checkpoints(Protocol):
     async def checkpoint_many(self, items: list[Checkpoint]) -> set[str]: ...
 
@@ -54,11 +98,14 @@ class StreamTicker:
         *,
         delta_interval: float,
         checkpoint_interval: float,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         self.store = store
         self.streams = streams
         self.bus = bus
         self.delta_interval = delta_interval
+        #: The interval in use: ``delta_interval``, or longer while the process is behind.
+        self.interval = delta_interval
         self.checkpoint_interval = checkpoint_interval
         #: Set (through :meth:`text_added`) when a stream's new text may need the ticker
         #: before the time it sleeps until.
@@ -73,6 +120,15 @@ class StreamTicker:
         # sleeps until (-inf while it is busy, so any new text makes it look again).
         self._flushed_at: dict[str, float] = {}
         self._wakes_at = -math.inf
+        # The loop time the ticker was asked to run at (when text_arrived was set), and its
+        # smoothed lateness: how long after that it ran.
+        self._woken_at = math.inf
+        self.lateness = 0.0
+        # The process's smoothed share of a core, and where its current measurement began
+        # (loop time, process CPU time).
+        self.busy = 0.0
+        self._cpu_clock = cpu_clock
+        self._busy_since = (-math.inf, 0.0)
         self._alarm: asyncio.TimerHandle | None = None
         self._alarm_time = math.inf
         self._task: asyncio.Task[None] | None = None
@@ -95,9 +151,17 @@ class StreamTicker:
         self._pending[message_id] = run
         if self.text_arrived.is_set():
             return
-        due = self._flushed_at.get(message_id, -math.inf) + self.delta_interval
-        if due < self._wakes_at or due <= asyncio.get_running_loop().time():
-            self.text_arrived.set()
+        due = self._flushed_at.get(message_id, -math.inf) + self.interval
+        if due < self._wakes_at:
+            self._wake(asyncio.get_running_loop().time())
+            return
+        now = asyncio.get_running_loop().time()
+        if due <= now:
+            self._wake(now)
+
+    def _wake(self, asked_at: float) -> None:
+        self._woken_at = asked_at
+        self.text_arrived.set()
 
     async def remove(self, run: Run) -> None:
         """Take a run out of the ticker's hands; returns once no flush can still be emitting
@@ -132,7 +196,9 @@ class StreamTicker:
         written."""
         loop = asyncio.get_running_loop()
         next_checkpoint = loop.time() + self.checkpoint_interval
+        asked_at = loop.time()  # when this round was asked for: its lateness is from then
         while True:
+            self._ran_late(loop.time() - asked_at)
             self._wakes_at = -math.inf
             self.text_arrived.clear()
             held_until = math.inf
@@ -146,11 +212,30 @@ class StreamTicker:
                 if self._checkpointing is None or self._checkpointing.done():
                     self._checkpointing = asyncio.create_task(self._checkpoint_all())
             wakes_at = min(held_until, next_checkpoint if self._unwritten else math.inf)
-            if self.text_arrived.is_set() or wakes_at <= now:
+            if self.text_arrived.is_set():  # text that was due came during this round
+                asked_at = self._woken_at
+                continue
+            if wakes_at <= now:
+                asked_at = wakes_at
                 continue
             self._wakes_at = wakes_at
             self._alarm_at(loop, wakes_at)
             await self.text_arrived.wait()
+            asked_at = self._woken_at
+
+    def _ran_late(self, sample: float) -> None:
+        """Take one lateness sample (how long after it was asked to the ticker ran: a round
+        that takes long, or a loop busy elsewhere, makes due text wait), and at most every
+        :data:`BUSY_WINDOW` one of the process's CPU share, and set the interval from them."""
+        self.lateness = smoothed(self.lateness, max(0.0, sample))
+        now, cpu = asyncio.get_running_loop().time(), self._cpu_clock()
+        since, cpu_since = self._busy_since
+        if now - since >= BUSY_WINDOW:
+            if since != -math.inf:
+                self.busy = smoothed(self.busy, (cpu - cpu_since) / (now - since))
+            self._busy_since = (now, cpu)
+        self.interval = coalescing_interval(self.delta_interval, self.lateness, self.busy)
+
 
     def _alarm_at(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         """Have ``text_arrived`` set at loop time ``when`` (inf: never). One timer, moved only
@@ -166,15 +251,16 @@ class StreamTicker:
             self._alarm = loop.call_at(when, self._ring)
 
     def _ring(self) -> None:
+        asked_at = self._alarm_time
         self._alarm, self._alarm_time = None, math.inf
-        self.text_arrived.set()
+        self._wake(asked_at)
 
     async def _flush_due(self, now: float) -> float:
         """Emit the pending text of every stream that is due; returns the loop time the first
         held-back stream becomes due (inf when none is held back)."""
         batch: list[Chunk] = []
         held_until = math.inf
-        flushed_at, interval = self._flushed_at, self.delta_interval
+        flushed_at, interval = self._flushed_at, self.interval
         pending, self._pending = self._pending, {}
         for message_id, run in pending.items():
             due = send_at(flushed_at.get(message_id, -math.inf), now, interval)
