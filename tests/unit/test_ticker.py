@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 import uuid
 from typing import Any
+
+import pytest
 
 from tether.parts import Op
 from tether.runs.state import Run
@@ -164,7 +167,7 @@ def test_a_process_up_to_the_busy_share_coalesces_at_the_configured_interval() -
 
 def test_a_busier_process_coalesces_harder_up_to_the_ceiling_at_a_full_core() -> None:
     halfway = coalescing_interval(0.015, 0.0, (BUSY + 1) / 2)
-    assert halfway == 0.015 + (MAX_INTERVAL - 0.015) / 2
+    assert halfway == pytest.approx(0.015 + (MAX_INTERVAL - 0.015) / 2)
     assert coalescing_interval(0.015, 0.0, 1.0) == MAX_INTERVAL
     assert coalescing_interval(0.015, 0.0, 1.7) == MAX_INTERVAL  # threads on more cores
 
@@ -235,4 +238,33 @@ async def test_a_busy_process_coalesces_harder_and_recovers_when_idle() -> None:
         assert ticker.busy < BUSY and ticker.interval == 0.01
         await goes_at_once(ticker, run, bus, "c ")
     finally:
+        await ticker.stop()
+
+
+async def test_only_the_loop_threads_cpu_counts_as_busy() -> None:
+    """Another thread using a whole core (a store's SQLite thread, say) does not make the loop
+    busy: the default CPU clock is the loop thread's own, so the interval stays as configured."""
+    bus = StampedBus()
+    streams = LocalStreams()
+    ticker = StreamTicker(NoCheckpoints(), streams, bus,  # type: ignore[arg-type]
+                          delta_interval=0.01, checkpoint_interval=60.0)
+    run = Run(streams.open(f"s-{uuid.uuid4().hex}", f"m-{uuid.uuid4().hex}"))
+    ticker.add(run)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        for _ in range(20):  # 1 s: about 10 CPU-share samples
+            say(ticker, run, "a ")
+            await until(bus, len(bus.deltas) + 1)
+            await asyncio.sleep(0.05)
+        assert ticker.busy < BUSY and ticker.interval == 0.01
+    finally:
+        stop.set()
+        spinner.join()
         await ticker.stop()
