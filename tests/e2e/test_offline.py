@@ -22,6 +22,7 @@ from tests.embed.test_mounted import in_starlette
 from tests.support.client import Client
 from tests.support.inprocess import InProcessServer, serve_in_process
 from tests.support.proxy import FaultProxy
+from tests.support.wait import until
 from tether.shell import Shell
 
 BANNER = "#banner"
@@ -330,3 +331,94 @@ async def test_chromium_reads_the_manifest_relative_to_the_prefix_and_finds_it_i
             assert [e["errorId"] for e in errors if e["errorId"] != "in-incognito"] == []
         finally:
             await context.close()
+
+
+#: This browser's outbox entries in localStorage, whoever's (account.js tags each).
+STORED_OUTBOX = """() => Object.keys(localStorage).filter((k) => k.startsWith('tether.outbox.'))
+  .map((k) => JSON.parse(localStorage.getItem(k)))"""
+
+
+async def switch_account(page: Any, base: str, token: str) -> None:
+    """Follow a sign-in link to another account and confirm the switch."""
+    await page.goto(f"{base}/?token={token}", timeout=WAIT)
+    await page.locator("[data-testid=switch-account-confirm]").click()
+    await page.locator("[data-testid=switch-account]").wait_for(state="hidden", timeout=WAIT)
+
+
+async def signed_in_as(page: Any, name: str) -> None:
+    """Wait until the server's hello names the user (so: connected as them)."""
+    await page.wait_for_function(
+        "(name) => document.querySelector('[data-testid=signed-in-user]')?.textContent === name",
+        arg=name, timeout=WAIT,
+    )
+    await page.wait_for_selector(CONNECTED, timeout=WAIT)
+
+
+async def test_a_message_queued_offline_is_kept_for_its_account_through_another_accounts_sign_in(
+    browser: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    alice, bob = new_token(data, "alice"), new_token(data, "bob")
+    async with serve_in_process(data, allowed_hosts=PROXIED_HOSTS) as srv:
+        proxy = await FaultProxy("127.0.0.1", srv.port).start()
+        device = Client(srv.url, token=alice)  # alice elsewhere: what the server stored
+        await device.connect()
+        context = await browser.new_context(viewport=DESKTOP)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{proxy.url}/?token={alice}", timeout=WAIT)
+            await page.wait_for_selector(CONNECTED, timeout=WAIT)
+            await page.click("#empty-new")
+            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            session_id = (await page.evaluate("location.hash")).removeprefix("#/s/")
+            await wait_worker(page)
+
+            await go_offline(context, proxy)
+            await send_from_page(page, "typed offline by alice")
+            await wait_messages(page, "ms.some(m => m.status === 'pending')")
+            [queued] = await page.evaluate(STORED_OUTBOX)
+            assert queued["content"] == "typed offline by alice" and queued["owner"], queued
+
+            # Still offline, the browser signs in as bob; then the network returns.
+            await switch_account(page, proxy.url, bob)
+            await go_online(context, proxy)
+            await signed_in_as(page, "bob")
+            # bob's own message goes through the same outbox, oldest first, one at a time: once
+            # it is answered, alice's older entry would have gone first were it sent as bob.
+            await page.click("#empty-new")
+            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            await send_from_page(page, "bob's own words")
+            await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
+            texts = [m["text"].strip() for m in await messages(page)]
+            assert "typed offline by alice" not in texts
+            assert await page.evaluate("window.tether.outbox.entries.length") == 0
+            [kept] = await page.evaluate(STORED_OUTBOX)
+            assert (kept["client_msg_id"], kept["state"], kept["attempts"]) == (
+                queued["client_msg_id"], "pending", queued["attempts"]
+            ), kept
+            assert "typed offline by alice" not in await stored_contents(device, session_id)
+
+            # alice signs in again: her message is delivered, once, and shown to her.
+            await switch_account(page, proxy.url, alice)
+            await signed_in_as(page, "alice")
+            await until(
+                lambda: stored_contents_has(device, session_id, "typed offline by alice"),
+                WAIT / 1000, "alice's queued message stored",
+            )
+            assert (await stored_contents(device, session_id)).count("typed offline by alice") == 1
+            await page.wait_for_function(
+                "() => Object.keys(localStorage).every((k) => !k.startsWith('tether.outbox.'))",
+                timeout=WAIT,
+            )
+            await open_chat(page, proxy.url, session_id)
+            await wait_messages(
+                page, "ms.some(m => m.text.trim() === 'typed offline by alice' && m.id)"
+            )
+        finally:
+            await context.close()
+            await device.close()
+            await proxy.close()
+
+
+async def stored_contents_has(client: Client, session_id: str, text: str) -> bool:
+    return text in await stored_contents(client, session_id)
