@@ -13,6 +13,7 @@ from tether.accounts import User
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.push.egress import refused_host
 from tether.push.sender import PushSender
+from tether.push.subscribers import SubscribedUsers, news_for
 from tether.push.vapid import VapidKeys, load_keys
 from tether.service import NoFields
 from tether.settings import Settings
@@ -42,12 +43,16 @@ class PushService:
         self.store = store
         self.settings = settings
         self.keys: VapidKeys | None = None
+        self.subscribers = SubscribedUsers(
+            store, news_for(settings.redis_url, settings.redis_prefix)
+        )
         self.sender = PushSender(
             store,
             concurrency=settings.push_concurrency,
             timeout=settings.push_timeout,
             ttl=settings.push_ttl,
             allow_private=settings.push_allow_private,
+            subscribers=self.subscribers,
         )
         #: This node's connections with a presence row (so a disconnect costs a write only
         #: for them).
@@ -66,9 +71,11 @@ class PushService:
             log.error("Web Push is off: no VAPID key (%s: %s)", type(exc).__name__, exc)
             return
         self.keys = self.sender.keys = keys
+        self.subscribers.start()
 
     async def close(self) -> None:
         await self.sender.close()
+        await self.subscribers.stop()
 
     def hello(self) -> PushHello | None:
         return None if self.keys is None else {"public_key": self.keys.public_key}
@@ -81,12 +88,15 @@ class PushService:
             user.id, req.endpoint, req.keys.p256dh, req.keys.auth, req.device,
             keep=self.settings.push_max_per_user,
         )
-        self.sender.subscribed(user.id)
+        await self.subscribers.changed(user.id)
         log.info("push subscription stored for user=%s device=%s", user.name, req.device)
         return {}
 
     async def unsubscribe(self, user: User, req: p.PushUnsubscribe) -> UnsubscribeAck:
-        return {"removed": await self.store.delete_push_subscription(user.id, req.endpoint)}
+        removed = await self.store.delete_push_subscription(user.id, req.endpoint)
+        if removed:
+            await self.subscribers.changed(user.id)
+        return {"removed": removed}
 
     async def presence(self, user: User, sid: str, req: p.Presence) -> PresenceAck:
         ttl = self.settings.push_presence_seconds
