@@ -243,6 +243,14 @@ async def test_a_posted_assistant_message_is_pushed_by_the_same_rule_as_an_answe
     await until(lambda: len(push_service.to(sub)) == 2, 10, "the second push")
     assert [p.payload["message_id"] for p in push_service.to(sub)] == [posted["id"], second["id"]]
 
+    # An answer the app streams (chat.stream) is pushed once it ends, as an agent's is.
+    async with chat_api.stream(session_id) as answer:
+        await answer.write("Streamed ")
+        await answer.write("by the app.")
+    await until(lambda: len(push_service.to(sub)) == 3, 10, "the streamed answer's push")
+    streamed = push_service.to(sub)[2].payload
+    assert (streamed["message_id"], streamed["body"]) == (answer.message_id, "Streamed by the app.")
+
     # A tab showing the session: not pushed, as an answer's end is not.
     tab = Client(server.url)
     await tab.connect()
@@ -252,4 +260,4 @@ async def test_a_posted_assistant_message_is_pushed_by_the_same_rule_as_an_answe
         await until(lambda: sender.counts.get("watched") == 1, 10, "the watched post skipped")
     finally:
         await tab.close()
-    assert len(push_service.to(sub)) == 2
+    assert len(push_service.to(sub)) == 3
