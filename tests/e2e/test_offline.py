@@ -333,6 +333,12 @@ async def test_chromium_reads_the_manifest_relative_to_the_prefix_and_finds_it_i
             await context.close()
 
 
+#: An outbox entry as the outbox stored it before entries named their account.
+UNTAGGED_ENTRY = """(sessionId) => localStorage.setItem('tether.outbox.old-1', JSON.stringify({
+  client_msg_id: 'old-1', session_id: sessionId, content: 'queued before the tags',
+  created_at: Date.now(), state: 'pending', attempts: 0, error: null, n: 0,
+}))"""
+
 #: This browser's outbox entries in localStorage, whoever's (account.js tags each).
 STORED_OUTBOX = """() => Object.keys(localStorage).filter((k) => k.startsWith('tether.outbox.'))
   .map((k) => JSON.parse(localStorage.getItem(k)))"""
@@ -398,14 +404,28 @@ async def test_a_message_queued_offline_is_kept_for_its_account_through_another_
             ), kept
             assert "typed offline by alice" not in await stored_contents(device, session_id)
 
-            # alice signs in again: her message is delivered, once, and shown to her.
+            # An entry from before the tags (no owner) for alice's chat: bob's connection offers
+            # it, the server refuses it (not bob's session), and it stays, shown to nobody.
+            await page.evaluate(UNTAGGED_ENTRY, session_id)
+            await page.reload(timeout=WAIT)
+            await signed_in_as(page, "bob")
+            await page.wait_for_function(
+                "() => window.tether.logbook.lines"
+                ".some((l) => l.msg.includes('unclaimed old-1 refused'))",
+                timeout=WAIT,
+            )
+            assert await page.evaluate("window.tether.outbox.entries.length") == 0
+            assert len(await page.evaluate(STORED_OUTBOX)) == 2
+
+            # alice signs in again: her messages are delivered, once each, and shown to her.
             await switch_account(page, proxy.url, alice)
             await signed_in_as(page, "alice")
-            await until(
-                lambda: stored_contents_has(device, session_id, "typed offline by alice"),
-                WAIT / 1000, "alice's queued message stored",
-            )
-            assert (await stored_contents(device, session_id)).count("typed offline by alice") == 1
+            for text in ("typed offline by alice", "queued before the tags"):
+                await until(lambda t=text: stored_contents_has(device, session_id, t),
+                            WAIT / 1000, f"{text!r} stored")
+            stored = await stored_contents(device, session_id)
+            assert stored.count("typed offline by alice") == 1, stored
+            assert stored.count("queued before the tags") == 1, stored
             await page.wait_for_function(
                 "() => Object.keys(localStorage).every((k) => !k.startsWith('tether.outbox.'))",
                 timeout=WAIT,
