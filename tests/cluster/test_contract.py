@@ -16,6 +16,7 @@ import socketio
 
 from tests.cluster.conftest import PrivateRedis
 from tests.support.services import REDIS_URL, require
+from tests.support.wait import until
 from tether.agents import events
 from tether.cluster import Cluster, LocalCluster
 from tether.streams import LiveStream
@@ -165,6 +166,37 @@ async def test_a_slow_cancel_does_not_hold_up_other_cancels(member: Members) -> 
     assert await asyncio.wait_for(slow, 7) is True
 
 
+class Listener:
+    """A news listener that keeps what it hears, and counts the starts of listening."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.forgotten = 0
+
+    def heard(self, text: str) -> None:
+        self.texts.append(text)
+
+    def forget_all(self) -> None:
+        self.forgotten += 1
+
+
+async def test_news_told_by_one_member_is_heard_by_every_member(member: Members) -> None:
+    teller, other = await member(), await member()
+    channel = f"c{uuid.uuid4().hex[:8]}"
+    here, there, elsewhere = Listener(), Listener(), Listener()
+    news_here = teller.news(channel, here)
+    news_there = other.news(channel, there)
+    other.news(f"{channel}-other", elsewhere)  # another channel: hears none of it
+    await until(lambda: news_here.listening and news_there.listening, 10, "listening")
+    assert (here.forgotten, there.forgotten) == (1, 1)  # listening started: reported once
+    await news_here.tell("u1")
+    await news_there.tell("u2")
+    # Every listener hears every message once, the teller's own included, in the order told.
+    await until(lambda: len(here.texts) >= 2 and len(there.texts) >= 2, 10, "both heard")
+    assert here.texts == ["u1", "u2"] and there.texts == ["u1", "u2"]
+    assert elsewhere.texts == []
+
+
 async def test_probes_pass_while_the_services_are_up(member: Members) -> None:
     cluster = await member()
     for name, check in cluster.probes().items():
@@ -200,4 +232,34 @@ async def test_a_cancel_while_redis_is_away_is_unavailable(private_redis: Privat
             await asyncio.wait_for(cluster.cancel("running"), 15)
         assert is_unavailable(raised.value), raised.value  # the ack says `unavailable`
     finally:
+        await cluster.stop()
+
+
+@pytest.mark.redis
+async def test_news_is_not_believed_while_redis_is_away_and_forgotten_when_back(
+    private_redis: PrivateRedis,
+) -> None:
+    from tether.cluster.redis import RedisCluster
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    cluster = RedisCluster(private_redis.url, prefix)
+    other = RedisCluster(private_redis.url, prefix)
+    listener = Listener()
+    news = cluster.news("news", listener)  # opened before start: listening starts with it
+    other_news = other.news("news", Listener())
+    await cluster.start()
+    await other.start()
+    try:
+        await until(lambda: news.listening and other_news.listening, 10, "listening")
+        assert listener.forgotten == 1
+        private_redis.stop()
+        await until(lambda: not news.listening, 10, "not listening once Redis is gone")
+        await other_news.tell("lost")  # not raised: logged
+        private_redis.start()
+        await until(lambda: news.listening and other_news.listening, 20, "listening again")
+        assert listener.forgotten == 2  # what was missed is not replayed: forget all
+        await other_news.tell("u1")
+        await until(lambda: listener.texts == ["u1"], 10, "heard after the gap")
+    finally:
+        await other.stop()
         await cluster.stop()
