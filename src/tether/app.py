@@ -108,7 +108,7 @@ class Tether:
         )
         harden(self.sio, settings)
         bus = SocketBus(self.sio)
-        self.push = PushService(self.store, settings)
+        self.push = PushService(self.store, settings, self.cluster)
         # The ends of answers are pushed too, whether an agent's (the runs) or an app's (the
         # publish API's whole assistant messages).
         notifying = NotifyingBus(bus, self.push.sender)

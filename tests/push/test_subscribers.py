@@ -15,7 +15,10 @@ from tests.support.client import Client
 from tests.support.inprocess import serve_in_process
 from tests.support.services import REDIS_URL, require
 from tests.support.wait import until
-from tether.push.subscribers import RedisNews, SubscribedUsers
+from tether.app import Tether
+from tether.cluster import NewsListener
+from tether.push.subscribers import CHANNEL, SubscribedUsers
+from tether.settings import Settings
 from tether.store import PushSubscriptionRow
 
 ROW = PushSubscriptionRow("p1", "u1", "https://push.example/1", "k", "a", None)
@@ -38,21 +41,21 @@ class Subscriptions:
 
 
 class News:
-    """News as a node hears it: ``listening`` set by the test; what was published, kept."""
+    """A cluster's news channels as a node hears them: ``listening`` set by the test; what was
+    told, kept; ``heard``, the listener (to play another node's news to it)."""
 
     def __init__(self, listening: bool = True) -> None:
         self.listening = listening
         self.published: list[str] = []
         self.heard: Any = None
 
-    async def publish(self, user_id: str) -> None:
-        self.published.append(user_id)
+    def news(self, name: str, listener: NewsListener) -> News:
+        assert name == CHANNEL
+        self.heard = listener
+        return self
 
-    def start(self, heard: Any) -> None:
-        self.heard = heard
-
-    async def stop(self) -> None:
-        return None
+    async def tell(self, text: str) -> None:
+        self.published.append(text)
 
 
 def users(news: News | None = None) -> tuple[SubscribedUsers, Subscriptions, News]:
@@ -62,7 +65,6 @@ def users(news: News | None = None) -> tuple[SubscribedUsers, Subscriptions, New
 
 async def test_none_is_remembered_until_a_change_here_or_on_another_node() -> None:
     known, store, news = users()
-    known.start()
     assert not known.has_none("u1")  # never read: not known
     assert await known.of("u1") == []
     assert known.has_none("u1")
@@ -142,12 +144,15 @@ def client_owner(server: Any, session_id: str) -> str:
 @pytest.mark.redis
 async def test_redis_news_make_every_other_node_forget() -> None:
     require("Redis", "127.0.0.1", 6379)
+    from tether.cluster.redis import RedisCluster
+
     prefix = f"t{uuid.uuid4().hex[:10]}"
+    clusters = [RedisCluster(REDIS_URL, prefix), RedisCluster(REDIS_URL, prefix)]
     here, there = Subscriptions(), Subscriptions()
-    this_node = SubscribedUsers(here, RedisNews(REDIS_URL, prefix))  # type: ignore[arg-type]
-    other_node = SubscribedUsers(there, RedisNews(REDIS_URL, prefix))  # type: ignore[arg-type]
-    for node in (this_node, other_node):
-        node.start()
+    this_node = SubscribedUsers(here, clusters[0])  # type: ignore[arg-type]
+    other_node = SubscribedUsers(there, clusters[1])  # type: ignore[arg-type]
+    for cluster in clusters:
+        await cluster.start()
     try:
         await until(lambda: this_node.news.listening and other_node.news.listening, 10,
                     "both listening")
@@ -156,5 +161,32 @@ async def test_redis_news_make_every_other_node_forget() -> None:
         await this_node.changed("u1")  # subscribed through this node
         await until(lambda: not other_node.has_none("u1"), 10, "the other node forgot")
     finally:
-        for node in (this_node, other_node):
-            await node.stop()
+        for cluster in clusters:
+            await cluster.stop()
+
+
+@pytest.mark.redis
+async def test_an_app_given_its_own_cluster_hears_the_news_on_it(tmp_path: Path) -> None:
+    # The app passes cluster= in code and sets no redis_url: the news still travels, on that
+    # cluster (no Redis client of the push side's own).
+    require("Redis", "127.0.0.1", 6379)
+    from tether.cluster.redis import RedisCluster
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    app = Tether(Settings(data_dir=tmp_path, redis_url=None),
+                 cluster=RedisCluster(REDIS_URL, prefix))
+    other = RedisCluster(REDIS_URL, prefix)
+    other_node = SubscribedUsers(Subscriptions(), other)  # type: ignore[arg-type]
+    known = app.push.subscribers
+    known.store = Subscriptions()  # type: ignore[assignment]
+    await app.cluster.start()
+    await other.start()
+    try:
+        await until(lambda: known.news.listening, 10, "the app's node listening")
+        await known.of("u1")
+        assert known.has_none("u1")
+        await other_node.changed("u1")  # subscribed through the other node
+        await until(lambda: not known.has_none("u1"), 10, "the app's node forgot")
+    finally:
+        await other.stop()
+        await app.cluster.stop()

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 from tether import protocol as p
 from tether.accounts import User
+from tether.cluster import NewsChannels
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.push.egress import refused_host
 from tether.push.sender import PushSender
-from tether.push.subscribers import SubscribedUsers, news_for
+from tether.push.subscribers import SubscribedUsers
 from tether.push.vapid import VapidKeys, load_keys
 from tether.service import NoFields
 from tether.settings import Settings
@@ -39,13 +40,13 @@ class UnsubscribeAck(TypedDict):
 
 
 class PushService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, cluster: NewsChannels) -> None:
+        """``cluster``: the app's (tether.app), on whose news channel every node tells the
+        others of a changed subscription."""
         self.store = store
         self.settings = settings
         self.keys: VapidKeys | None = None
-        self.subscribers = SubscribedUsers(
-            store, news_for(settings.redis_url, settings.redis_prefix)
-        )
+        self.subscribers = SubscribedUsers(store, cluster)
         self.sender = PushSender(
             store,
             concurrency=settings.push_concurrency,
@@ -71,11 +72,9 @@ class PushService:
             log.error("Web Push is off: no VAPID key (%s: %s)", type(exc).__name__, exc)
             return
         self.keys = self.sender.keys = keys
-        self.subscribers.start()
 
     async def close(self) -> None:
         await self.sender.close()
-        await self.subscribers.stop()
 
     def hello(self) -> PushHello | None:
         return None if self.keys is None else {"public_key": self.keys.public_key}
