@@ -128,7 +128,7 @@ class RedisCancels:
         await self._tasks.close()
 
     async def _subscribe(self) -> Any:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub()
         try:
             await pubsub.subscribe(self.channel)
         except Exception:
@@ -146,10 +146,15 @@ class RedisCancels:
                 ),
             )(self._subscribe)
             self._subscribed.set()
-            self.news.subscribed()
             try:
                 async for message in pubsub.listen():
-                    self._received(orjson.loads(message["data"]))
+                    if message["type"] == "message":
+                        self._received(orjson.loads(message["data"]))
+                    elif message["type"] == "subscribe":
+                        # Redis's confirmation: from here on every publish reaches this node
+                        # (SUBSCRIBE sent is not yet SUBSCRIBE done: news told in between
+                        # would be missed while believed heard).
+                        self.news.subscribed()
             except Exception as exc:
                 log.warning("control channel lost: %s", exc)
             finally:
