@@ -263,3 +263,30 @@ async def test_news_is_not_believed_while_redis_is_away_and_forgotten_when_back(
     finally:
         await other.stop()
         await cluster.stop()
+
+
+@pytest.mark.redis
+async def test_news_is_forgotten_when_the_subscription_is_cut_and_made_again(
+    private_redis: PrivateRedis,
+) -> None:
+    # Redis stays up; only the node's pub/sub connection is cut (CLIENT KILL): what was told
+    # before it subscribes again is lost, so the new subscription must be reported.
+    import redis.asyncio
+
+    from tether.cluster.redis import RedisCluster
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    cluster = RedisCluster(private_redis.url, prefix)
+    listener = Listener()
+    news = cluster.news("news", listener)
+    await cluster.start()
+    admin = redis.asyncio.Redis.from_url(private_redis.url)
+    try:
+        await until(lambda: news.listening and listener.forgotten == 1, 10, "listening")
+        assert await admin.client_kill_filter(_type="pubsub") >= 1
+        await until(lambda: listener.forgotten >= 2 and news.listening, 20, "subscribed again")
+        await news.tell("u1")
+        await until(lambda: listener.texts == ["u1"], 10, "heard after the cut")
+    finally:
+        await admin.aclose()
+        await cluster.stop()
