@@ -8,6 +8,7 @@ gives the same), the Redis one as many as the test makes, sharing one key prefix
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,7 +19,7 @@ from tests.cluster.conftest import PrivateRedis
 from tests.support.services import REDIS_URL, require
 from tests.support.wait import until
 from tether.agents import events
-from tether.cluster import Cluster, LocalCluster
+from tether.cluster import Cluster, LocalCluster, News
 from tether.streams import LiveStream
 
 Members = Callable[[], Awaitable[Cluster]]
@@ -235,23 +236,31 @@ async def test_a_cancel_while_redis_is_away_is_unavailable(private_redis: Privat
         await cluster.stop()
 
 
+@contextlib.asynccontextmanager
+async def news_member(url: str, prefix: str) -> AsyncIterator[tuple[News, Listener]]:
+    """A Redis member, started, with the channel ``news`` opened before its start (so its
+    listening starts with the subscription), once it listens."""
+    from tether.cluster.redis import RedisCluster
+
+    cluster = RedisCluster(url, prefix)
+    listener = Listener()
+    news = cluster.news("news", listener)
+    await cluster.start()
+    try:
+        await until(lambda: news.listening, 10, "listening")
+        assert listener.forgotten == 1
+        yield news, listener
+    finally:
+        await cluster.stop()
+
+
 @pytest.mark.redis
 async def test_news_is_not_believed_while_redis_is_away_and_forgotten_when_back(
     private_redis: PrivateRedis,
 ) -> None:
-    from tether.cluster.redis import RedisCluster
-
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    cluster = RedisCluster(private_redis.url, prefix)
-    other = RedisCluster(private_redis.url, prefix)
-    listener = Listener()
-    news = cluster.news("news", listener)  # opened before start: listening starts with it
-    other_news = other.news("news", Listener())
-    await cluster.start()
-    await other.start()
-    try:
-        await until(lambda: news.listening and other_news.listening, 10, "listening")
-        assert listener.forgotten == 1
+    url, prefix = private_redis.url, f"t{uuid.uuid4().hex[:10]}"
+    async with news_member(url, prefix) as (news, listener), \
+            news_member(url, prefix) as (other_news, _):
         private_redis.stop()
         await until(lambda: not news.listening, 10, "not listening once Redis is gone")
         await other_news.tell("lost")  # not raised: logged
@@ -260,9 +269,6 @@ async def test_news_is_not_believed_while_redis_is_away_and_forgotten_when_back(
         assert listener.forgotten == 2  # what was missed is not replayed: forget all
         await other_news.tell("u1")
         await until(lambda: listener.texts == ["u1"], 10, "heard after the gap")
-    finally:
-        await other.stop()
-        await cluster.stop()
 
 
 @pytest.mark.redis
@@ -273,20 +279,13 @@ async def test_news_is_forgotten_when_the_subscription_is_cut_and_made_again(
     # before it subscribes again is lost, so the new subscription must be reported.
     import redis.asyncio
 
-    from tether.cluster.redis import RedisCluster
-
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    cluster = RedisCluster(private_redis.url, prefix)
-    listener = Listener()
-    news = cluster.news("news", listener)
-    await cluster.start()
     admin = redis.asyncio.Redis.from_url(private_redis.url)
     try:
-        await until(lambda: news.listening and listener.forgotten == 1, 10, "listening")
-        assert await admin.client_kill_filter(_type="pubsub") >= 1
-        await until(lambda: listener.forgotten >= 2 and news.listening, 20, "subscribed again")
-        await news.tell("u1")
-        await until(lambda: listener.texts == ["u1"], 10, "heard after the cut")
+        async with news_member(private_redis.url, f"t{uuid.uuid4().hex[:10]}") as (news, listener):
+            assert await admin.client_kill_filter(_type="pubsub") >= 1
+            await until(lambda: listener.forgotten >= 2 and news.listening, 20,
+                        "subscribed again")
+            await news.tell("u1")
+            await until(lambda: listener.texts == ["u1"], 10, "heard after the cut")
     finally:
         await admin.aclose()
-        await cluster.stop()
