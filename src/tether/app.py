@@ -108,11 +108,14 @@ class Tether:
         )
         harden(self.sio, settings)
         bus = SocketBus(self.sio)
-        self.push = PushService(self.store, settings)
+        self.push = PushService(self.store, settings, self.cluster)
+        # The ends of answers are pushed too, whether an agent's (the runs) or an app's (the
+        # publish API's whole assistant messages).
+        notifying = NotifyingBus(bus, self.push.sender)
         self.runs = RunManager(
             self.store,
             self.cluster.streams,
-            NotifyingBus(bus, self.push.sender),  # the ends of answers are pushed too
+            notifying,
             self.agents,
             self.metrics,
             runner_id=self.server_id,
@@ -126,7 +129,7 @@ class Tether:
             self.store, self.runs, self.cluster.streams, bus, self.agents, self.metrics, settings
         )
         #: The publish API (tether.publish): messages into sessions, and reads, from Python.
-        self.publisher = Publisher(self.store, self.runs, self.service, bus, settings)
+        self.publisher = Publisher(self.store, self.runs, self.service, notifying, settings)
         self.post = self.publisher.post
         self.stream = self.publisher.stream
         self.sessions = self.publisher.sessions

@@ -1,13 +1,15 @@
 """The publish API: an application puts messages into sessions, and reads them, from Python.
 
-``chat.post(...)`` stores a whole message (user or assistant) with the session's next seq before
-it returns, then fans it out to every follower on every node (the cluster seam) like a message
-that came over the socket; a later ``subscribe`` replays it. ``chat.stream(...)`` writes an
-assistant answer that no agent produces, streamed like one: it runs as the session's run
-(tether.runs: one at a time, under the session's claim), so ``cancel``, a takeover and shutdown
-end it as they end any answer. ``chat.sessions`` and ``chat.messages`` are the reads of an app's
-own pages. ``POST /api/sessions/{id}/messages`` (tether.http) and ``tether post`` are ``post``
-over HTTP.
+``chat.post(...)`` stores a whole message (user or assistant) with the session's next seq before it
+returns, then fans it out to every follower on every node (the cluster seam) like a message that
+came over the socket; a later ``subscribe`` replays it. A posted assistant message is Web-pushed
+like the end of an agent's answer (tether.push: to the owner's devices, unless a tab of theirs shows
+the session); a posted user message is not, as a user's own ``send`` is not. ``chat.stream(...)``
+writes an assistant answer that no agent produces, streamed like one: it runs as the session's run
+(tether.runs: one at a time, under the session's claim), so ``cancel``, a takeover and shutdown end
+it as they end any answer. ``chat.sessions`` and ``chat.messages`` are the reads of an app's own
+pages. ``POST /api/sessions/{id}/messages`` (tether.http) and ``tether post`` are ``post`` over
+HTTP.
 
 Errors are :class:`tether.protocol.RequestError` with the protocol's codes: ``invalid``,
 ``not_found``, ``too_large``, ``conflict`` (a key reused with other content), ``unavailable``.
@@ -80,6 +82,8 @@ class Publisher:
     def __init__(
         self, store: Store, runs: RunManager, service: ChatService, bus: Bus, settings: Settings
     ) -> None:
+        """``bus`` publishes what is posted (the app's: one that also pushes the ends of
+        answers, tether.push.NotifyingBus)."""
         self.store = store
         self.runs = runs
         self.service = service

@@ -8,6 +8,7 @@ gives the same), the Redis one as many as the test makes, sharing one key prefix
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -16,8 +17,9 @@ import socketio
 
 from tests.cluster.conftest import PrivateRedis
 from tests.support.services import REDIS_URL, require
+from tests.support.wait import until
 from tether.agents import events
-from tether.cluster import Cluster, LocalCluster
+from tether.cluster import Cluster, LocalCluster, News
 from tether.streams import LiveStream
 
 Members = Callable[[], Awaitable[Cluster]]
@@ -165,6 +167,37 @@ async def test_a_slow_cancel_does_not_hold_up_other_cancels(member: Members) -> 
     assert await asyncio.wait_for(slow, 7) is True
 
 
+class Listener:
+    """A news listener that keeps what it hears, and counts the starts of listening."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.forgotten = 0
+
+    def heard(self, text: str) -> None:
+        self.texts.append(text)
+
+    def forget_all(self) -> None:
+        self.forgotten += 1
+
+
+async def test_news_told_by_one_member_is_heard_by_every_member(member: Members) -> None:
+    teller, other = await member(), await member()
+    channel = f"c{uuid.uuid4().hex[:8]}"
+    here, there, elsewhere = Listener(), Listener(), Listener()
+    news_here = teller.news(channel, here)
+    news_there = other.news(channel, there)
+    other.news(f"{channel}-other", elsewhere)  # another channel: hears none of it
+    await until(lambda: news_here.listening and news_there.listening, 10, "listening")
+    assert (here.forgotten, there.forgotten) == (1, 1)  # listening started: reported once
+    await news_here.tell("u1")
+    await news_there.tell("u2")
+    # Every listener hears every message once, the teller's own included, in the order told.
+    await until(lambda: len(here.texts) >= 2 and len(there.texts) >= 2, 10, "both heard")
+    assert here.texts == ["u1", "u2"] and there.texts == ["u1", "u2"]
+    assert elsewhere.texts == []
+
+
 async def test_probes_pass_while_the_services_are_up(member: Members) -> None:
     cluster = await member()
     for name, check in cluster.probes().items():
@@ -201,3 +234,58 @@ async def test_a_cancel_while_redis_is_away_is_unavailable(private_redis: Privat
         assert is_unavailable(raised.value), raised.value  # the ack says `unavailable`
     finally:
         await cluster.stop()
+
+
+@contextlib.asynccontextmanager
+async def news_member(url: str, prefix: str) -> AsyncIterator[tuple[News, Listener]]:
+    """A Redis member, started, with the channel ``news`` opened before its start (so its
+    listening starts with the subscription), once it listens."""
+    from tether.cluster.redis import RedisCluster
+
+    cluster = RedisCluster(url, prefix)
+    listener = Listener()
+    news = cluster.news("news", listener)
+    await cluster.start()
+    try:
+        await until(lambda: news.listening, 10, "listening")
+        assert listener.forgotten == 1
+        yield news, listener
+    finally:
+        await cluster.stop()
+
+
+@pytest.mark.redis
+async def test_news_is_not_believed_while_redis_is_away_and_forgotten_when_back(
+    private_redis: PrivateRedis,
+) -> None:
+    url, prefix = private_redis.url, f"t{uuid.uuid4().hex[:10]}"
+    async with news_member(url, prefix) as (news, listener), \
+            news_member(url, prefix) as (other_news, _):
+        private_redis.stop()
+        await until(lambda: not news.listening, 10, "not listening once Redis is gone")
+        await other_news.tell("lost")  # not raised: logged
+        private_redis.start()
+        await until(lambda: news.listening and other_news.listening, 20, "listening again")
+        assert listener.forgotten == 2  # what was missed is not replayed: forget all
+        await other_news.tell("u1")
+        await until(lambda: listener.texts == ["u1"], 10, "heard after the gap")
+
+
+@pytest.mark.redis
+async def test_news_is_forgotten_when_the_subscription_is_cut_and_made_again(
+    private_redis: PrivateRedis,
+) -> None:
+    # Redis stays up; only the node's pub/sub connection is cut (CLIENT KILL): what was told
+    # before it subscribes again is lost, so the new subscription must be reported.
+    import redis.asyncio
+
+    admin = redis.asyncio.Redis.from_url(private_redis.url)
+    try:
+        async with news_member(private_redis.url, f"t{uuid.uuid4().hex[:10]}") as (news, listener):
+            assert await admin.client_kill_filter(_type="pubsub") >= 1
+            await until(lambda: listener.forgotten >= 2 and news.listening, 20,
+                        "subscribed again")
+            await news.tell("u1")
+            await until(lambda: listener.texts == ["u1"], 10, "heard after the cut")
+    finally:
+        await admin.aclose()

@@ -22,6 +22,7 @@ from tests.embed.test_mounted import in_starlette
 from tests.support.client import Client
 from tests.support.inprocess import InProcessServer, serve_in_process
 from tests.support.proxy import FaultProxy
+from tests.support.wait import until
 from tether.shell import Shell
 
 BANNER = "#banner"
@@ -330,3 +331,114 @@ async def test_chromium_reads_the_manifest_relative_to_the_prefix_and_finds_it_i
             assert [e["errorId"] for e in errors if e["errorId"] != "in-incognito"] == []
         finally:
             await context.close()
+
+
+#: An outbox entry as the outbox stored it before entries named their account.
+UNTAGGED_ENTRY = """(sessionId) => localStorage.setItem('tether.outbox.old-1', JSON.stringify({
+  client_msg_id: 'old-1', session_id: sessionId, content: 'queued before the tags',
+  created_at: Date.now(), state: 'pending', attempts: 0, error: null, n: 0,
+}))"""
+
+#: This browser's outbox entries in localStorage, whoever's (account.js tags each).
+STORED_OUTBOX = """() => Object.keys(localStorage).filter((k) => k.startsWith('tether.outbox.'))
+  .map((k) => JSON.parse(localStorage.getItem(k)))"""
+
+
+async def switch_account(page: Any, base: str, token: str) -> None:
+    """Follow a sign-in link to another account and confirm the switch."""
+    await page.goto(f"{base}/?token={token}", timeout=WAIT)
+    await page.locator("[data-testid=switch-account-confirm]").click()
+    await page.locator("[data-testid=switch-account]").wait_for(state="hidden", timeout=WAIT)
+
+
+async def signed_in_as(page: Any, name: str) -> None:
+    """Wait until the server's hello names the user (so: connected as them)."""
+    await page.wait_for_function(
+        "(name) => document.querySelector('[data-testid=signed-in-user]')?.textContent === name",
+        arg=name, timeout=WAIT,
+    )
+    await page.wait_for_selector(CONNECTED, timeout=WAIT)
+
+
+async def test_a_message_queued_offline_is_kept_for_its_account_through_another_accounts_sign_in(
+    browser: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    alice, bob = new_token(data, "alice"), new_token(data, "bob")
+    async with serve_in_process(data, allowed_hosts=PROXIED_HOSTS) as srv:
+        proxy = await FaultProxy("127.0.0.1", srv.port).start()
+        device = Client(srv.url, token=alice)  # alice elsewhere: what the server stored
+        await device.connect()
+        context = await browser.new_context(viewport=DESKTOP)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{proxy.url}/?token={alice}", timeout=WAIT)
+            await page.wait_for_selector(CONNECTED, timeout=WAIT)
+            await page.click("#empty-new")
+            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            session_id = (await page.evaluate("location.hash")).removeprefix("#/s/")
+            await wait_worker(page)
+
+            await go_offline(context, proxy)
+            await send_from_page(page, "typed offline by alice")
+            await wait_messages(page, "ms.some(m => m.status === 'pending')")
+            [queued] = await page.evaluate(STORED_OUTBOX)
+            assert queued["content"] == "typed offline by alice" and queued["owner"], queued
+
+            # Still offline, the browser signs in as bob; then the network returns.
+            await switch_account(page, proxy.url, bob)
+            await go_online(context, proxy)
+            await signed_in_as(page, "bob")
+            # bob's own message goes through the same outbox, oldest first, one at a time: once
+            # it is answered, alice's older entry would have gone first were it sent as bob.
+            await page.click("#empty-new")
+            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            await send_from_page(page, "bob's own words")
+            await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
+            texts = [m["text"].strip() for m in await messages(page)]
+            assert "typed offline by alice" not in texts
+            assert await page.evaluate("window.tether.outbox.entries.length") == 0
+            [kept] = await page.evaluate(STORED_OUTBOX)
+            assert (kept["client_msg_id"], kept["state"], kept["attempts"]) == (
+                queued["client_msg_id"], "pending", queued["attempts"]
+            ), kept
+            assert "typed offline by alice" not in await stored_contents(device, session_id)
+
+            # An entry from before the tags (no owner) for alice's chat: bob's connection offers
+            # it, the server refuses it (not bob's session), and it stays, shown to nobody.
+            await page.evaluate(UNTAGGED_ENTRY, session_id)
+            await page.reload(timeout=WAIT)
+            await signed_in_as(page, "bob")
+            await page.wait_for_function(
+                "() => window.tether.logbook.lines"
+                ".some((l) => l.msg.includes('unclaimed old-1 refused'))",
+                timeout=WAIT,
+            )
+            assert await page.evaluate("window.tether.outbox.entries.length") == 0
+            assert len(await page.evaluate(STORED_OUTBOX)) == 2
+
+            # alice signs in again: her messages are delivered, once each, and shown to her.
+            await switch_account(page, proxy.url, alice)
+            await signed_in_as(page, "alice")
+            for text in ("typed offline by alice", "queued before the tags"):
+                await until(lambda t=text: stored_contents_has(device, session_id, t),
+                            WAIT / 1000, f"{text!r} stored")
+            stored = await stored_contents(device, session_id)
+            assert stored.count("typed offline by alice") == 1, stored
+            assert stored.count("queued before the tags") == 1, stored
+            await page.wait_for_function(
+                "() => Object.keys(localStorage).every((k) => !k.startsWith('tether.outbox.'))",
+                timeout=WAIT,
+            )
+            await open_chat(page, proxy.url, session_id)
+            await wait_messages(
+                page, "ms.some(m => m.text.trim() === 'typed offline by alice' && m.id)"
+            )
+        finally:
+            await context.close()
+            await device.close()
+            await proxy.close()
+
+
+async def stored_contents_has(client: Client, session_id: str, text: str) -> bool:
+    return text in await stored_contents(client, session_id)

@@ -219,3 +219,45 @@ async def test_subscribing_after_answers_without_one_is_pushed_at_once(
     await answered(client, session_id, "now someone is", count=2)
     [push] = await until(lambda: push_service.to(sub), 10, "the push")
     assert push.payload["body"] == "Echo: now someone is"
+
+
+async def test_a_posted_assistant_message_is_pushed_by_the_same_rule_as_an_answers_end(
+    server: InProcessServer, client: Client, push_service: LocalPushService
+) -> None:
+    sub = push_service.subscription()
+    await subscribe(client, sub)
+    chat_api = server.tether
+    sender = chat_api.push.sender
+    session_id = await chat(client, title="Orders")
+    posted = await chat_api.post(session_id, "Your order shipped.", role="assistant")
+    [push] = await until(lambda: push_service.to(sub), 10, "the posted message's push")
+    assert push.payload == {
+        "type": "answer", "session_id": session_id, "message_id": posted["id"],
+        "status": "complete", "title": "Orders", "body": "Your order shipped.",
+    }
+
+    # A user message posted for the user is not announced (nor is a user's own send): the
+    # next push is the next assistant message's.
+    await chat_api.post(session_id, "Thanks!", role="user")
+    second = await chat_api.post(session_id, "You're welcome.", role="assistant")
+    await until(lambda: len(push_service.to(sub)) == 2, 10, "the second push")
+    assert [p.payload["message_id"] for p in push_service.to(sub)] == [posted["id"], second["id"]]
+
+    # An answer the app streams (chat.stream) is pushed once it ends, as an agent's is.
+    async with chat_api.stream(session_id) as answer:
+        await answer.write("Streamed ")
+        await answer.write("by the app.")
+    await until(lambda: len(push_service.to(sub)) == 3, 10, "the streamed answer's push")
+    streamed = push_service.to(sub)[2].payload
+    assert (streamed["message_id"], streamed["body"]) == (answer.message_id, "Streamed by the app.")
+
+    # A tab showing the session: not pushed, as an answer's end is not.
+    tab = Client(server.url)
+    await tab.connect()
+    try:
+        await tab.ok("presence", {"visible": True, "session_id": session_id})
+        await chat_api.post(session_id, "Seen already.", role="assistant")
+        await until(lambda: sender.counts.get("watched") == 1, 10, "the watched post skipped")
+    finally:
+        await tab.close()
+    assert len(push_service.to(sub)) == 3

@@ -4,8 +4,10 @@ ended it, and a tab on one node showing a session keeps the other nodes from pus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 from py_vapid import Vapid02
 
@@ -17,6 +19,12 @@ from tests.support.wait import until
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
+def push_env() -> dict[str, str]:
+    """A node's settings: push to the local push service, with the deployment's one key."""
+    return {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_PUSH_ALLOW_PRIVATE": "true",
+            "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+
+
 def shared_key() -> str:
     vapid = Vapid02()
     vapid.generate_keys()
@@ -26,8 +34,7 @@ def shared_key() -> str:
 async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
     nodes: Callable[..., ServerProcess], push_service: LocalPushService
 ) -> None:
-    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_PUSH_ALLOW_PRIVATE": "true",
-           "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    env = push_env()
     a, b = nodes(env=env), nodes(env=env)
     phone, desktop = Client(a.url), Client(b.url)
     await phone.connect()
@@ -69,8 +76,7 @@ async def test_each_answer_is_pushed_once_and_a_tab_on_another_node_stops_it(
 async def test_the_node_that_ends_a_dead_nodes_answer_pushes_it_once(
     nodes: Callable[..., ServerProcess], push_service: LocalPushService
 ) -> None:
-    env = {"TETHER_PUSH_ALLOW_HTTP": "true", "TETHER_PUSH_ALLOW_PRIVATE": "true",
-           "TETHER_VAPID_PRIVATE_KEY": shared_key()}
+    env = push_env()
     a = nodes(env={**env, "TETHER_ECHO_DELAY": "0.1", "TETHER_CHECKPOINT_INTERVAL": "0.3"})
     b = nodes(env=env)
     phone, watcher = Client(a.url), Client(b.url)
@@ -95,3 +101,48 @@ async def test_the_node_that_ends_a_dead_nodes_answer_pushes_it_once(
     finally:
         await phone.close()
         await watcher.close()
+
+
+async def test_a_subscription_made_through_one_node_is_pushed_to_by_another_at_once(
+    nodes: Callable[..., ServerProcess], push_service: LocalPushService
+) -> None:
+    # Node a remembers that the user has no subscription (so its answers' ends get no push
+    # task); the user subscribes through node b; a's very next answer is pushed: b's news made
+    # a forget (without it, a would believe "none" for minutes: BELIEVED_SECONDS).
+    env = push_env()
+    a = nodes(env=env)
+    b = nodes(env=env)
+    async with connected(a.url) as desktop, connected(b.url) as phone:
+        session_id = await desktop.new_session(title="Reports")
+
+        async def post_on_a(text: str) -> str:
+            async with httpx.AsyncClient(base_url=a.url, timeout=10) as http:
+                response = await http.post(f"/api/sessions/{session_id}/messages",
+                                           json={"content": text, "role": "assistant"})
+            assert response.status_code == 201, response.text
+            return str(response.json()["message"]["id"])
+
+        await post_on_a("nobody subscribed yet")  # a's push task reads: none
+        await asyncio.sleep(0.5)  # (that read done)
+        await post_on_a("still nobody")  # a now skips without a task
+        sub = push_service.subscription()
+        await phone.ok("push_subscribe", sub.json())
+        pushed_id = await post_on_a("now the phone is subscribed")
+        [push] = await until(lambda: push_service.to(sub), 10, "a's push after b's subscribe")
+        assert push.payload["message_id"] == pushed_id
+
+        # Unsubscribed through b: a's answers are not pushed any more.
+        assert (await phone.ok("push_unsubscribe", {"endpoint": sub.endpoint}))["removed"]
+        await post_on_a("after unsubscribing")
+        await asyncio.sleep(1.0)  # time for a push, were there one
+        assert len(push_service.to(sub)) == 1
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[Client]:
+    client = Client(url)
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.close()

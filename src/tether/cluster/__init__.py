@@ -3,11 +3,22 @@ the one the settings ask for."""
 
 from __future__ import annotations
 
-from tether.cluster.base import CancelHandler, ClientRegistry, Cluster
+from tether.cluster.base import (
+    CancelHandler,
+    ClientRegistry,
+    Cluster,
+    News,
+    NewsChannels,
+    NewsListener,
+)
 from tether.cluster.local import LocalCluster
+from tether.cluster.news import LocalNewsChannels
 from tether.settings import Settings
 
-__all__ = ["CancelHandler", "ClientRegistry", "Cluster", "LocalCluster", "cluster_for"]
+__all__ = [
+    "CancelHandler", "ClientRegistry", "Cluster", "LocalCluster", "LocalNewsChannels", "News",
+    "NewsChannels", "NewsListener", "cluster_for",
+]
 
 
 def cluster_for(settings: Settings) -> Cluster:

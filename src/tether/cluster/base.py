@@ -30,7 +30,42 @@ class ClientRegistry(Protocol):
         """Forget ``key``, but only if ``sid`` still holds it (a takeover may have moved it)."""
 
 
-class Cluster(Protocol):
+class NewsListener(Protocol):
+    """Who hears a news channel (:meth:`Cluster.news`); called in the event loop, must not
+    block."""
+
+    def heard(self, text: str) -> None:
+        """One message told on the channel by any member, this one included."""
+
+    def forget_all(self) -> None:
+        """Listening (re)started: whatever was told while this member was not listening is
+        not replayed, so whatever the listener believes from before may be stale."""
+
+
+class News(Protocol):
+    """One member's end of a news channel: short messages told to every member. Delivery is at
+    most once, to the members listening when it is told; nothing is kept for a member that was
+    not listening, hence :attr:`listening` and :meth:`NewsListener.forget_all`."""
+
+    @property
+    def listening(self) -> bool:
+        """True while this member hears every message told on the channel; a belief formed
+        while False may already be stale."""
+
+    async def tell(self, text: str) -> None:
+        """Tell every member (best effort: a failure is logged, not raised)."""
+
+
+class NewsChannels(Protocol):
+    """Where news channels are opened (every :class:`Cluster`)."""
+
+    def news(self, name: str, listener: NewsListener) -> News:
+        """Open the channel ``name`` for ``listener``: it hears each message told on that
+        channel by any member while this member listens, and ``forget_all`` each time
+        listening (re)starts. May be called before or after :meth:`Cluster.start`."""
+
+
+class Cluster(NewsChannels, Protocol):
     """One process's part in the deployment."""
 
     @property

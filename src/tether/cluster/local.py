@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tether.cluster.base import CancelHandler
+from tether.cluster.base import CancelHandler, News, NewsListener
+from tether.cluster.news import LocalNewsChannels
 from tether.delivery import BroadcastManager
 from tether.streams import LocalStreams
 
@@ -27,8 +28,8 @@ class LocalClients:
 
 
 class LocalCluster:
-    """A single process: local delivery, streams and registry; cancel goes straight to this
-    process's handler."""
+    """A single process: local delivery, streams, registry and news; cancel goes straight to
+    this process's handler."""
 
     single_process = True
 
@@ -37,6 +38,10 @@ class LocalCluster:
         self.streams = LocalStreams()
         self.clients = LocalClients()
         self._cancel: CancelHandler | None = None
+        self._news = LocalNewsChannels()
+
+    def news(self, name: str, listener: NewsListener) -> News:
+        return self._news.news(name, listener)
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         return {}

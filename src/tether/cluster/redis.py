@@ -1,6 +1,6 @@
 """The cluster of several nodes sharing a Redis: python-socketio's Redis fan-out (with repair),
-live stream text mirrored to Redis, a shared client_id registry, and cancel by request and
-reply on a control channel."""
+live stream text mirrored to Redis, a shared client_id registry, and, on one control channel,
+cancel by request and reply and the news channels (tether.cluster.redis_news)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import redis.asyncio
 import redis.exceptions
 from tenacity import AsyncRetrying, retry_if_exception_type
 
-from tether.cluster.base import CancelHandler
+from tether.cluster.base import CancelHandler, News, NewsListener
 from tether.cluster.fanout import TrackedRedisManager, backoff
 from tether.cluster.names import RedisNames
+from tether.cluster.redis_news import RedisNewsChannels
 from tether.cluster.redis_streams import RedisStreams
 from tether.tasks import TaskOwner
 
@@ -74,11 +75,13 @@ class RedisCancels:
     """Cancel across nodes: a request (with a reply id) goes to every node's handler on the
     control channel; every node replies whether it cancelled. The requester is done at the
     first yes, or once every node that received the request (Redis's PUBLISH says how many)
-    said no, or after :data:`CANCEL_REPLY_WAIT`."""
+    said no, or after :data:`CANCEL_REPLY_WAIT`. Its listener also carries ``news``'s
+    messages, and tells it when the subscription is up and when it is lost."""
 
-    def __init__(self, redis: Any, names: RedisNames) -> None:
+    def __init__(self, redis: Any, names: RedisNames, news: RedisNewsChannels) -> None:
         self.redis = redis
         self.channel = names.control_channel
+        self.news = news
         self._handler: CancelHandler | None = None
         self._pending: dict[str, _PendingCancel] = {}
         self._tasks = TaskOwner("cancels")
@@ -125,7 +128,7 @@ class RedisCancels:
         await self._tasks.close()
 
     async def _subscribe(self) -> Any:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub()
         try:
             await pubsub.subscribe(self.channel)
         except Exception:
@@ -145,15 +148,24 @@ class RedisCancels:
             self._subscribed.set()
             try:
                 async for message in pubsub.listen():
-                    self._received(orjson.loads(message["data"]))
+                    if message["type"] == "message":
+                        self._received(orjson.loads(message["data"]))
+                    elif message["type"] == "subscribe":
+                        # Redis's confirmation: from here on every publish reaches this node
+                        # (SUBSCRIBE sent is not yet SUBSCRIBE done: news told in between
+                        # would be missed while believed heard).
+                        self.news.subscribed()
             except Exception as exc:
                 log.warning("control channel lost: %s", exc)
             finally:
+                self.news.unsubscribed()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
     def _received(self, data: dict[str, Any]) -> None:
-        if "reply" in data:
+        if "news" in data:
+            self.news.received(data)
+        elif "reply" in data:
             pending = self._pending.get(str(data["reply"]))
             if pending is not None:
                 pending.reply(bool(data.get("cancelled")))
@@ -183,7 +195,11 @@ class RedisCluster:
         self.manager = TrackedRedisManager(url, names.socketio_channel, self.redis.ping)
         self.streams = RedisStreams(self.redis, names)
         self.clients = RedisClients(self.redis, names)
-        self.cancels = RedisCancels(self.redis, names)
+        self.news_channels = RedisNewsChannels(self.redis, names.control_channel)
+        self.cancels = RedisCancels(self.redis, names, self.news_channels)
+
+    def news(self, name: str, listener: NewsListener) -> News:
+        return self.news_channels.news(name, listener)
 
     def probes(self) -> dict[str, Callable[[], Awaitable[object]]]:
         return {"redis": self.redis.ping}

@@ -10,8 +10,10 @@ from tether.store import MessageRow, SessionRow
 
 class NotifyingBus:
     """Publishes as ``inner`` does; an answer's final change also goes to ``sender`` (which
-    returns at once: the push is a background task). Wraps the runs' bus only, and only the
-    process that wrote an answer's end publishes it, so one node pushes."""
+    returns at once: the push is a background task). Wraps the buses that write answers: the
+    runs' (an agent's answer, or ``chat.stream``) and the publish API's (``chat.post`` of a
+    whole assistant message). The process that wrote an answer's end is the only one that
+    publishes it, so one node pushes; the chat service's bus (user messages) is not wrapped."""
 
     def __init__(self, inner: Bus, sender: PushSender) -> None:
         self.inner = inner

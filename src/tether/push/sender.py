@@ -4,7 +4,8 @@ The node that ended an answer (wrote its final status: tether.runs) calls
 :meth:`PushSender.answer_ended` once, so on several nodes exactly one node pushes. The push goes
 to each of the session owner's subscriptions unless a tab of that user is showing the session
 (``presence``, kept in the database so every node sees every tab). A subscription the push
-service calls gone (404, 410) is deleted.
+service calls gone (404, 410) is deleted. An answer whose owner is known to have no subscription
+(tether.push.subscribers) gets no task at all.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import orjson
 from aiohttp import TCPConnector
 from pywebpush import WebPushException, webpush_async
 
-from tether.cache import Cache
 from tether.push.egress import PublicResolver, refused_host
 from tether.push.payload import answer_payload, ends_answer
+from tether.push.subscribers import SubscribedUsers
 from tether.push.vapid import VapidKeys
 from tether.store import MessageRow, PushSubscriptionRow, Store
 from tether.tasks import TaskOwner
@@ -29,10 +30,6 @@ log = logging.getLogger("tether.push")
 
 #: What the push service answers for a subscription that no longer exists.
 GONE = frozenset({404, 410})
-#: How long "this user has no push subscription" is believed without asking the database
-#: again: most users have none, and then an answer's end costs no query. A subscription made
-#: through this node is seen at once; one made through another node within this long.
-NO_SUBSCRIPTIONS_SECONDS = 10.0
 
 
 class PushSender:
@@ -50,8 +47,11 @@ class PushSender:
         ttl: int = 3600,
         max_pending: int = 1000,
         allow_private: bool = False,
+        subscribers: SubscribedUsers | None = None,
     ) -> None:
         self.store = store
+        #: Who has a subscription, as this node knows it (kept right across nodes).
+        self.subscribers = subscribers if subscribers is not None else SubscribedUsers(store)
         #: None until the server starts (tether.push.service): nothing is pushed before.
         self.keys = keys
         self.timeout = timeout
@@ -61,14 +61,18 @@ class PushSender:
         self.tasks = TaskOwner("push")
         self._slots = asyncio.Semaphore(concurrency)
         self._http: aiohttp.ClientSession | None = None
-        self._none: Cache[str, bool] = Cache(100_000, ttl=NO_SUBSCRIPTIONS_SECONDS)
-        #: Pushes by outcome ("sent", "gone", "failed", "refused", "watched", "dropped"), for
-        #: tests and diagnostics.
+        #: Pushes by outcome ("sent", "gone", "failed", "refused", "watched", "dropped", and
+        #: "none": an answer whose owner has no subscription, given no task), for tests and
+        #: diagnostics.
         self.counts: dict[str, int] = {}
 
     def answer_ended(self, session_id: str, message: MessageRow) -> None:
         """An answer ended here: tell its owner's devices, in the background."""
         if self.keys is None or not ends_answer(message):
+            return
+        owner = self.store.cached_owner(session_id)
+        if owner is not None and self.subscribers.has_none(owner):
+            self._count("none")
             return
         if self.tasks.running >= self.max_pending:
             self._count("dropped")
@@ -77,10 +81,6 @@ class PushSender:
             return
         self.tasks.spawn(self._notify(session_id, message), name=f"notify:{message['id']}")
 
-    def subscribed(self, user_id: str) -> None:
-        """The user registered a subscription (through this node)."""
-        self._none.discard(user_id)
-
     async def close(self) -> None:
         await self.tasks.close()
         if self._http is not None:
@@ -88,11 +88,10 @@ class PushSender:
 
     async def _notify(self, session_id: str, message: MessageRow) -> None:
         owner = await self.store.session_owner(session_id)
-        if owner is None or self._none.get(owner):
+        if owner is None or self.subscribers.has_none(owner):
             return
-        subscriptions = await self.store.push_subscriptions_of(owner)
+        subscriptions = await self.subscribers.of(owner)
         if not subscriptions:
-            self._none.put(owner, True)
             return
         if await self.store.watched(owner, session_id):
             self._count("watched")
@@ -140,6 +139,7 @@ class PushSender:
                     log.info("push subscription %s is gone (%s): deleted", subscription.id,
                              status)
                     await self.store.drop_push_subscription(subscription.id)
+                    await self.subscribers.changed(subscription.user_id)
                 else:
                     self._count("failed")
                     log.warning("push to subscription %s refused: %s", subscription.id, status)

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 from tether import protocol as p
 from tether.accounts import User
+from tether.cluster import NewsChannels
 from tether.protocol import ErrorCode, RequestError, not_found
 from tether.push.egress import refused_host
 from tether.push.sender import PushSender
+from tether.push.subscribers import SubscribedUsers
 from tether.push.vapid import VapidKeys, load_keys
 from tether.service import NoFields
 from tether.settings import Settings
@@ -38,16 +40,20 @@ class UnsubscribeAck(TypedDict):
 
 
 class PushService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, cluster: NewsChannels) -> None:
+        """``cluster``: the app's (tether.app), on whose news channel every node tells the
+        others of a changed subscription."""
         self.store = store
         self.settings = settings
         self.keys: VapidKeys | None = None
+        self.subscribers = SubscribedUsers(store, cluster)
         self.sender = PushSender(
             store,
             concurrency=settings.push_concurrency,
             timeout=settings.push_timeout,
             ttl=settings.push_ttl,
             allow_private=settings.push_allow_private,
+            subscribers=self.subscribers,
         )
         #: This node's connections with a presence row (so a disconnect costs a write only
         #: for them).
@@ -81,12 +87,15 @@ class PushService:
             user.id, req.endpoint, req.keys.p256dh, req.keys.auth, req.device,
             keep=self.settings.push_max_per_user,
         )
-        self.sender.subscribed(user.id)
+        await self.subscribers.changed(user.id)
         log.info("push subscription stored for user=%s device=%s", user.name, req.device)
         return {}
 
     async def unsubscribe(self, user: User, req: p.PushUnsubscribe) -> UnsubscribeAck:
-        return {"removed": await self.store.delete_push_subscription(user.id, req.endpoint)}
+        removed = await self.store.delete_push_subscription(user.id, req.endpoint)
+        if removed:
+            await self.subscribers.changed(user.id)
+        return {"removed": removed}
 
     async def presence(self, user: User, sid: str, req: p.Presence) -> PresenceAck:
         ttl = self.settings.push_presence_seconds

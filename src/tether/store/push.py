@@ -106,6 +106,12 @@ class PushQueries(StoreBase):
                 delete(push_subscriptions).where(push_subscriptions.c.id == subscription_id)
             )
 
+    def cached_owner(self, session_id: str) -> str | None:
+        """The session's owner if this store remembers it (no I/O; None when not known):
+        for the push sender to skip an answer's end without a task (a session's owner never
+        changes, so what is remembered stays true)."""
+        return self._owners.get(session_id)
+
     async def push_subscriptions_of(self, user_id: str) -> list[PushSubscriptionRow]:
         async with self._reads.connect() as conn:
             rows = (

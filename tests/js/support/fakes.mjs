@@ -145,6 +145,8 @@ export class FakeSocket {
   /** The server accepts the pending attempt. */
   accept() {
     if (!this.opening) throw new Error("no connection attempt in flight");
+    // socket.io-client reads `auth` for the CONNECT packet of every attempt; the server saw it.
+    if (typeof this.options?.auth === "function") this.options.auth((auth) => { this.auth = auth; });
     this.opening = false;
     this.connected = true;
     this.id = `sid-${++this.sids}`;

@@ -2,6 +2,8 @@
 // The app renders what this object holds and calls its methods; it never touches the socket.
 // `window.tether` is this object (set by the app), for diagnostics.
 
+import { accountOf, KnownUsers } from "./account.js";
+import { ownerOf } from "./cacherules.js";
 import { relayChanges } from "./changes.js";
 import { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
@@ -45,16 +47,27 @@ export class TetherClient extends Emitter {
     this.tab = new KeyValueStore(tabStorage, "tether.");
     this.shared = new KeyValueStore(sharedStorage, "tether.");
     this.identity = new Identity(this.tab, this.shared, uuid);
+    this.knownUsers = new KnownUsers(this.shared);
+    this.authOwner = null; // the owner (account.js) of the token of the last connection attempt
+    this.signedInAs = null; // the account of the live connection (account.js), or null
     this.recovery = new RecoveryMeter();
     this.connection = new Connection({
       url, io, env, timers, random, log: this.log,
       options: { path: `${basePath}/socket.io`, ...options.connection },
-      auth: () => this.identity.auth(),
+      auth: () => {
+        const auth = this.identity.auth();
+        this.authOwner = ownerOf(auth.token);
+        return auth;
+      },
     });
     this.tabs = linkTabs({ channel, connection: this.connection, log: this.log });
     this.server = new ServerHello({
       connection: this.connection, shared: this.shared, ping: this.connection.ping, log: this.log,
-      onReceive: () => { this.emit("change", { what: "hello" }); this.presence.connected(); },
+      onReceive: (payload) => {
+        this.#signedIn(payload?.user?.id);
+        this.emit("change", { what: "hello" });
+        this.presence.connected();
+      },
     });
     this.signIn = new SignIn({
       connection: this.connection, identity: this.identity, log: this.log,
@@ -66,7 +79,7 @@ export class TetherClient extends Emitter {
     this.webPush = new WebPush({ hello: () => this.hello, request: requests });
     this.outbox = new Outbox({
       connection: this.connection, store: new KeyValueStore(sharedStorage, "tether.outbox."),
-      timers, uuid, random, log: this.log,
+      account: () => this.account, sendingAs: () => this.signedInAs, timers, uuid, random, log: this.log,
     });
     this.remoteLog = new RemoteLog({
       logbook, fetch, timers, random, endpoint: new URL(`${basePath}/api/client-logs`, url).toString(),
@@ -103,6 +116,8 @@ export class TetherClient extends Emitter {
   get token() { return this.identity.token; }
   get hello() { return this.server.payload; } // the server's last `hello` (hello.js), or null
   get signInRefused() { return this.signIn.refused; } // the server refused the token we had
+  /** The account this tab acts for (account.js): its token's, with the user id last seen for it. */
+  get account() { return accountOf(this.identity.token, this.knownUsers); }
 
   /** Sign in with a bearer token (kept in localStorage) and reconnect with it. */
   setToken(token) {
@@ -169,15 +184,25 @@ export class TetherClient extends Emitter {
     const c = this.connection;
     c.on("event", (name, payload) => this.#onServerEvent(name, payload));
     c.on("connect", (connect) => {
+      // Signed in with the token of the attempt that connected; its user id once hello says.
+      this.signedInAs = { owner: this.authOwner, user: this.knownUsers.user(this.authOwner) };
       this.recoveryWatch.connected(connect);
       this.followers.subscribeAll("connect");
       this.refreshSessions().catch((error) => this.log("warn", `[Client] list_sessions: ${error.message}`));
       this.outbox.flush();
       this.recoveryWatch.check();
     });
-    c.on("disconnect", () => this.followers.disconnected());
+    c.on("disconnect", () => { this.signedInAs = null; this.followers.disconnected(); });
     this.outbox.on("sent", ({ message }) => { if (message) this.followers.applyOwnMessage(message); });
     relayChanges(this); // after the above: a disconnect's change is told once the followers know
+  }
+
+  /** The server's hello named the connection's user: remember it for the token, tag and send. */
+  #signedIn(userId) {
+    if (!this.signedInAs || typeof userId !== "string") return;
+    this.knownUsers.remember(this.signedInAs.owner, userId);
+    this.signedInAs = { owner: this.signedInAs.owner, user: userId };
+    this.outbox.signedIn();
   }
 
   /** A server event (a `hello` is hello.js's): the session list, the followers, the notifier. */
