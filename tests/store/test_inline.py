@@ -252,12 +252,28 @@ async def test_the_setting_turns_inline_transactions_off(
         await store.close()
 
 
-async def test_the_setting_is_on_by_default(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TETHER_SQLITE_INLINE", raising=False)
+async def test_the_setting_turns_inline_transactions_on(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TETHER_SQLITE_INLINE", "true")
     engine = create_engine(f"sqlite:///{path}")
     await upgrade(engine)
     store = Store(engine)
     try:
         assert writer_for(engine).inline is not None
+        assert await store._read(lambda _conn: threading.get_ident()) == threading.get_ident()
+    finally:
+        await store.close()
+
+
+async def test_the_setting_is_off_by_default(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TETHER_SQLITE_INLINE", raising=False)
+    engine = create_engine(f"sqlite:///{path}")
+    await upgrade(engine)
+    store = Store(engine)
+    try:
+        assert writer_for(engine).inline is None
     finally:
         await store.close()

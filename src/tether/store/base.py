@@ -28,7 +28,7 @@ class StoreBase:
 
     def __init__(self, engine: AsyncEngine, *, sqlite_inline: bool | None = None) -> None:
         """``sqlite_inline``: run SQLite transactions on the event loop's thread
-        (tether.store.sqlite_inline); None takes ``TETHER_SQLITE_INLINE`` (on by default). The
+        (tether.store.sqlite_inline); None takes ``TETHER_SQLITE_INLINE`` (off by default). The
         first store of an engine decides for every store of it."""
         self.engine = engine
         #: session id -> owner's user id. A session's owner is set when it is created and never

@@ -14,8 +14,11 @@ before any of the transaction's statements ran, so the fallback never redoes wor
 connection's automatic checkpoints are off (a checkpoint fsyncs the database file): the
 writer runs them in its thread (tether.store.checkpoints).
 
-``TETHER_SQLITE_INLINE=false`` (tether.settings) runs every transaction in the threads as
-before.
+``TETHER_SQLITE_INLINE=true`` (tether.settings) turns it on; it is off by default: measured
+(docs/performance.md, branch ``inline``), it costs about two thirds of the threads' CPU per
+send at a given offered rate, but more per send where the server saturates its core, and a
+single busy thread gets a smaller share of a core shared with other processes than the
+loop and its SQLite threads together.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ here is one hand-off there and one back, however many statements it has. The con
 pysqlite's, opened in the thread with the engine's own pragmas (tether.db.engine:
 WAL, ``synchronous=NORMAL``, foreign keys, the busy timeout).
 
-With inline transactions on (tether.store.sqlite_inline, the default) this thread runs only
-what must not run on the event loop: a transaction that met another connection's lock (it
-waits here, with the busy timeout) and the WAL's checkpoints (tether.store.checkpoints).
+With inline transactions on (tether.store.sqlite_inline, ``TETHER_SQLITE_INLINE=true``)
+this thread runs only what must not run on the event loop: a transaction that met another
+connection's lock (it waits here, with the busy timeout) and the WAL's checkpoints
+(tether.store.checkpoints).
 """
 
 from __future__ import annotations

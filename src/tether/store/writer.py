@@ -9,11 +9,11 @@ group's COMMIT, so an acknowledged write is as durable as before; a COMMIT that 
 every write of its group. SQLite has one writer at a time anyway: a group costs one hand-off to
 the thread and one COMMIT, where each write used to cost several hand-offs per statement.
 
-On SQLite the group runs on the event loop's thread (tether.store.sqlite_inline; a lock held
-by another connection hands it to the writer's thread, which waits for it), and the WAL is
-checkpointed in that thread (tether.store.checkpoints); with ``TETHER_SQLITE_INLINE=false``
-every group runs in the thread. Grouping still pays inline: one COMMIT (a write to the WAL)
-for the writes queued during one turn of the loop.
+With ``TETHER_SQLITE_INLINE=true`` the group runs on the event loop's thread instead
+(tether.store.sqlite_inline; a lock held by another connection hands it to the writer's
+thread, which waits for it) and the WAL is checkpointed in that thread
+(tether.store.checkpoints); by default every group runs in the thread. Grouping still pays
+inline: one COMMIT (a write to the WAL) for the writes queued during one turn of the loop.
 
 On PostgreSQL each write is its own transaction on its own pooled connection (``run_sync``),
 side by side: one connection running every group was measured slower there (its round trips
