@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     startup_wait: float = Field(60.0, ge=0)
     #: SQLite only: how long a writer waits for a lock before the request answers ``unavailable``.
     sqlite_busy_timeout: float = Field(5.0, ge=0)
+    #: SQLite only: run the store's transactions on the event loop's thread (a lock held by
+    #: another process is waited for in a thread); false (the default) runs them in threads.
+    #: Off by default: cheaper per send at a given rate, but measured slower where the
+    #: server saturates its core (docs/performance.md, branch ``inline``).
+    sqlite_inline: bool = False
     #: ``auto`` runs on uvloop where it is installed (it comes with uvicorn[standard]), as
     #: uvicorn's own ``--loop auto`` does; ``asyncio`` forces the standard library's loop.
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"

@@ -106,24 +106,41 @@ def ping_on_checkout(engine: Engine) -> None:
 _BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
-def sqlite_thread_engine(engine: AsyncEngine) -> Callable[[], Engine]:
+def sqlite_thread_engine(
+    engine: AsyncEngine, *, busy_timeout: float | None = None, begin: str | None = "BEGIN",
+    wal_autocheckpoint: int | None = None, any_thread: bool = False,
+) -> Callable[[], Engine]:
     """What makes a synchronous (pysqlite) engine on ``engine``'s SQLite file with the same
-    pragmas, for the store's own threads (tether.store.sqlite_thread); it keeps no reference
-    to ``engine``."""
+    pragmas, for the store's own connections (tether.store.sqlite_thread,
+    tether.store.sqlite_inline); it keeps no reference to ``engine``. ``busy_timeout``
+    overrides the engine's, ``begin`` is the statement every transaction starts with (None:
+    its caller runs its own after ``Connection.begin()``),
+    ``wal_autocheckpoint`` (0: none) overrides SQLite's 1,000 pages, and ``any_thread`` lets
+    another thread than the one that opened it use (or close) the connection."""
     url = engine.url.set(drivername="sqlite+pysqlite")
-    busy_timeout = _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0)
+    timeout = _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0) if busy_timeout is None else busy_timeout
+    connect_args = {"check_same_thread": False} if any_thread else {}
 
     def make() -> Engine:
-        sync = create_sync_engine(url, poolclass=StaticPool)
-        configure_sqlite(sync, busy_timeout)
+        sync = create_sync_engine(url, poolclass=StaticPool, connect_args=connect_args)
+        configure_sqlite(sync, timeout, begin=begin, wal_autocheckpoint=wal_autocheckpoint)
         return sync
 
     return make
 
 
-def configure_sqlite(engine: Engine, busy_timeout: float) -> None:
-    """WAL, ``synchronous=NORMAL``, foreign keys, the busy timeout, and our own BEGIN on every
-    connection of a (synchronous) SQLite engine."""
+#: The most bytes a WAL file keeps once a checkpoint has let it start over (SQLite truncates
+#: it to this when it restarts the log; without a limit it keeps its largest size).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def configure_sqlite(
+    engine: Engine, busy_timeout: float, *, begin: str | None = "BEGIN",
+    wal_autocheckpoint: int | None = None,
+) -> None:
+    """WAL, ``synchronous=NORMAL``, foreign keys, the busy timeout, the WAL's size limit, and
+    our own BEGIN (``begin``; None: the caller's) on every connection of a (synchronous)
+    SQLite engine."""
     # The sqlite3 module's own transaction handling defers BEGIN until the first DML statement
     # and breaks RETURNING and SAVEPOINT; SQLAlchemy's documented recipe turns it off and emits
     # BEGIN itself, so every transaction really is one.
@@ -135,8 +152,14 @@ def configure_sqlite(engine: Engine, busy_timeout: float) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        if wal_autocheckpoint is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+    if begin is not None:
+        statement = begin
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql(statement)

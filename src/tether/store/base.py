@@ -14,7 +14,7 @@ from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
-from tether.store.sqlite_thread import close_reader, reader_for
+from tether.store.sqlite_inline import close_inline, close_reader, inline_default, reader_for
 from tether.store.writer import writer_for
 
 T = TypeVar("T")
@@ -26,7 +26,10 @@ SESSION_OWNERS_CACHED = 100_000
 class StoreBase:
     """What every part of the store shares: the engine, write transactions, the next seq."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, sqlite_inline: bool | None = None) -> None:
+        """``sqlite_inline``: run SQLite transactions on the event loop's thread
+        (tether.store.sqlite_inline); None takes ``TETHER_SQLITE_INLINE`` (off by default). The
+        first store of an engine decides for every store of it."""
         self.engine = engine
         #: session id -> owner's user id. A session's owner is set when it is created and never
         #: changes, and sessions are never deleted, so an owner once read stays true on every
@@ -34,8 +37,9 @@ class StoreBase:
         self._owners: Cache[str, str] = Cache(SESSION_OWNERS_CACHED)
         #: The hot writes go through the engine's writer (tether.store.writer): whole
         #: transactions, committed in groups.
-        self._writer = writer_for(engine)
-        self._reader = reader_for(engine) if is_sqlite(engine) else None
+        inline = inline_default() if sqlite_inline is None else sqlite_inline
+        self._writer = writer_for(engine, inline)
+        self._reader = reader_for(engine, inline) if is_sqlite(engine) else None
         #: PostgreSQL: the same pool, each statement its own transaction (for the statements
         #: that do a whole write alone, tether.store.statements.SEND_IN_ONE_STATEMENT).
         self._autocommit: AsyncEngine | None = (
@@ -53,6 +57,7 @@ class StoreBase:
     async def close(self) -> None:
         await self._writer.close()
         await close_reader(self.engine)
+        await close_inline(self.engine)
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -74,8 +79,8 @@ class StoreBase:
         return await self._writer.run(write)
 
     async def _read(self, read: Callable[[Connection], T]) -> T:
-        """Run ``read`` (a read transaction's statements): on SQLite in the reader thread, one
-        hand-off for all of them."""
+        """Run ``read`` (a read transaction's statements): on SQLite inline, or in the reader
+        thread, one hand-off for all of them."""
         if self._reader is not None:
             return await self._reader.transaction(read)
         async with self._reads.connect() as conn:

@@ -9,6 +9,12 @@ group's COMMIT, so an acknowledged write is as durable as before; a COMMIT that 
 every write of its group. SQLite has one writer at a time anyway: a group costs one hand-off to
 the thread and one COMMIT, where each write used to cost several hand-offs per statement.
 
+With ``TETHER_SQLITE_INLINE=true`` the group runs on the event loop's thread instead
+(tether.store.sqlite_inline; a lock held by another connection hands it to the writer's
+thread, which waits for it) and the WAL is checkpointed in that thread
+(tether.store.checkpoints); by default every group runs in the thread. Grouping still pays
+inline: one COMMIT (a write to the WAL) for the writes queued during one turn of the loop.
+
 On PostgreSQL each write is its own transaction on its own pooled connection (``run_sync``),
 side by side: one connection running every group was measured slower there (its round trips
 add up, where separate connections overlap them), and row locks already serialise per session.
@@ -27,8 +33,10 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tether.db.engine import is_sqlite
+from tether.store.checkpoints import Checkpointed, WalCheckpoints, passive_checkpoint
 from tether.store.rows import StorageUnavailable
-from tether.store.sqlite_thread import SqliteThread
+from tether.store.sqlite_inline import InlineSqlite, inline_for
+from tether.store.sqlite_thread import SqliteThread, execute_plain
 
 T = TypeVar("T")
 
@@ -48,19 +56,20 @@ class _Queued:
 def run_group(conn: Connection, writes: list[Write]) -> list[tuple[bool, Any]]:
     """Run ``writes`` in ``conn``'s open transaction, each in its own savepoint; (ok, result or
     exception) for each."""
-    # Plain SQL, not begin_nested(): SQLAlchemy compiles each SAVEPOINT / RELEASE anew, which
-    # measured about 8 % of the server's samples under the persistence benchmark.
+    # Plain SQL on the DBAPI connection, not begin_nested(): SQLAlchemy compiled each
+    # SAVEPOINT / RELEASE anew (about 8 % of the server's samples under the persistence
+    # benchmark), and even its exec_driver_sql costs 15 us a pair where pysqlite's costs 2.
     outcomes: list[tuple[bool, Any]] = []
     for write in writes:
-        conn.exec_driver_sql("SAVEPOINT member")
+        execute_plain(conn, "SAVEPOINT member")
         try:
             result = write(conn)
         except Exception as exc:
-            conn.exec_driver_sql("ROLLBACK TO member")
-            conn.exec_driver_sql("RELEASE member")
+            execute_plain(conn, "ROLLBACK TO member")
+            execute_plain(conn, "RELEASE member")
             outcomes.append((False, exc))
         else:
-            conn.exec_driver_sql("RELEASE member")
+            execute_plain(conn, "RELEASE member")
             outcomes.append((True, result))
     return outcomes
 
@@ -69,7 +78,7 @@ class Writer:
     """One per database engine (see writer_for): queues write transactions and commits them in
     groups, one group at a time."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, inline: bool = True) -> None:
         # Weakly: the registry (writer_for) must not keep the engine alive.
         self._engine = weakref.ref(engine)
         #: Held while a group runs. On SQLite the store's other writes (those still written as
@@ -80,6 +89,14 @@ class Writer:
         self._closed = False
         self._sqlite = is_sqlite(engine)
         self._thread: SqliteThread | None = None
+        #: On SQLite: groups run on the loop's thread (inline), the thread only for a lock
+        #: met and for checkpoints; see tether.store.sqlite_inline.
+        self.inline: InlineSqlite | None = None
+        self.checkpoints: WalCheckpoints | None = None
+        if self._sqlite and inline:
+            self._thread = SqliteThread(engine, "tether-sqlite-writer", begin="BEGIN IMMEDIATE")
+            self.inline = inline_for(engine)
+            self.checkpoints = WalCheckpoints(self._checkpoint)
         #: Groups committed (or failed) so far, and the most writes one of them held: for
         #: tests and diagnostics.
         self.groups = 0
@@ -109,6 +126,8 @@ class Writer:
         self._closed = True
         if self._drainer is not None:
             await asyncio.shield(self._drainer)
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
         if self._thread is not None:
             await self._thread.close()
             self._thread = None
@@ -168,18 +187,33 @@ class Writer:
         return outcomes
 
     async def _transaction(self, write: Write) -> Any:
+        if self.inline is not None:
+            assert self.checkpoints is not None and self._thread is not None
+            result = await self.inline.transaction(write, self._thread, for_write=True)
+            self.checkpoints.committed()
+            return result
         if self._thread is None:
             self._thread = SqliteThread(self._live_engine(), "tether-sqlite-writer")
         return await self._thread.transaction(write)
+
+    async def _checkpoint(self, paused: bool) -> Checkpointed:
+        """A PASSIVE checkpoint in the writer's thread; ``paused``: with no group committing
+        meanwhile (the groups wait for the lock, reads go on)."""
+        assert self._thread is not None
+        if not paused:
+            return await self._thread.outside_transaction(passive_checkpoint)
+        async with self.lock:
+            return await self._thread.outside_transaction(passive_checkpoint)
 
 
 _WRITERS: weakref.WeakKeyDictionary[AsyncEngine, Writer] = weakref.WeakKeyDictionary()
 
 
-def writer_for(engine: AsyncEngine) -> Writer:
+def writer_for(engine: AsyncEngine, inline: bool = True) -> Writer:
     """The engine's writer: one per database engine, however many stores share it, so every
-    write of a process to one SQLite file goes through one connection."""
+    write of a process to one SQLite file goes through one connection. ``inline`` is for the
+    first call, which makes it."""
     writer = _WRITERS.get(engine)
     if writer is None:
-        writer = _WRITERS[engine] = Writer(engine)
+        writer = _WRITERS[engine] = Writer(engine, inline)
     return writer
