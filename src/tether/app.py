@@ -87,9 +87,12 @@ class Tether:
         self.migrate = migrate
         self.server_id = new_server_id()
         self.metrics = Metrics()
-        self.store = store or Store(create_engine(
-            settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
-        ))
+        self.store = store or Store(
+            create_engine(
+                settings.resolved_database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout
+            ),
+            sqlite_inline=settings.sqlite_inline,
+        )
         self.accounts = Accounts(self.store.engine)
         self.agents = registry(agents, default_agent) if agents is not None else load_agents(
             settings.data_dir, settings.agent, settings.echo_delay, dict(os.environ)

@@ -277,3 +277,19 @@ async def test_the_setting_is_off_by_default(
         assert writer_for(engine).inline is None
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_the_apps_settings_reach_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline: bool
+) -> None:
+    """Settings given in code (not the environment) decide for the Tether's own store."""
+    from tether.app import Tether
+    from tether.settings import Settings
+
+    monkeypatch.setenv("TETHER_SQLITE_INLINE", "false" if inline else "true")  # overruled
+    app = Tether(Settings(data_dir=tmp_path, redis_url=None, sqlite_inline=inline))
+    try:
+        assert (writer_for(app.store.engine).inline is not None) is inline
+    finally:
+        await app.store.close()
