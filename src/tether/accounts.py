@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +34,13 @@ AUTH_CACHE_TTL = 5.0
 AUTH_CACHE_SIZE = 10_000
 #: The cache key of local mode's answer (token hashes are hex, so it cannot collide).
 _LOCAL_MODE = "local mode"
+#: The user of a token hash: built once, not per sign-in (building the expression is most of
+#: the lookup's Python time; a reconnect storm makes one per user).
+_USER_FOR_HASH = (
+    select(users.c.id, users.c.name)
+    .join(tokens, tokens.c.user_id == users.c.id)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
 
 
 class UserOut(TypedDict):
@@ -236,11 +243,6 @@ class Accounts:
             return (await conn.execute(select(tokens.c.id).limit(1))).first() is not None
 
     async def _user_for_hash(self, token_hash: str) -> User | None:
-        query = (
-            select(users.c.id, users.c.name)
-            .join(tokens, tokens.c.user_id == users.c.id)
-            .where(tokens.c.token_hash == token_hash)
-        )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_USER_FOR_HASH, {"token_hash": token_hash})).first()
         return None if row is None else User(row.id, row.name)

@@ -32,6 +32,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from tether.delivery import UPSTREAM_POLL, UPSTREAM_WEBSOCKET
 from tether.edge.pings import UPSTREAM_SCHEDULE_PING
+from tether.edge.reader import UPSTREAM_WEBSOCKET_HANDLER
 
 PINNED = {"python-socketio": "5.18.1", "python-engineio": "4.15.1", "uvicorn": "0.54.0"}
 
@@ -87,10 +88,13 @@ GUARDED: list[tuple[str, Callable[..., Any], str, str]] = [
      "820b83efe96adb98",
      "DirectWebSocket is made here from server._async['websocket'] with the socket's bound "
      "_websocket_handler: check both"),
-    ("engineio AsyncSocket._websocket_handler", AsyncSocket._websocket_handler,
+    ("engineio AsyncSocket._websocket_handler", UPSTREAM_WEBSOCKET_HANDLER,
      "27f120df4d717a24",
-     "broadcasts write directly only while its writer is parked in poll() on an empty queue: "
-     "check the writer still writes everything poll() returns before polling again"),
+     "tether.edge.reader replaces it with a copy whose reader awaits ws.wait() without a task "
+     "and wait_for (its silence limit kept by a wheel): port any change (upgrade, writer, "
+     "reader loop, close) into the copy; broadcasts write directly only while its writer is "
+     "parked in poll() on an empty queue: check the writer still writes everything poll() "
+     "returns before polling again"),
     *[
         (f"uvicorn WebSocketsSansIOProtocol.{name}", getattr(WebSocketsSansIOProtocol, name),
          expected,

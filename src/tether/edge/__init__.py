@@ -5,7 +5,8 @@ sees it. docs/security.md says what each part defends against and which setting 
   the ``Host`` check (:mod:`.hosts`) and the security headers (:mod:`.headers`).
 - :func:`harden` sets up the Socket.IO server: binary packets refused (:mod:`.packets`),
   sessions that never join closed (:mod:`.handshake`), send queues bounded (:mod:`.sendqueue`),
-  the opening request's body reader dropped (:mod:`.environ`), pings on timers (:mod:`.pings`).
+  the opening request's body reader dropped (:mod:`.environ`), pings on timers (:mod:`.pings`),
+  the WebSocket reader without a task per message (:mod:`.reader`).
 - :func:`.connections.protocol_options` is for uvicorn: per-address cap, header/body deadlines.
 """
 
@@ -20,6 +21,7 @@ from tether.edge.headers import SecurityHeaders
 from tether.edge.hosts import HostGuard
 from tether.edge.packets import refuse_binary_packets
 from tether.edge.pings import install_ping_timers
+from tether.edge.reader import install_pinned_reader
 from tether.edge.sendqueue import bound_send_queues
 from tether.settings import Settings
 
@@ -37,3 +39,4 @@ def harden(sio: socketio.AsyncServer, settings: Settings) -> None:
     bound_send_queues(sio.eio, settings.send_queue_bytes)
     drop_connect_body_reader(sio)
     install_ping_timers()
+    install_pinned_reader()

@@ -5,8 +5,9 @@ python-engineio schedules each connection's next PING by starting a background t
 its coroutine, the sleep's future and its timer (about 1 KiB as tracemalloc counts). The
 replacement of ``AsyncSocket.schedule_ping`` installed here keeps the same rule (a new ping only
 once the previous one was answered, none for a socket closing or closed, ``last_ping`` set when
-it goes out, which is what the ping-timeout check reads) and puts the socket in a :class:`PingWheel`
-bucket: one loop timer per bucket of :data:`RESOLUTION` seconds, shared by every socket due then.
+it goes out, which is what the ping-timeout check reads) and puts the socket in a
+:class:`SocketWheel` bucket: one loop timer per bucket of :data:`RESOLUTION` seconds, shared by
+every socket due then.
 The PING goes on the socket's queue as ``AsyncSocket.send`` would put it (its ping-timeout check
 cannot fail for a ping stamped the moment before, so it is not repeated), or, when the socket's
 WebSocket writer is parked on an empty queue, is written the way a broadcast is
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
@@ -49,20 +51,25 @@ _PING_FRAME = text_frame(_PING_TEXT.encode())
 RESOLUTION = 0.1
 
 
-class PingWheel:
-    """The sockets waiting for their next PING on one event loop, in buckets of ``resolution``
-    seconds: each bucket has one ``call_at`` timer, at its end (never before a socket's due time,
-    at most ``resolution`` after it)."""
+class SocketWheel:
+    """Sockets waiting for something due on one event loop, in buckets of ``resolution``
+    seconds: each bucket has one ``call_at`` timer, at its end (never before a socket's due
+    time, at most ``resolution`` after it), which calls ``due(sock)`` for each of its sockets.
+    A socket in a bucket costs a slot in the bucket's list, not a tracked object of its own."""
 
-    __slots__ = ("_buckets", "loop", "resolution")
+    __slots__ = ("_buckets", "due", "loop", "resolution")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, resolution: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, resolution: float,
+        due: Callable[[AsyncSocket], None],
+    ) -> None:
         self.loop = loop
         self.resolution = resolution
+        self.due = due
         self._buckets: dict[int, list[AsyncSocket]] = {}
 
     def add(self, sock: AsyncSocket, delay: float) -> None:
-        """Ping ``sock`` in ``delay`` seconds (up to ``resolution`` later)."""
+        """Call ``due(sock)`` in ``delay`` seconds (up to ``resolution`` later)."""
         slot = math.ceil((self.loop.time() + delay) / self.resolution)
         bucket = self._buckets.get(slot)
         if bucket is None:
@@ -71,12 +78,13 @@ class PingWheel:
         bucket.append(sock)
 
     def __len__(self) -> int:
-        """How many sockets wait for a ping."""
+        """How many sockets wait."""
         return sum(len(b) for b in self._buckets.values())
 
     def _due(self, slot: int) -> None:
+        due = self.due
         for sock in self._buckets.pop(slot):
-            _ping_due(sock)
+            due(sock)
 
 
 def _ping_due(sock: AsyncSocket) -> None:
@@ -95,16 +103,23 @@ def _ping_due(sock: AsyncSocket) -> None:
         sock.server.logger.info("%s: Sending packet PING data None", sock.sid)
 
 
-def wheel_of(server: object) -> PingWheel:
-    """The wheel of an Engine.IO server on the running loop (made on first use; a server used
-    on a new loop, as tests may do, gets a new one)."""
+def server_wheel(
+    server: object, name: str, resolution: float, due: Callable[[AsyncSocket], None]
+) -> SocketWheel:
+    """The wheel kept as ``name`` on an Engine.IO server for the running loop (made on first
+    use; a server used on a new loop, as tests may do, gets a new one)."""
     loop = asyncio.get_running_loop()
-    wheel: PingWheel | None = server.__dict__.get("tether_ping_wheel")
+    wheel: SocketWheel | None = server.__dict__.get(name)
     if wheel is None or wheel.loop is not loop:
-        interval: float = server.ping_interval  # type: ignore[attr-defined]
-        wheel = PingWheel(loop, min(RESOLUTION, interval / 10))
-        server.__dict__["tether_ping_wheel"] = wheel
+        wheel = SocketWheel(loop, resolution, due)
+        server.__dict__[name] = wheel
     return wheel
+
+
+def wheel_of(server: object) -> SocketWheel:
+    """The ping wheel of an Engine.IO server on the running loop."""
+    interval: float = server.ping_interval  # type: ignore[attr-defined]
+    return server_wheel(server, "tether_ping_wheel", min(RESOLUTION, interval / 10), _ping_due)
 
 
 def schedule_ping(self: AsyncSocket) -> None:
