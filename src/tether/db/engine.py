@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, StaticPool, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
@@ -70,6 +73,8 @@ def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) 
         # pool_size a connection returned is closed, and the next one costs a new backend.
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", POOL_OVERFLOW)
+    kwargs.setdefault("json_serializer", column_json)
+    kwargs.setdefault("json_deserializer", column_value)
     engine = create_async_engine(target, **kwargs)
     if is_sqlite(engine):
         configure_sqlite(engine.sync_engine, sqlite_busy_timeout)
@@ -77,6 +82,34 @@ def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) 
     elif not kwargs.get("pool_pre_ping"):
         ping_on_checkout(engine.sync_engine)
     return engine
+
+
+def column_json(value: Any) -> str:
+    """A JSON column's value as text (``messages.parts``): orjson, several times faster than
+    the standard library and valid JSON for it (non-ASCII kept as UTF-8, not escaped). What
+    orjson refuses (a key that is not a str, an int beyond 64 bits) is written as before, by
+    the standard library. NaN and infinities become ``null`` (the standard library's ``NaN``
+    is not JSON: PostgreSQL's json type refuses it)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+#: A number of 19 digits or more: maybe beyond 64 bits, which orjson reads as a float.
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+def column_value(text: str) -> Any:
+    """A JSON column's text read back: orjson, but the standard library for what orjson would
+    read otherwise than it (an int beyond 64 bits, as a float) or not at all (``NaN``, a lone
+    surrogate escape: what older rows written by the standard library may hold)."""
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 #: PostgreSQL's pool: connections kept, and opened beyond them under a burst.
@@ -114,7 +147,8 @@ def sqlite_thread_engine(engine: AsyncEngine) -> Callable[[], Engine]:
     busy_timeout = _BUSY_TIMEOUTS.get(engine.sync_engine, 5.0)
 
     def make() -> Engine:
-        sync = create_sync_engine(url, poolclass=StaticPool)
+        sync = create_sync_engine(url, poolclass=StaticPool, json_serializer=column_json,
+                                  json_deserializer=column_value)
         configure_sqlite(sync, busy_timeout)
         return sync
 
