@@ -117,12 +117,15 @@ def replayed(sequence: list[Executed]) -> list[Executed]:
 
 async def _captured_send(url: str, session_id: str) -> list[Executed]:
     """The statements of one send into the session with its answer, on a store as warm as a
-    server's (the session's owner cached) but for its pool."""
+    server's (the session's owner cached) but for its pool; then the queue's read that a
+    worker makes instead of a claim when the next question arrives during its run (as in
+    the closed loop: a sender sends again as soon as its answer ends)."""
     async with Rig(url) as rig:
         await rig.store.session_owner(session_id)
         with capture() as sequence:
             await rig.send(session_id, "probe")
             await rig.settled()
+            await rig.store.next_unanswered(session_id)
     return sequence
 
 
