@@ -6,8 +6,10 @@ backfills it; and its read is an index lookup, not a scan of the session."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.store.test_run_streams import (
@@ -21,7 +23,7 @@ from tests.store.test_run_streams import (
 from tether.accounts import User
 from tether.db.engine import create_engine, is_sqlite
 from tether.db.migrate import upgrade
-from tether.db.schema import users
+from tether.db.schema import sessions, users
 from tether.store import Store, utcnow
 from tether.store import statements as queries
 
@@ -181,12 +183,16 @@ async def test_a_workers_claim_holds_only_while_a_question_is_queued(
     assert await store.release_session(sid, "a", idle=True) is None, "not held any more"
 
 
+#: What reading the queue's next question says (statements.NEXT_UNANSWERED).
+_NEXT_QUESTION = re.compile(r"messages\.queued( = 1)? ORDER BY messages\.position")
+
+
 async def _second_question_during_a_run(
     store: Store, user: User, statements: list[str], *, from_here: bool
 ) -> list[str]:
     """A run of a first question, a second sent while it streams (woken here with
     ``from_here``, else as from another node whose claim fails), both answered: the
-    statements run until the claim is given up."""
+    statements the run ran until the claim is given up."""
     hold = asyncio.Event()
     bus = RecordingBus()
     runs = manager(store, WordsAgent(4, 0.0, hold), bus, runner_id="a")
@@ -200,7 +206,9 @@ async def _second_question_during_a_run(
         if from_here:
             runs.wake(sid)
         else:
+            before = len(statements)
             assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+            del statements[before:]  # this test's own claim (the held run reads no queue)
         hold.set()
         async with asyncio.timeout(10):
             while await store.claimed_sessions():  # noqa: ASYNC110 - polled, as above
@@ -224,7 +232,8 @@ async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
     The queue is read once per run, in its claim's transaction (the release asks again in
     the same statement that gives the claim up)."""
     seen = await _second_question_during_a_run(store, user, statements, from_here=False)
-    queue_reads = [s for s in seen if s.startswith("SELECT") and "messages.queued" in s]
+    # The read is a SELECT of its own, or (PostgreSQL's claim) part of the claim's statement.
+    queue_reads = [s for s in seen if _NEXT_QUESTION.search(" ".join(s.split()))]
     assert len(queue_reads) == 2, "one per answer: the claim's, then the release's miss"
 
 
@@ -236,3 +245,75 @@ async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
     seen = await _second_question_during_a_run(store, user, statements, from_here=True)
     releases = [s for s in seen if s.startswith("UPDATE sessions") and "NOT (EXISTS" in s]
     assert len(releases) == 1, releases  # RELEASE_IDLE
+
+
+async def test_a_workers_claim_on_an_empty_queue_writes_nothing(
+    store: Store, user: User
+) -> None:
+    """No transaction and no row lock (PostgreSQL: one statement in autocommit): while another
+    transaction holds the session row, finding the queue empty does not wait for it."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's writes, this claim's included, share one writer anyway")
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    began: list[object] = []
+
+    def begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            began.append(conn)
+
+    async with store.engine.connect() as holder:
+        await holder.execute(
+            sa.select(sessions.c.id).where(sessions.c.id == sid).with_for_update()
+        )
+        sa.event.listen(sa.Engine, "begin", begin)
+        try:
+            async with asyncio.timeout(10):  # a claim waiting for the row lock would hang
+                taken = await store.claim_session(sid, "a", utcnow(), queued=True)
+        finally:
+            sa.event.remove(sa.Engine, "begin", begin)
+        await holder.rollback()
+    assert taken is None
+    assert began == [], "no transaction"
+    assert await store.claimed_sessions() == []
+
+
+async def test_a_workers_claim_takes_over_an_answer_left_streaming(
+    store: Store, user: User
+) -> None:
+    """A queued question in a session whose holder's lease ran out with its answer streaming:
+    the worker's claim ends that answer ``interrupted`` in the claim's transaction and comes
+    with the question (PostgreSQL: the one-statement claim leaves it to the transaction)."""
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    assert await store.claim_session(sid, "a", utcnow() - timedelta(seconds=1)) is not None
+    left = await store.create_assistant_message(sid, first, "a")
+    assert left is not None
+    second = await _ask(store, user, sid, "second")
+    head = await store.head_seq(sid)
+
+    taken = await store.claim_session(sid, "b", utcnow() + timedelta(seconds=10), queued=True)
+    assert taken is not None and taken.session["running"]
+    assert [m["id"] for m in taken.interrupted] == [left["id"]]
+    assert taken.interrupted[0]["status"] == "interrupted"
+    assert taken.question is not None and taken.question["id"] == second
+    assert taken.session["head_seq"] == head + 1
+    assert await store.streaming_in(sid) == []
+
+
+async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fails(
+    store: Store, user: User
+) -> None:
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    assert await store.claim_session(sid, "a", utcnow() + timedelta(seconds=30)) is not None
+    streaming = await store.create_assistant_message(sid, first, "a")
+    assert streaming is not None
+    await _ask(store, user, sid, "second")
+    head = await store.head_seq(sid)
+
+    assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+    assert [m["id"] for m in await store.streaming_in(sid)] == [streaming["id"]]
+    assert await store.head_seq(sid) == head

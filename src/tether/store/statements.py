@@ -187,19 +187,31 @@ CONVERSATION = (
 #: The agent's state kept with a session (p_session).
 AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
 
-def _claim(*, queued: bool) -> Update:
-    condition = and_(
-        sessions.c.id == bindparam("p_session"),
-        or_(
-            sessions.c.runner.is_(None),
-            sessions.c.runner == bindparam("p_runner"),
-            sessions.c.runner_lease < bindparam("p_now"),
-        ),
+def _claimable() -> ColumnElement[bool]:
+    """The session is free for the runner: nobody else holds a live claim."""
+    return or_(
+        sessions.c.runner.is_(None),
+        sessions.c.runner == bindparam("p_runner"),
+        sessions.c.runner_lease < bindparam("p_now"),
     )
+
+
+def _queued_in_session() -> ColumnElement[bool]:
+    return exists().where(messages.c.session_id == bindparam("p_session"), messages.c.queued)
+
+
+def _streaming_in_session() -> ColumnElement[bool]:
+    return exists().where(
+        messages.c.session_id == bindparam("p_session"), messages.c.status == STREAMING
+    )
+
+
+def _claim(*, queued: bool, none_streaming: bool = False) -> Update:
+    condition = and_(sessions.c.id == bindparam("p_session"), _claimable())
     if queued:
-        condition = and_(condition, exists().where(
-            messages.c.session_id == bindparam("p_session"), messages.c.queued
-        ))
+        condition = and_(condition, _queued_in_session())
+    if none_streaming:
+        condition = and_(condition, ~_streaming_in_session())
     return (
         update(sessions)
         .where(condition)
@@ -216,6 +228,37 @@ CLAIM = _claim(queued=False)
 #: CLAIM, only while a question of the session is queued: a worker's claim, so that finding
 #: the queue empty costs no read before it.
 CLAIM_QUEUED = _claim(queued=True)
+
+
+
+def _claim_queued_in_one_statement() -> Select[Any]:
+    """CLAIM_QUEUED and the queue's first question in one statement (PostgreSQL, one round
+    trip in autocommit), for a session with no answer left streaming: always one row, the
+    claimed session's columns and the question's (prefixed ``q_``), both NULL when nothing was
+    claimed; ``takeover`` true when the claim was not taken only because a previous holder
+    left an answer streaming (the claim's transaction must end it: claim that way).
+
+    On an empty queue (or a session held by another runner) nothing is written: the UPDATE's
+    conditions on other rows are one-time filters, so no row is locked and no transaction id
+    is taken. The question is read in the statement's snapshot, the one its queue condition
+    was checked in, so a claimed session comes with its question."""
+    claimed = _claim(queued=True, none_streaming=True).cte("claimed")
+    question = NEXT_UNANSWERED.subquery("question")
+    takeover = and_(
+        _queued_in_session(),
+        _streaming_in_session(),
+        exists().where(sessions.c.id == bindparam("p_session"), _claimable()),
+    )
+    base = select(literal(1).label("one")).subquery("base")
+    return select(
+        *claimed.c, *(c.label(f"q_{c.name}") for c in question.c), takeover.label("takeover")
+    ).select_from(
+        base.outerjoin(claimed, true()).outerjoin(question, claimed.c.id.is_not(None))
+    )
+
+
+#: See _claim_queued_in_one_statement (p_session, p_runner, p_until, p_now).
+CLAIM_QUEUED_IN_ONE_STATEMENT = _claim_queued_in_one_statement()
 
 #: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
 RENEW = (
