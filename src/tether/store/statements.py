@@ -174,18 +174,29 @@ CHANGED_SINCE = (
     .order_by(messages.c.seq)
 )
 
-#: A session's conversation up to a position (p_session, p_up_to), in order.
-CONVERSATION = (
-    select(messages.c.role, messages.c.content)
-    .where(
+#: The agent's state kept with a session (p_session).
+AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
+
+
+def _turn_inputs() -> CompoundSelect[Any]:
+    """What an agent's turn reads, in one statement: the agent's state kept with the session
+    (the row of ``part`` 0, its ``content``; none when there is no such session), then the
+    conversation up to a position (``part`` 1, by position). Parameters: p_session, p_up_to."""
+    conversation = select(
+        literal(1).label("part"), messages.c.position, messages.c.role, messages.c.content
+    ).where(
         messages.c.session_id == bindparam("p_session"),
         messages.c.position <= bindparam("p_up_to"),
     )
-    .order_by(messages.c.position)
-)
+    state = select(
+        literal(0), literal(0), null(), sessions.c.agent_state
+    ).where(sessions.c.id == bindparam("p_session"))
+    inputs = conversation.union_all(state)
+    return inputs.order_by(inputs.selected_columns.part, inputs.selected_columns.position)
 
-#: The agent's state kept with a session (p_session).
-AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
+
+#: See _turn_inputs.
+TURN_INPUTS = _turn_inputs()
 
 def _claimable() -> ColumnElement[bool]:
     """The session is free for the runner: nobody else holds a live claim."""
