@@ -317,3 +317,45 @@ async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fa
     assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
     assert [m["id"] for m in await store.streaming_in(sid)] == [streaming["id"]]
     assert await store.head_seq(sid) == head
+
+
+async def test_a_workers_claim_racing_an_expired_holders_new_answer_leaves_none_streaming(
+    store: Store, user: User
+) -> None:
+    """The holder's lease ran out, but it still creates an answer (fenced only by the claim):
+    a worker's claim that waited for that write's row lock either takes the answer over
+    (ends it) or does not claim; never holds the session with another's answer streaming."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's writes are serialised by one writer: no such interleaving")
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    second = await _ask(store, user, sid, "second")
+    assert await store.claim_session(sid, "a", utcnow() - timedelta(seconds=1)) is not None
+    params = {"p_session": sid, "p_now": utcnow(), "p_runner": "a", "p_id": "late-answer",
+              "p_reply_to": first}
+    async with store.engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(queries.ANSWER_IN_ONE_STATEMENT[True], params)  # not committed
+        claim = asyncio.create_task(
+            store.claim_session(sid, "b", utcnow() + timedelta(seconds=30), queued=True)
+        )
+        async with store.engine.connect() as watcher, asyncio.timeout(10):
+            while not (await watcher.execute(sa.text(  # noqa: ASYNC110 - the claim's own time
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ))).scalar():
+                await asyncio.sleep(0.01)
+        await holder.commit()
+    async with asyncio.timeout(10):
+        taken = await claim
+    streaming = [m["id"] for m in await store.streaming_in(sid)]
+    if taken is None:
+        assert streaming == ["late-answer"]
+        taken = await store.claim_session(sid, "b", utcnow(), queued=True)
+        assert taken is not None, "the next claim takes it over"
+    else:
+        assert streaming == []
+    assert [m["id"] for m in taken.interrupted] == ["late-answer"]
+    assert taken.question is not None and taken.question["id"] == second
+    assert await store.streaming_in(sid) == []

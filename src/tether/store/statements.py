@@ -222,7 +222,16 @@ def _claim(*, queued: bool, none_streaming: bool = False) -> Update:
     if queued:
         condition = and_(condition, _queued_in_session())
     if none_streaming:
-        condition = and_(condition, ~_streaming_in_session())
+        # "None streaming" is true of the statement's snapshot. A message created since (an
+        # expired holder's answer, committed while this UPDATE waited for the session row)
+        # bumped message_count, and PostgreSQL re-checks the row's new version against the
+        # count the snapshot saw: no claim then, rather than one with that answer streaming.
+        seen = (
+            select(sessions.c.message_count)
+            .where(sessions.c.id == bindparam("p_session"))
+            .scalar_subquery()
+        )
+        condition = and_(condition, ~_streaming_in_session(), sessions.c.message_count == seen)
     return (
         update(sessions)
         .where(condition)
