@@ -1,6 +1,6 @@
-"""The JSON column (``messages.parts``) through orjson, on SQLite and PostgreSQL: what it
+"""The JSON column (``messages.parts``) written by orjson, on SQLite and PostgreSQL: what it
 stores is JSON the standard library reads as before, non-ASCII kept, and what orjson refuses
-or reads otherwise is stored and read back as the standard library did."""
+(or would read otherwise) is stored and read back as the standard library did."""
 
 from __future__ import annotations
 
