@@ -43,10 +43,11 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.services import PG_ADMIN_URL, fresh_pg_database
 
 from bench.count_statements import Counts, Rig, count, statement_key
-from tether.db.engine import create_engine, sqlite_thread_engine
+from tether.db.engine import async_url, create_engine, sqlite_thread_engine
 from tether.store.sqlite_thread import SqliteThread
 
 #: Statements that open or end a transaction: the capture's own, costed per transaction.
@@ -74,6 +75,8 @@ class Costs:
     #: Per transaction (and, on PostgreSQL, per pool checkout): raw, Core.
     transaction: tuple[float, float] = (0.0, 0.0)
     checkout: tuple[float, float] = (0.0, 0.0)
+    #: A checkout through Core without the ping (not counted per send: a comparison).
+    checkout_unpinged: float = 0.0
 
 
 @contextlib.contextmanager
@@ -362,14 +365,7 @@ async def _pg_fixed(url: str, engine: Any, iterations: int) -> tuple[tuple[float
         raw_ping = time.thread_time() - t0
     finally:
         await conn.close()
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with autocommit.connect():
-        pass
-    t0 = time.thread_time()
-    for _ in range(iterations):
-        async with autocommit.connect():
-            pass
-    core_checkout = time.thread_time() - t0
+    core_checkout = await _checkouts(engine, iterations) * iterations / 1e6
     t0 = time.thread_time()
     for _ in range(iterations):
         async with engine.begin():
@@ -377,6 +373,28 @@ async def _pg_fixed(url: str, engine: Any, iterations: int) -> tuple[tuple[float
     core_tx = time.thread_time() - t0 - core_checkout  # engine.begin() checks out too
     per = 1e6 / iterations
     return (raw_tx * per, core_tx * per), (raw_ping * per, core_checkout * per)
+
+
+async def _checkouts(engine: Any, iterations: int) -> float:
+    """us per pool checkout (and return) of an autocommit connection, as the store's
+    one-statement writes and reads make."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit.connect():
+        pass
+    t0 = time.thread_time()
+    for _ in range(iterations):
+        async with autocommit.connect():
+            pass
+    return (time.thread_time() - t0) / iterations * 1e6
+
+
+async def _pg_checkout_unpinged(url: str, iterations: int) -> float:
+    """us per pool checkout through Core without tether.db.engine's ping (for comparison)."""
+    bare = create_async_engine(async_url(url))
+    try:
+        return await _checkouts(bare, iterations)
+    finally:
+        await bare.dispose()
 
 
 async def _pg_costs(sessions: list[int], sends: int, iterations: int
@@ -400,6 +418,7 @@ async def _pg_costs(sessions: list[int], sends: int, iterations: int
             costs.transaction, costs.checkout = await _pg_fixed(
                 clone_url, engine, max(iterations, 10)
             )
+            costs.checkout_unpinged = await _pg_checkout_unpinged(clone_url, max(iterations, 10))
             await engine.dispose()
     return counted, sequence, costs
 
@@ -470,6 +489,7 @@ def report(results: list[PerSend], costs: dict[str, Costs], sequences: dict[str,
         lines.append(f"  {c.transaction[0]:7.1f} / {c.transaction[1]:7.1f}  (a transaction)")
         if kind == "postgresql":
             lines.append(f"  {c.checkout[0]:7.1f} / {c.checkout[1]:7.1f}  (a pool checkout: ping)")
+            lines.append(f"          {c.checkout_unpinged:7.1f}  (a checkout without the ping)")
     lines.append("per send: statements, transactions, checkouts; CPU ms: floor (raw), Core, "
                  "the whole send in process (bench.count_statements: background work included)")
     for r in results:
