@@ -180,8 +180,9 @@ AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p
 
 def _turn_inputs() -> CompoundSelect[Any]:
     """What an agent's turn reads, in one statement: the agent's state kept with the session
-    (the row of ``part`` 0, its ``content``; none when there is no such session), then the
-    conversation up to a position (``part`` 1, by position). Parameters: p_session, p_up_to."""
+    (the row of ``part`` 0, at position 0, its ``content``; none when there is no such
+    session), then the conversation up to a position (``part`` 1, by position). Parameters:
+    p_session, p_up_to."""
     conversation = select(
         literal(1).label("part"), messages.c.position, messages.c.role, messages.c.content
     ).where(
@@ -192,7 +193,9 @@ def _turn_inputs() -> CompoundSelect[Any]:
         literal(0), literal(0), null(), sessions.c.agent_state
     ).where(sessions.c.id == bindparam("p_session"))
     inputs = conversation.union_all(state)
-    return inputs.order_by(inputs.selected_columns.part, inputs.selected_columns.position)
+    # By position alone (the state's row is position 0, before every message): a merge of
+    # the index's order and one row, where ordering by ``part`` first is a sort of them all.
+    return inputs.order_by(inputs.selected_columns.position)
 
 
 #: See _turn_inputs.
