@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from tether.accounts import User
 from tether.db.engine import create_engine, is_sqlite
 from tether.db.migrate import upgrade
 from tether.db.schema import sessions, users
-from tether.store import Store, utcnow
+from tether.store import MessageRow, Store, utcnow
 from tether.store import statements as queries
 
 #: The queue as it was read before ``queued`` (migration 0008's backfill says the same).
@@ -187,6 +187,13 @@ async def test_a_workers_claim_holds_only_while_a_question_is_queued(
 _NEXT_QUESTION = re.compile(r"messages\.queued( = 1)? ORDER BY messages\.position")
 
 
+def _is_release(statement: str) -> bool:
+    """RELEASE_IDLE, alone or (PostgreSQL) in RELEASE_IDLE_OR_NEXT."""
+    return statement.startswith("WITH released") or (
+        statement.startswith("UPDATE sessions") and "NOT (EXISTS" in statement
+    )
+
+
 async def _second_question_during_a_run(
     store: Store, user: User, statements: list[str], *, from_here: bool
 ) -> list[str]:
@@ -232,9 +239,14 @@ async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
     The queue is read once per run, in its claim's transaction (the release asks again in
     the same statement that gives the claim up)."""
     seen = await _second_question_during_a_run(store, user, statements, from_here=False)
-    # The read is a SELECT of its own, or (PostgreSQL's claim) part of the claim's statement.
-    queue_reads = [s for s in seen if _NEXT_QUESTION.search(" ".join(s.split()))]
-    assert len(queue_reads) == 2, "one per answer: the claim's, then the release's miss"
+    # The claim reads the first question (PostgreSQL: in the claim's statement); the second
+    # comes with the idle release that missed (PostgreSQL: in its statement, SQLite: read in
+    # its transaction); the last release gives the claim up.
+    releases = [s for s in seen if _is_release(s)]
+    assert len(releases) == 2, releases
+    queue_reads = [s for s in seen
+                   if _NEXT_QUESTION.search(" ".join(s.split())) and not _is_release(s)]
+    assert len(queue_reads) == (2 if is_sqlite(store.engine) else 1), queue_reads
 
 
 async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
@@ -243,8 +255,9 @@ async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
     """Its wake tells the worker it is likely queued: the queue is read first, and the claim
     is given up (one conditional release) only after the last answer."""
     seen = await _second_question_during_a_run(store, user, statements, from_here=True)
-    releases = [s for s in seen if s.startswith("UPDATE sessions") and "NOT (EXISTS" in s]
-    assert len(releases) == 1, releases  # RELEASE_IDLE
+    # RELEASE_IDLE, alone or (PostgreSQL) in the statement that also reads the queue.
+    releases = [s for s in seen if _is_release(s)]
+    assert len(releases) == 1, releases
 
 
 async def test_a_workers_claim_on_an_empty_queue_writes_nothing(
@@ -302,15 +315,21 @@ async def test_a_workers_claim_takes_over_an_answer_left_streaming(
     assert await store.streaming_in(sid) == []
 
 
-async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fails(
-    store: Store, user: User
-) -> None:
+async def _answering(store: Store, user: User, until: datetime) -> tuple[str, MessageRow]:
+    """A session whose first question runner "a" (claim until ``until``) is answering."""
     session, _ = await store.create_session(user.id, None, "t", "echo")
     sid = session["id"]
     first = await _ask(store, user, sid, "first")
-    assert await store.claim_session(sid, "a", utcnow() + timedelta(seconds=30)) is not None
-    streaming = await store.create_assistant_message(sid, first, "a")
-    assert streaming is not None
+    assert await store.claim_session(sid, "a", until) is not None
+    answer = await store.create_assistant_message(sid, first, "a")
+    assert answer is not None
+    return sid, answer
+
+
+async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fails(
+    store: Store, user: User
+) -> None:
+    sid, streaming = await _answering(store, user, utcnow() + timedelta(seconds=30))
     await _ask(store, user, sid, "second")
     head = await store.head_seq(sid)
 
@@ -340,7 +359,9 @@ async def test_a_workers_claim_racing_an_expired_holders_new_answer_leaves_none_
         claim = asyncio.create_task(
             store.claim_session(sid, "b", utcnow() + timedelta(seconds=30), queued=True)
         )
-        async with store.engine.connect() as watcher, asyncio.timeout(10):
+        # Autocommit: pg_stat_activity is read once per transaction, then kept.
+        watching = store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with watching.connect() as watcher, asyncio.timeout(10):
             while not (await watcher.execute(sa.text(  # noqa: ASYNC110 - the claim's own time
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -359,3 +380,22 @@ async def test_a_workers_claim_racing_an_expired_holders_new_answer_leaves_none_
     assert [m["id"] for m in taken.interrupted] == ["late-answer"]
     assert taken.question is not None and taken.question["id"] == second
     assert await store.streaming_in(sid) == []
+
+
+async def test_a_workers_release_gives_the_claim_up_or_reads_the_next_question(
+    store: Store, user: User
+) -> None:
+    sid, answer = await _answering(store, user, utcnow() + timedelta(seconds=10))
+    second = await _ask(store, user, sid, "second")
+    await store.finish_message(sid, answer["id"], "complete", "a", 1, runner="a")
+
+    not_held, queued = await store.release_or_next(sid, "b")  # not b's to give up
+    assert not_held is None and queued is not None and queued["id"] == second
+    released, question = await store.release_or_next(sid, "a")
+    assert released is None and question is not None and question["id"] == second
+    assert await store.claimed_sessions() == [sid], "kept, to answer it"
+    await _answer(store, sid, second, "complete")
+    released, question = await store.release_or_next(sid, "a")
+    assert question is None and released is not None and not released["running"]
+    assert await store.claimed_sessions() == []
+    assert await store.release_or_next(sid, "a") == (None, None), "not held, nothing queued"

@@ -174,6 +174,32 @@ class ClaimQueries(StoreBase):
             release, {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
         )
 
+    async def release_or_next(
+        self, session_id: str, runner: str
+    ) -> tuple[SessionRow | None, MessageRow | None]:
+        """A worker's end of an answer: give ``runner``'s claim up while nothing is queued
+        (the session, not ``running``, and None), or else the queue's first question (None and
+        it; the claim is kept to answer it), in one statement (PostgreSQL) or one transaction
+        (SQLite) instead of a release that misses and a read. (None, None): not held, and
+        nothing queued."""
+        params = {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
+        if self._autocommit is not None:
+            self._writer.check_open()
+            async with self._autocommit.connect() as aconn:
+                row = (await aconn.execute(statements.RELEASE_IDLE_OR_NEXT, params)).one()
+            if row.id is not None:
+                return session_out(row), None
+            return None, None if row.q_id is None else message_out(_Prefixed(row, "q_"))
+
+        def write(conn: Connection) -> tuple[SessionRow | None, MessageRow | None]:
+            released = conn.execute(statements.RELEASE_IDLE, params).first()
+            if released is not None:
+                return session_out(released), None
+            question = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            return None, None if question is None else message_out(question)
+
+        return await self._transact(write)
+
     async def expired_claims(self) -> list[str]:
         """The sessions whose claim's lease has run out."""
         async with self._reads.connect() as conn:

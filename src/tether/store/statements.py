@@ -318,6 +318,25 @@ RELEASE = _release(idle=False)
 RELEASE_IDLE = _release(idle=True)
 
 
+def _release_idle_or_next() -> Select[Any]:
+    """RELEASE_IDLE, and when it releases nothing, the queue's first question, in one
+    statement (PostgreSQL, one round trip in autocommit): always one row, the released
+    session's columns or NULLs, and the question's (prefixed ``q_``) or NULLs. The question is
+    read in the snapshot the release's "nothing queued" was checked in, so a release that
+    missed because a question is queued comes with it. Parameters: p_session, p_runner,
+    p_now."""
+    released = RELEASE_IDLE.cte("released")
+    question = NEXT_UNANSWERED.subquery("question")
+    base = select(literal(1).label("one")).subquery("base")
+    return select(*released.c, *(c.label(f"q_{c.name}") for c in question.c)).select_from(
+        base.outerjoin(released, true()).outerjoin(question, released.c.id.is_(None))
+    )
+
+
+#: See _release_idle_or_next.
+RELEASE_IDLE_OR_NEXT = _release_idle_or_next()
+
+
 def _send_in_one_statement() -> CompoundSelect[Any]:
     """A user message stored in one statement (PostgreSQL: data-modifying CTEs), one round
     trip in autocommit: the message already stored under its client_msg_id (``duplicate``
