@@ -1,8 +1,12 @@
-"""Statements per stored send with its answer: 20 sessions, each a sender that sends, wakes
-the RunManager and waits for the answer's end, 10 times; SQLAlchemy before_cursor_execute on
-every Engine (the SQLite reader/writer threads' engines included). CPU ms per send too.
+"""Statements per stored send with its answer: SESSIONS sessions, each a sender that sends,
+wakes the RunManager and waits for the answer's end (200 sends in all); SQLAlchemy
+before_cursor_execute on every Engine (the SQLite reader/writer threads' engines included),
+and the pool's checkouts (on PostgreSQL each costs a ping, tether.db.engine.ping_on_checkout).
+CPU ms per send too.
 
-    python -m bench.count_statements sqlite|postgresql SESSIONS
+    python -m bench.count_statements sqlite|postgresql SESSIONS [SENDERS_PER_SESSION]
+
+``count`` is also what bench.statement_cost counts with.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.pool import Pool
 from tests.support.services import fresh_pg_database
 
 from tether.accounts import Accounts
@@ -51,61 +58,134 @@ class Bus:
         pass
 
 
-async def run(url, sessions, sends):
-    engine = create_engine(url)
-    await upgrade(engine)
-    store = Store(engine)
-    user = await Accounts(engine).ensure_user("count")
-    bus = Bus()
-    mgr = RunManager(
-        store,
-        LocalStreams(),
-        bus,
-        AgentRegistry([OneWord()], default="one"),
-        Metrics(),
-        runner_id="count",
-        delta_interval=0.01,
-    )
-    sids = [
-        (await store.create_session(user.id, None, "t", "one"))[0]["id"] for _ in range(sessions)
-    ]
-    seen = collections.Counter()
-
-    def record(conn, cursor, statement, *a):
-        seen[statement.split(None, 1)[0].upper()] += 1
-
-    async def sender(sid, n, tag):
-        for i in range(n):
-            await store.add_user_message(user.id, sid, f"{tag}{i}", "q")
-            mgr.wake(sid)
-            await asyncio.wait_for(bus.done[sid].get(), 30)
-
-    logging.basicConfig(level=logging.WARNING)
-    await asyncio.gather(*(sender(s, 2, "w") for s in sids))  # warm up
-    event.listen(Engine, "before_cursor_execute", record)
-    c0 = time.process_time()
-    await asyncio.gather(*(sender(s, sends, "c") for s in sids))
-    cpu = time.process_time() - c0
-    event.remove(Engine, "before_cursor_execute", record)
-    await mgr.shutdown()
-    await store.close()
-    total = sessions * sends
-    return {k: v / total for k, v in seen.items()}, sum(seen.values()) / total, cpu / total * 1e3
+def statement_key(statement: str) -> str:
+    """A statement's text on one line: what two executions of the same statement share."""
+    return " ".join(statement.split())
 
 
-async def main():
+@dataclass
+class Counts:
+    """Per stored send with its answer: executions of each statement (by statement_key),
+    transactions (not those of autocommit connections), pool checkouts, and the process's CPU
+    ms."""
+
+    by_statement: dict[str, float]
+    transactions: float
+    checkouts: float
+    cpu_ms: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_statement.values())
+
+    def by_verb(self) -> dict[str, float]:
+        verbs: dict[str, float] = collections.Counter()
+        for key, n in self.by_statement.items():
+            verbs[key.split(None, 1)[0].upper()] += n
+        return dict(verbs)
+
+
+class Rig:
+    """A store, a RunManager answering with one word, and a user: one send with its answer
+    at a time per session (``send``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __aenter__(self) -> Rig:
+        self.engine = create_engine(self.url)
+        await upgrade(self.engine)
+        self.store = Store(self.engine)
+        self.user = await Accounts(self.engine).ensure_user("count")
+        self.bus = Bus()
+        self.manager = RunManager(
+            self.store, LocalStreams(), self.bus, AgentRegistry([OneWord()], default="one"),
+            Metrics(), runner_id="count", delta_interval=0.01,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.manager.shutdown()
+        await self.store.close()
+
+    async def new_session(self) -> str:
+        return (await self.store.create_session(self.user.id, None, "t", "one"))[0]["id"]
+
+    async def send(self, sid: str, client_msg_id: str) -> None:
+        await self.store.add_user_message(self.user.id, sid, client_msg_id, "q")
+        self.manager.wake(sid)
+        await asyncio.wait_for(self.bus.done[sid].get(), 30)
+
+    async def settled(self) -> None:
+        """Return once no worker is left (the last answer's release is done)."""
+        while workers := list(self.manager._workers.values()):
+            await asyncio.wait(workers)
+
+
+async def count(url: str, sessions: int, sends: int, senders: int = 1) -> Counts:
+    """Run ``senders`` senders into each of ``sessions`` sessions, ``sends`` sends each (after
+    2 each to warm up), and count. Several senders of one session wait for any answer of it,
+    so one run may answer several of their questions under one claim, as in the benchmark's
+    "1 session" (20 tabs of one user)."""
+    seen: collections.Counter[str] = collections.Counter()
+    checkouts = transactions = 0
+
+    def record(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+        seen[statement_key(statement)] += 1
+
+    def began(conn: Any) -> None:
+        nonlocal transactions
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            transactions += 1
+
+    def checked_out(*a: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    async with Rig(url) as rig:
+        sids = [await rig.new_session() for _ in range(sessions)]
+
+        async def sender(sid: str, n: int, tag: str) -> None:
+            for i in range(n):
+                await rig.send(sid, f"{tag}{i}")
+
+        tabs = [(s, f"{i}-") for s in sids for i in range(senders)]
+        await asyncio.gather(*(sender(s, 2, f"w{tag}") for s, tag in tabs))  # warm up
+        await rig.settled()
+        event.listen(Engine, "before_cursor_execute", record)
+        event.listen(Pool, "checkout", checked_out)
+        event.listen(Engine, "begin", began)
+        try:
+            c0 = time.process_time()
+            await asyncio.gather(*(sender(s, sends, f"c{tag}") for s, tag in tabs))
+            await rig.settled()
+            cpu = time.process_time() - c0
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+            event.remove(Pool, "checkout", checked_out)
+            event.remove(Engine, "begin", began)
+    total = sessions * senders * sends
+    return Counts({k: v / total for k, v in seen.items()}, transactions / total,
+                  checkouts / total, cpu / total * 1e3)
+
+
+async def main() -> None:
     kind, sessions = sys.argv[1], int(sys.argv[2])
-    sends = 200 // sessions
+    senders = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    sends = 200 // (sessions * senders)
+    logging.basicConfig(level=logging.WARNING)
     if kind == "sqlite":
-        res = await run(f"sqlite:///{tempfile.mkdtemp()}/t.db", sessions, sends)
+        res = await count(f"sqlite:///{tempfile.mkdtemp()}/t.db", sessions, sends)
     else:
         async with fresh_pg_database() as url:
-            res = await run(url, sessions, sends)
-    by, total, cpu = res
+            res = await count(url, sessions, sends, senders)
     print(
-        f"{kind} {sessions} sessions: {total:.2f} statements per send, {cpu:.2f} ms CPU per send;",
-        ", ".join(f"{k} {v:.2f}" for k, v in sorted(by.items())),
+        f"{kind} {sessions} sessions x {senders} senders: {res.total:.2f} statements per send "
+        f"({res.transactions:.2f} transactions, {res.checkouts:.2f} pool checkouts), "
+        f"{res.cpu_ms:.2f} ms CPU per send;",
+        ", ".join(f"{k} {v:.2f}" for k, v in sorted(res.by_verb().items())),
     )
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -6,8 +6,10 @@ backfills it; and its read is an index lookup, not a scan of the session."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.store.test_run_streams import (
@@ -21,8 +23,8 @@ from tests.store.test_run_streams import (
 from tether.accounts import User
 from tether.db.engine import create_engine, is_sqlite
 from tether.db.migrate import upgrade
-from tether.db.schema import users
-from tether.store import Store, utcnow
+from tether.db.schema import sessions, users
+from tether.store import MessageRow, Store, utcnow
 from tether.store import statements as queries
 
 #: The queue as it was read before ``queued`` (migration 0008's backfill says the same).
@@ -181,12 +183,23 @@ async def test_a_workers_claim_holds_only_while_a_question_is_queued(
     assert await store.release_session(sid, "a", idle=True) is None, "not held any more"
 
 
+#: What reading the queue's next question says (statements.NEXT_UNANSWERED).
+_NEXT_QUESTION = re.compile(r"messages\.queued( = 1)? ORDER BY messages\.position")
+
+
+def _is_release(statement: str) -> bool:
+    """RELEASE_IDLE, alone or (PostgreSQL) in RELEASE_IDLE_OR_NEXT."""
+    return statement.startswith("WITH released") or (
+        statement.startswith("UPDATE sessions") and "NOT (EXISTS" in statement
+    )
+
+
 async def _second_question_during_a_run(
     store: Store, user: User, statements: list[str], *, from_here: bool
 ) -> list[str]:
     """A run of a first question, a second sent while it streams (woken here with
     ``from_here``, else as from another node whose claim fails), both answered: the
-    statements run until the claim is given up."""
+    statements the run ran until the claim is given up."""
     hold = asyncio.Event()
     bus = RecordingBus()
     runs = manager(store, WordsAgent(4, 0.0, hold), bus, runner_id="a")
@@ -200,7 +213,9 @@ async def _second_question_during_a_run(
         if from_here:
             runs.wake(sid)
         else:
+            before = len(statements)
             assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+            del statements[before:]  # this test's own claim (the held run reads no queue)
         hold.set()
         async with asyncio.timeout(10):
             while await store.claimed_sessions():  # noqa: ASYNC110 - polled, as above
@@ -224,8 +239,14 @@ async def test_a_question_sent_while_another_runner_holds_the_claim_is_answered(
     The queue is read once per run, in its claim's transaction (the release asks again in
     the same statement that gives the claim up)."""
     seen = await _second_question_during_a_run(store, user, statements, from_here=False)
-    queue_reads = [s for s in seen if s.startswith("SELECT") and "messages.queued" in s]
-    assert len(queue_reads) == 2, "one per answer: the claim's, then the release's miss"
+    # The claim reads the first question (PostgreSQL: in the claim's statement); the second
+    # comes with the idle release that missed (PostgreSQL: in its statement, SQLite: read in
+    # its transaction); the last release gives the claim up.
+    releases = [s for s in seen if _is_release(s)]
+    assert len(releases) == 2, releases
+    queue_reads = [s for s in seen
+                   if _NEXT_QUESTION.search(" ".join(s.split())) and not _is_release(s)]
+    assert len(queue_reads) == (2 if is_sqlite(store.engine) else 1), queue_reads
 
 
 async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
@@ -234,5 +255,147 @@ async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
     """Its wake tells the worker it is likely queued: the queue is read first, and the claim
     is given up (one conditional release) only after the last answer."""
     seen = await _second_question_during_a_run(store, user, statements, from_here=True)
-    releases = [s for s in seen if s.startswith("UPDATE sessions") and "NOT (EXISTS" in s]
-    assert len(releases) == 1, releases  # RELEASE_IDLE
+    # RELEASE_IDLE, alone or (PostgreSQL) in the statement that also reads the queue.
+    releases = [s for s in seen if _is_release(s)]
+    assert len(releases) == 1, releases
+
+
+async def test_a_workers_claim_on_an_empty_queue_writes_nothing(
+    store: Store, user: User
+) -> None:
+    """No transaction and no row lock (PostgreSQL: one statement in autocommit): while another
+    transaction holds the session row, finding the queue empty does not wait for it."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's writes, this claim's included, share one writer anyway")
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    began: list[object] = []
+
+    def begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            began.append(conn)
+
+    async with store.engine.connect() as holder:
+        await holder.execute(
+            sa.select(sessions.c.id).where(sessions.c.id == sid).with_for_update()
+        )
+        sa.event.listen(sa.Engine, "begin", begin)
+        try:
+            async with asyncio.timeout(10):  # a claim waiting for the row lock would hang
+                taken = await store.claim_session(sid, "a", utcnow(), queued=True)
+        finally:
+            sa.event.remove(sa.Engine, "begin", begin)
+        await holder.rollback()
+    assert taken is None
+    assert began == [], "no transaction"
+    assert await store.claimed_sessions() == []
+
+
+async def test_a_workers_claim_takes_over_an_answer_left_streaming(
+    store: Store, user: User
+) -> None:
+    """A queued question in a session whose holder's lease ran out with its answer streaming:
+    the worker's claim ends that answer ``interrupted`` in the claim's transaction and comes
+    with the question (PostgreSQL: the one-statement claim leaves it to the transaction)."""
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    assert await store.claim_session(sid, "a", utcnow() - timedelta(seconds=1)) is not None
+    left = await store.create_assistant_message(sid, first, "a")
+    assert left is not None
+    second = await _ask(store, user, sid, "second")
+    head = await store.head_seq(sid)
+
+    taken = await store.claim_session(sid, "b", utcnow() + timedelta(seconds=10), queued=True)
+    assert taken is not None and taken.session["running"]
+    assert [m["id"] for m in taken.interrupted] == [left["id"]]
+    assert taken.interrupted[0]["status"] == "interrupted"
+    assert taken.question is not None and taken.question["id"] == second
+    assert taken.session["head_seq"] == head + 1
+    assert await store.streaming_in(sid) == []
+
+
+async def _answering(store: Store, user: User, until: datetime) -> tuple[str, MessageRow]:
+    """A session whose first question runner "a" (claim until ``until``) is answering."""
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    assert await store.claim_session(sid, "a", until) is not None
+    answer = await store.create_assistant_message(sid, first, "a")
+    assert answer is not None
+    return sid, answer
+
+
+async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fails(
+    store: Store, user: User
+) -> None:
+    sid, streaming = await _answering(store, user, utcnow() + timedelta(seconds=30))
+    await _ask(store, user, sid, "second")
+    head = await store.head_seq(sid)
+
+    assert await store.claim_session(sid, "b", utcnow(), queued=True) is None
+    assert [m["id"] for m in await store.streaming_in(sid)] == [streaming["id"]]
+    assert await store.head_seq(sid) == head
+
+
+async def test_a_workers_claim_racing_an_expired_holders_new_answer_leaves_none_streaming(
+    store: Store, user: User
+) -> None:
+    """The holder's lease ran out, but it still creates an answer (fenced only by the claim):
+    a worker's claim that waited for that write's row lock either takes the answer over
+    (ends it) or does not claim; never holds the session with another's answer streaming."""
+    if is_sqlite(store.engine):
+        pytest.skip("SQLite's writes are serialised by one writer: no such interleaving")
+    session, _ = await store.create_session(user.id, None, "t", "echo")
+    sid = session["id"]
+    first = await _ask(store, user, sid, "first")
+    second = await _ask(store, user, sid, "second")
+    assert await store.claim_session(sid, "a", utcnow() - timedelta(seconds=1)) is not None
+    params = {"p_session": sid, "p_now": utcnow(), "p_runner": "a", "p_id": "late-answer",
+              "p_reply_to": first}
+    async with store.engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(queries.ANSWER_IN_ONE_STATEMENT[True], params)  # not committed
+        claim = asyncio.create_task(
+            store.claim_session(sid, "b", utcnow() + timedelta(seconds=30), queued=True)
+        )
+        # Autocommit: pg_stat_activity is read once per transaction, then kept.
+        watching = store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with watching.connect() as watcher, asyncio.timeout(10):
+            while not (await watcher.execute(sa.text(  # noqa: ASYNC110 - the claim's own time
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ))).scalar():
+                await asyncio.sleep(0.01)
+        await holder.commit()
+    async with asyncio.timeout(10):
+        taken = await claim
+    streaming = [m["id"] for m in await store.streaming_in(sid)]
+    if taken is None:
+        assert streaming == ["late-answer"]
+        taken = await store.claim_session(sid, "b", utcnow(), queued=True)
+        assert taken is not None, "the next claim takes it over"
+    else:
+        assert streaming == []
+    assert [m["id"] for m in taken.interrupted] == ["late-answer"]
+    assert taken.question is not None and taken.question["id"] == second
+    assert await store.streaming_in(sid) == []
+
+
+async def test_a_workers_release_gives_the_claim_up_or_reads_the_next_question(
+    store: Store, user: User
+) -> None:
+    sid, answer = await _answering(store, user, utcnow() + timedelta(seconds=10))
+    second = await _ask(store, user, sid, "second")
+    await store.finish_message(sid, answer["id"], "complete", "a", 1, runner="a")
+
+    not_held, queued = await store.release_or_next(sid, "b")  # not b's to give up
+    assert not_held is None and queued is not None and queued["id"] == second
+    released, question = await store.release_or_next(sid, "a")
+    assert released is None and question is not None and question["id"] == second
+    assert await store.claimed_sessions() == [sid], "kept, to answer it"
+    await _answer(store, sid, second, "complete")
+    released, question = await store.release_or_next(sid, "a")
+    assert question is None and released is not None and not released["running"]
+    assert await store.claimed_sessions() == []
+    assert await store.release_or_next(sid, "a") == (None, None), "not held, nothing queued"

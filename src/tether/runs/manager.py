@@ -177,15 +177,15 @@ class RunManager:
                         continue
                 # "Anything more?" and the release in one statement: the claim is given up
                 # only while nothing is queued, so a question sent meanwhile on another node
-                # (whose claim failed while this one held) is answered here.
-                idle = await asyncio.shield(
-                    self.store.release_session(session_id, self.runner_id, idle=True)
+                # (whose claim failed while this one held) is answered here; when one is
+                # queued, the same statement reads it.
+                idle, question = await asyncio.shield(
+                    self.store.release_or_next(session_id, self.runner_id)
                 )
                 if idle is not None:
                     released = True
                     await self._announce(owner, idle)
                     return
-                question = await self.store.next_unanswered(session_id)
         finally:
             if not released:
                 await self._release(session_id, owner)

@@ -82,6 +82,24 @@ def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Take
     return Takeover(session_out(session), interrupted)
 
 
+class _TakeOver:
+    """A claim that must take an answer over (see claim_session)."""
+
+
+_TAKE_OVER = _TakeOver()
+
+
+class _Prefixed:
+    """The columns of ``row`` named with ``prefix``, without it (for message_out)."""
+
+    def __init__(self, row: Row[Any], prefix: str) -> None:
+        cut = len(prefix)
+        self._mapping = {
+            k[cut:]: v for k, v in row._mapping.items()
+            if isinstance(k, str) and k.startswith(prefix)
+        }
+
+
 class ClaimQueries(StoreBase):
     """Claims change hands through the store's writer (tether.store.writer): on SQLite a
     claim and its release are members of the writer's groups, not transactions of their own
@@ -99,6 +117,11 @@ class ClaimQueries(StoreBase):
         first one in the same transaction (``Takeover.question``): a worker's claim, one write
         instead of a read of the queue before it and another after."""
         params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
+        if queued and self._autocommit is not None:
+            taken = await self._claim_queued_in_one_statement(params)
+            if not isinstance(taken, _TakeOver):
+                return taken
+            # A previous holder left an answer streaming: the claim's transaction ends it.
         claim = statements.CLAIM_QUEUED if queued else statements.CLAIM
 
         def write(conn: Connection) -> Takeover | None:
@@ -112,6 +135,23 @@ class ClaimQueries(StoreBase):
             return replace(taken, question=None if question is None else message_out(question))
 
         return await self._transact(write)
+
+    async def _claim_queued_in_one_statement(
+        self, params: dict[str, Any]
+    ) -> Takeover | _TakeOver | None:
+        """A worker's claim on PostgreSQL: one statement in autocommit, one round trip (not
+        BEGIN, the claim, the streaming check, the queue read and COMMIT), which writes nothing
+        on an empty queue; _TAKE_OVER when an answer left streaming needs the transaction."""
+        assert self._autocommit is not None
+        self._writer.check_open()
+        async with self._autocommit.connect() as conn:
+            row = (await conn.execute(statements.CLAIM_QUEUED_IN_ONE_STATEMENT, params)).one()
+        if row.id is None:
+            return _TAKE_OVER if row.takeover else None
+        question = None
+        if row.q_id is not None:
+            question = message_out(_Prefixed(row, "q_"))
+        return Takeover(session_out(row), [], question)
 
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
         """Extend every claim ``runner`` still holds; the ids of those sessions."""
@@ -133,6 +173,32 @@ class ClaimQueries(StoreBase):
         return await self._write_session(
             release, {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
         )
+
+    async def release_or_next(
+        self, session_id: str, runner: str
+    ) -> tuple[SessionRow | None, MessageRow | None]:
+        """A worker's end of an answer: give ``runner``'s claim up while nothing is queued
+        (the session, not ``running``, and None), or else the queue's first question (None and
+        it; the claim is kept to answer it), in one statement (PostgreSQL) or one transaction
+        (SQLite) instead of a release that misses and a read. (None, None): not held, and
+        nothing queued."""
+        params = {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
+        if self._autocommit is not None:
+            self._writer.check_open()
+            async with self._autocommit.connect() as aconn:
+                row = (await aconn.execute(statements.RELEASE_IDLE_OR_NEXT, params)).one()
+            if row.id is not None:
+                return session_out(row), None
+            return None, None if row.q_id is None else message_out(_Prefixed(row, "q_"))
+
+        def write(conn: Connection) -> tuple[SessionRow | None, MessageRow | None]:
+            released = conn.execute(statements.RELEASE_IDLE, params).first()
+            if released is not None:
+                return session_out(released), None
+            question = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            return None, None if question is None else message_out(question)
+
+        return await self._transact(write)
 
     async def expired_claims(self) -> list[str]:
         """The sessions whose claim's lease has run out."""

@@ -434,18 +434,19 @@ class MessageQueries(StoreBase):
     async def turn_inputs(
         self, session_id: str, up_to_position: int | None
     ) -> tuple[list[tuple[str, str]], str | None]:
-        """What an agent's turn is made of, in one read: the conversation up to a position
+        """What an agent's turn is made of, in one statement: the conversation up to a position
         (none without a position) and the agent's state kept with the session."""
 
         def read(conn: Connection) -> tuple[list[tuple[str, str]], str | None]:
-            history: list[tuple[str, str]] = []
-            if up_to_position is not None:
-                rows = conn.execute(
-                    statements.CONVERSATION, {"p_session": session_id, "p_up_to": up_to_position}
-                )
-                history = [(r.role, r.content) for r in rows]
-            state = conn.execute(statements.AGENT_STATE, {"p_session": session_id}).scalar()
-            return history, state
+            if up_to_position is None:
+                state = conn.execute(statements.AGENT_STATE, {"p_session": session_id}).scalar()
+                return [], state
+            rows = conn.execute(
+                statements.TURN_INPUTS, {"p_session": session_id, "p_up_to": up_to_position}
+            ).all()
+            if not rows or rows[0].part != 0:  # no such session
+                return [(r.role, r.content) for r in rows], None
+            return [(r.role, r.content) for r in rows[1:]], rows[0].content
 
         return await self._read(read)
 

@@ -174,32 +174,67 @@ CHANGED_SINCE = (
     .order_by(messages.c.seq)
 )
 
-#: A session's conversation up to a position (p_session, p_up_to), in order.
-CONVERSATION = (
-    select(messages.c.role, messages.c.content)
-    .where(
-        messages.c.session_id == bindparam("p_session"),
-        messages.c.position <= bindparam("p_up_to"),
-    )
-    .order_by(messages.c.position)
-)
-
 #: The agent's state kept with a session (p_session).
 AGENT_STATE = select(sessions.c.agent_state).where(sessions.c.id == bindparam("p_session"))
 
-def _claim(*, queued: bool) -> Update:
-    condition = and_(
-        sessions.c.id == bindparam("p_session"),
-        or_(
-            sessions.c.runner.is_(None),
-            sessions.c.runner == bindparam("p_runner"),
-            sessions.c.runner_lease < bindparam("p_now"),
-        ),
+
+def _turn_inputs() -> CompoundSelect[Any]:
+    """What an agent's turn reads, in one statement: the agent's state kept with the session
+    (the row of ``part`` 0, at position 0, its ``content``; none when there is no such
+    session), then the conversation up to a position (``part`` 1, by position). Parameters:
+    p_session, p_up_to."""
+    conversation = select(
+        literal(1).label("part"), messages.c.position, messages.c.role, messages.c.content
+    ).where(
+        messages.c.session_id == bindparam("p_session"),
+        messages.c.position <= bindparam("p_up_to"),
     )
+    state = select(
+        literal(0), literal(0), null(), sessions.c.agent_state
+    ).where(sessions.c.id == bindparam("p_session"))
+    inputs = conversation.union_all(state)
+    # By position alone (the state's row is position 0, before every message): a merge of
+    # the index's order and one row, where ordering by ``part`` first is a sort of them all.
+    return inputs.order_by(inputs.selected_columns.position)
+
+
+#: See _turn_inputs.
+TURN_INPUTS = _turn_inputs()
+
+def _claimable() -> ColumnElement[bool]:
+    """The session is free for the runner: nobody else holds a live claim."""
+    return or_(
+        sessions.c.runner.is_(None),
+        sessions.c.runner == bindparam("p_runner"),
+        sessions.c.runner_lease < bindparam("p_now"),
+    )
+
+
+def _queued_in_session() -> ColumnElement[bool]:
+    return exists().where(messages.c.session_id == bindparam("p_session"), messages.c.queued)
+
+
+def _streaming_in_session() -> ColumnElement[bool]:
+    return exists().where(
+        messages.c.session_id == bindparam("p_session"), messages.c.status == STREAMING
+    )
+
+
+def _claim(*, queued: bool, none_streaming: bool = False) -> Update:
+    condition = and_(sessions.c.id == bindparam("p_session"), _claimable())
     if queued:
-        condition = and_(condition, exists().where(
-            messages.c.session_id == bindparam("p_session"), messages.c.queued
-        ))
+        condition = and_(condition, _queued_in_session())
+    if none_streaming:
+        # "None streaming" is true of the statement's snapshot. A message created since (an
+        # expired holder's answer, committed while this UPDATE waited for the session row)
+        # bumped message_count, and PostgreSQL re-checks the row's new version against the
+        # count the snapshot saw: no claim then, rather than one with that answer streaming.
+        seen = (
+            select(sessions.c.message_count)
+            .where(sessions.c.id == bindparam("p_session"))
+            .scalar_subquery()
+        )
+        condition = and_(condition, ~_streaming_in_session(), sessions.c.message_count == seen)
     return (
         update(sessions)
         .where(condition)
@@ -216,6 +251,37 @@ CLAIM = _claim(queued=False)
 #: CLAIM, only while a question of the session is queued: a worker's claim, so that finding
 #: the queue empty costs no read before it.
 CLAIM_QUEUED = _claim(queued=True)
+
+
+
+def _claim_queued_in_one_statement() -> Select[Any]:
+    """CLAIM_QUEUED and the queue's first question in one statement (PostgreSQL, one round
+    trip in autocommit), for a session with no answer left streaming: always one row, the
+    claimed session's columns and the question's (prefixed ``q_``), both NULL when nothing was
+    claimed; ``takeover`` true when the claim was not taken only because a previous holder
+    left an answer streaming (the claim's transaction must end it: claim that way).
+
+    On an empty queue (or a session held by another runner) nothing is written: the UPDATE's
+    conditions on other rows are one-time filters, so no row is locked and no transaction id
+    is taken. The question is read in the statement's snapshot, the one its queue condition
+    was checked in, so a claimed session comes with its question."""
+    claimed = _claim(queued=True, none_streaming=True).cte("claimed")
+    question = NEXT_UNANSWERED.subquery("question")
+    takeover = and_(
+        _queued_in_session(),
+        _streaming_in_session(),
+        exists().where(sessions.c.id == bindparam("p_session"), _claimable()),
+    )
+    base = select(literal(1).label("one")).subquery("base")
+    return select(
+        *claimed.c, *(c.label(f"q_{c.name}") for c in question.c), takeover.label("takeover")
+    ).select_from(
+        base.outerjoin(claimed, true()).outerjoin(question, claimed.c.id.is_not(None))
+    )
+
+
+#: See _claim_queued_in_one_statement (p_session, p_runner, p_until, p_now).
+CLAIM_QUEUED_IN_ONE_STATEMENT = _claim_queued_in_one_statement()
 
 #: Extend every claim a runner holds (p_runner, p_until); the ids of those sessions.
 RENEW = (
@@ -250,6 +316,25 @@ RELEASE = _release(idle=False)
 #: and its release in one statement, so a question sent meanwhile (on any node, whose own
 #: claim failed while this one held) is never left without a runner.
 RELEASE_IDLE = _release(idle=True)
+
+
+def _release_idle_or_next() -> Select[Any]:
+    """RELEASE_IDLE, and when it releases nothing, the queue's first question, in one
+    statement (PostgreSQL, one round trip in autocommit): always one row, the released
+    session's columns or NULLs, and the question's (prefixed ``q_``) or NULLs. The question is
+    read in the snapshot the release's "nothing queued" was checked in, so a release that
+    missed because a question is queued comes with it. Parameters: p_session, p_runner,
+    p_now."""
+    released = RELEASE_IDLE.cte("released")
+    question = NEXT_UNANSWERED.subquery("question")
+    base = select(literal(1).label("one")).subquery("base")
+    return select(*released.c, *(c.label(f"q_{c.name}") for c in question.c)).select_from(
+        base.outerjoin(released, true()).outerjoin(question, released.c.id.is_(None))
+    )
+
+
+#: See _release_idle_or_next.
+RELEASE_IDLE_OR_NEXT = _release_idle_or_next()
 
 
 def _send_in_one_statement() -> CompoundSelect[Any]:
