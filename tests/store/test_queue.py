@@ -35,6 +35,11 @@ WAITING_BEFORE = sa.text(
     " ORDER BY session_id, position"
 )
 
+#: A test of PostgreSQL's own interleavings (SQLite serialises every write in one writer).
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 async def _waiting_before(store: Store) -> list[str]:
     async with store.engine.connect() as conn:
@@ -260,13 +265,13 @@ async def test_a_question_sent_here_during_a_run_is_read_before_the_release(
     assert len(releases) == 1, releases
 
 
+# PostgreSQL only: SQLite's writes, this claim's included, share one writer anyway.
+@POSTGRES_ONLY
 async def test_a_workers_claim_on_an_empty_queue_writes_nothing(
     store: Store, user: User
 ) -> None:
     """No transaction and no row lock (PostgreSQL: one statement in autocommit): while another
     transaction holds the session row, finding the queue empty does not wait for it."""
-    if is_sqlite(store.engine):
-        pytest.skip("SQLite's writes, this claim's included, share one writer anyway")
     session, _ = await store.create_session(user.id, None, "t", "echo")
     sid = session["id"]
     began: list[object] = []
@@ -338,14 +343,14 @@ async def test_a_workers_claim_held_by_a_live_runner_with_an_answer_streaming_fa
     assert await store.head_seq(sid) == head
 
 
+# PostgreSQL only: SQLite's writes are serialised by one writer: no such interleaving.
+@POSTGRES_ONLY
 async def test_a_workers_claim_racing_an_expired_holders_new_answer_leaves_none_streaming(
     store: Store, user: User
 ) -> None:
     """The holder's lease ran out, but it still creates an answer (fenced only by the claim):
     a worker's claim that waited for that write's row lock either takes the answer over
     (ends it) or does not claim; never holds the session with another's answer streaming."""
-    if is_sqlite(store.engine):
-        pytest.skip("SQLite's writes are serialised by one writer: no such interleaving")
     session, _ = await store.create_session(user.id, None, "t", "echo")
     sid = session["id"]
     first = await _ask(store, user, sid, "first")
