@@ -68,6 +68,13 @@ async def open_chat(page: Any, base: str, session_id: str) -> None:
     await page.wait_for_selector(CONNECTED, timeout=WAIT)
 
 
+async def new_chat(page: Any) -> str:
+    """Start a new chat from the empty screen; its session id."""
+    await page.click("#empty-new")
+    await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+    return str(await page.evaluate("location.hash")).removeprefix("#/s/")
+
+
 async def wait_worker(page: Any) -> str:
     """Wait until the service worker controls the page; returns its scope."""
     await page.wait_for_function("() => !!navigator.serviceWorker.controller", timeout=WAIT)
@@ -283,8 +290,7 @@ async def test_switching_account_leaves_nothing_of_the_previous_users_chats(
             page = await context.new_page()
             await page.goto(f"{srv.url}/?token={alice}", timeout=WAIT)
             await page.wait_for_selector(CONNECTED, timeout=WAIT)
-            await page.click("#empty-new")
-            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            await new_chat(page)
             await send_from_page(page, "alice's own words")
             await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
             assert "alice's own words" in await page.evaluate(CACHED_RECORDS)
@@ -374,9 +380,7 @@ async def test_a_message_queued_offline_is_kept_for_its_account_through_another_
             page = await context.new_page()
             await page.goto(f"{proxy.url}/?token={alice}", timeout=WAIT)
             await page.wait_for_selector(CONNECTED, timeout=WAIT)
-            await page.click("#empty-new")
-            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
-            session_id = (await page.evaluate("location.hash")).removeprefix("#/s/")
+            session_id = await new_chat(page)
             await wait_worker(page)
 
             await go_offline(context, proxy)
@@ -391,8 +395,7 @@ async def test_a_message_queued_offline_is_kept_for_its_account_through_another_
             await signed_in_as(page, "bob")
             # bob's own message goes through the same outbox, oldest first, one at a time: once
             # it is answered, alice's older entry would have gone first were it sent as bob.
-            await page.click("#empty-new")
-            await page.wait_for_function("() => location.hash.startsWith('#/s/')", timeout=WAIT)
+            await new_chat(page)
             await send_from_page(page, "bob's own words")
             await wait_messages(page, "ms.length === 2 && ms[1].status === 'complete'")
             texts = [m["text"].strip() for m in await messages(page)]

@@ -5,6 +5,7 @@ off the loop and starts over; TETHER_SQLITE_INLINE=false runs everything in thre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -226,14 +227,24 @@ async def test_steady_writes_do_not_grow_the_wal_without_bound(
     assert await inline_store.count_messages(sid) == 400
 
 
+@contextlib.asynccontextmanager
+async def store_from_environment(path: Path) -> AsyncIterator[Store]:
+    """A store on a migrated file at ``path`` that TETHER_SQLITE_INLINE decides for."""
+    engine = create_engine(f"sqlite:///{path}")
+    await upgrade(engine)
+    store = Store(engine)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def test_the_setting_turns_inline_transactions_off(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TETHER_SQLITE_INLINE", "false")
-    engine = create_engine(f"sqlite:///{path}")
-    await upgrade(engine)
-    store = Store(engine)  # TETHER_SQLITE_INLINE decides
-    try:
+    async with store_from_environment(path) as store:
+        engine = store.engine
         assert writer_for(engine).inline is None and writer_for(engine).checkpoints is None
         loop_thread = threading.get_ident()
 
@@ -248,35 +259,25 @@ async def test_the_setting_turns_inline_transactions_off(
         user, sid = await new_session(store, "threads")
         stored = await store.add_user_message(user.id, sid, "c", "in a thread")
         assert stored is not None and await store.head_seq(sid) == 1
-    finally:
-        await store.close()
 
 
 async def test_the_setting_turns_inline_transactions_on(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TETHER_SQLITE_INLINE", "true")
-    engine = create_engine(f"sqlite:///{path}")
-    await upgrade(engine)
-    store = Store(engine)
-    try:
+    async with store_from_environment(path) as store:
+        engine = store.engine
         assert writer_for(engine).inline is not None
         assert await store._read(lambda _conn: threading.get_ident()) == threading.get_ident()
-    finally:
-        await store.close()
 
 
 async def test_the_setting_is_off_by_default(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TETHER_SQLITE_INLINE", raising=False)
-    engine = create_engine(f"sqlite:///{path}")
-    await upgrade(engine)
-    store = Store(engine)
-    try:
+    async with store_from_environment(path) as store:
+        engine = store.engine
         assert writer_for(engine).inline is None
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("inline", [True, False])
