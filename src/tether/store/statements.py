@@ -142,6 +142,14 @@ NEXT_UNANSWERED = (
     .limit(1)
 )
 
+#: A session's answers still streaming, by position (p_session): a claim's check for what a
+#: previous holder left.
+STREAMING_IN = (
+    select(*_MESSAGE_COLUMNS)
+    .where(messages.c.session_id == bindparam("p_session"), messages.c.status == STREAMING)
+    .order_by(messages.c.position)
+)
+
 #: Every user message of every session waiting for an answer, by session and position.
 UNANSWERED = (
     select(*_MESSAGE_COLUMNS)
