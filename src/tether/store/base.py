@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
+from tether.store import compiled
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
 from tether.store.sqlite_inline import close_inline, close_reader, inline_default, reader_for
 from tether.store.writer import writer_for
@@ -86,10 +87,14 @@ class StoreBase:
         async with self._reads.connect() as conn:
             return await conn.run_sync(read)
 
-    async def _write_session(self, statement: Any, params: dict[str, Any]) -> SessionRow | None:
-        """One statement returning a session row (tether.store.statements): through the
-        writer on SQLite; on PostgreSQL alone in autocommit, one round trip (not BEGIN, the
-        statement and COMMIT), as atomic and as durable once it returns."""
+    async def _write_session(
+        self, statement: Any, params: dict[str, Any], *, built_once: bool = True
+    ) -> SessionRow | None:
+        """One statement returning a session row: through the writer on SQLite; on
+        PostgreSQL alone in autocommit, one round trip (not BEGIN, the statement and COMMIT),
+        as atomic and as durable once it returns. ``built_once``: a statement of
+        tether.store.statements, run compiled (tether.store.compiled); False for one built
+        per call, which runs on Core (compiling it would cost more than Core's cache)."""
         if self._autocommit is not None:
             self._writer.check_open()
             async with self._autocommit.connect() as conn:
@@ -97,7 +102,10 @@ class StoreBase:
             return None if found is None else session_out(found)
 
         def write(conn: Connection) -> SessionRow | None:
-            row = conn.execute(statement, params).first()
+            if built_once:
+                row = compiled.first(conn, statement, params)
+            else:
+                row = conn.execute(statement, params).first()
             return None if row is None else session_out(row)
 
         return await self._transact(write)
@@ -105,5 +113,6 @@ class StoreBase:
     async def _update_session(self, condition: Any, **values: Any) -> SessionRow | None:
         """One UPDATE of a session row; the session afterwards, or None when none matched."""
         return await self._write_session(
-            update(sessions).where(condition).values(**values).returning(*_SESSION_COLUMNS), {}
+            update(sessions).where(condition).values(**values).returning(*_SESSION_COLUMNS), {},
+            built_once=False,
         )

@@ -15,15 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, select, update
 
-from tether.db.schema import messages, sessions
+from tether.db.schema import sessions
 from tether.parts import final_parts
 from tether.protocol import MessageStatus
-from tether.store import statements
+from tether.store import compiled, statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
-    _MESSAGE_COLUMNS,
     _SESSION_COLUMNS,
-    STREAMING,
     MessageRow,
     SessionRow,
     message_out,
@@ -48,25 +46,21 @@ class Takeover:
     question: MessageRow | None = None
 
 
-def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Takeover:
+def _end_streaming(conn: Connection, session_id: str, claimed: Any) -> Takeover:
     """In ``conn``'s transaction, which has just updated the session row (``claimed``, as the
     update returned it): end every streaming answer of the session ``interrupted``, each a
     change with its own seq; the session after."""
-    left = conn.execute(
-        select(*_MESSAGE_COLUMNS)
-        .where(messages.c.session_id == session_id, messages.c.status == STREAMING)
-        .order_by(messages.c.position)
-    ).all()
+    left = compiled.execute(conn, statements.STREAMING_IN, {"p_session": session_id})
     if not left:  # the usual case: the row the claim returned is the session after
         return Takeover(session_out(claimed), [])
     interrupted: list[MessageRow] = []
     for row in left:
-        taken = conn.execute(*statements.next_seq(
+        taken = compiled.first(conn, *statements.next_seq(
             session_id, user_id=None, runner=None, new_message=False
-        )).first()
+        ))
         assert taken is not None  # the session row was just updated in this transaction
-        ended = conn.execute(
-            statements.FINISH_MESSAGE,
+        ended = compiled.one(
+            conn, statements.FINISH_MESSAGE,
             {
                 "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
                 "p_content": row.content,
@@ -76,9 +70,9 @@ def _end_streaming(conn: Connection, session_id: str, claimed: Row[Any]) -> Take
                 ),
                 "p_now": utcnow(),
             },
-        ).one()
+        )
         interrupted.append(message_out(ended))
-    session = conn.execute(statements.SESSION, {"p_session": session_id}).one()
+    session = compiled.one(conn, statements.SESSION, {"p_session": session_id})
     return Takeover(session_out(session), interrupted)
 
 
@@ -125,13 +119,13 @@ class ClaimQueries(StoreBase):
         claim = statements.CLAIM_QUEUED if queued else statements.CLAIM
 
         def write(conn: Connection) -> Takeover | None:
-            claimed = conn.execute(claim, params).first()
+            claimed = compiled.first(conn, claim, params)
             if claimed is None:
                 return None
             taken = _end_streaming(conn, session_id, claimed)
             if not queued:
                 return taken
-            question = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            question = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
             return replace(taken, question=None if question is None else message_out(question))
 
         return await self._transact(write)
@@ -156,9 +150,9 @@ class ClaimQueries(StoreBase):
     async def renew_claims(self, runner: str, until: datetime) -> set[str]:
         """Extend every claim ``runner`` still holds; the ids of those sessions."""
         def write(conn: Connection) -> set[str]:
-            rows = conn.execute(
-                statements.RENEW, {"p_runner": runner, "p_until": until}
-            ).all()
+            rows = compiled.execute(
+                conn, statements.RENEW, {"p_runner": runner, "p_until": until}
+            )
             return {r[0] for r in rows}
 
         return await self._transact(write)
@@ -192,10 +186,10 @@ class ClaimQueries(StoreBase):
             return None, None if row.q_id is None else message_out(_Prefixed(row, "q_"))
 
         def write(conn: Connection) -> tuple[SessionRow | None, MessageRow | None]:
-            released = conn.execute(statements.RELEASE_IDLE, params).first()
+            released = compiled.first(conn, statements.RELEASE_IDLE, params)
             if released is not None:
                 return session_out(released), None
-            question = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            question = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
             return None, None if question is None else message_out(question)
 
         return await self._transact(write)

@@ -75,6 +75,10 @@ class Record(tuple[Any, ...]):
         return self._mapping
 
 
+#: Compiled statements kept per dialect (the store has a few dozen; a statement built per call
+#: would each add one, and empty the cache when it is full).
+MAX_CACHED = 512
+
 #: Not given: a parameter that must come from the caller.
 _REQUIRED: Any = object()
 
@@ -160,6 +164,9 @@ class Compiled:
         key = (id(statement), keys)
         found = per_dialect.get(key)
         if found is None or found.statement is not statement:
+            if len(per_dialect) >= MAX_CACHED:
+                # A statement built per call passed here by mistake: forget, not grow.
+                per_dialect.clear()
             found = per_dialect[key] = cls(statement, dialect, keys)
         return found
 
@@ -227,15 +234,11 @@ def execute(conn: Connection, statement: Executable, params: Params) -> list[Any
     assert isinstance(statement, ClauseElement)
     compiled = Compiled.for_statement(statement, conn.dialect, keys_for(statement, params))
     dbapi: Any = conn.connection.dbapi_connection
-    dispatch = conn.dispatch
     try:
         args = compiled.args(params)
-        if dispatch.before_cursor_execute:
+        if _observed(conn):
             cursor = dbapi.cursor()
-            _before(conn, cursor, compiled.sql, args, False)
-            cursor.execute(compiled.sql, args)
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(conn, cursor, compiled.sql, args, None, False)
+            _run_observed(conn, cursor, statement, compiled.sql, params, args, many=False)
         else:
             cursor = dbapi.execute(compiled.sql, args)
         raw = cursor.fetchall()
@@ -244,8 +247,33 @@ def execute(conn: Connection, statement: Executable, params: Params) -> list[Any
     return compiled.rows(raw)
 
 
-def _before(conn: Connection, cursor: Any, sql: str, args: Any, many: bool) -> None:
-    conn.dispatch.before_cursor_execute(conn, cursor, sql, args, None, many)
+def _observed(conn: Connection) -> bool:
+    """Whether anything listens to executions on ``conn`` (bench/ and tests/ count
+    statements so); a listener added to ``Engine`` itself is seen too."""
+    dispatch = conn.dispatch
+    return bool(
+        dispatch.before_execute or dispatch.before_cursor_execute or dispatch.after_cursor_execute
+    )
+
+
+def _run_observed(
+    conn: Connection, cursor: Any, statement: ClauseElement, sql: str, params: Any, args: Any,
+    *, many: bool,
+) -> None:
+    """Execute with the listeners called as Core calls them (their return values, for
+    ``retval=True`` listeners, are not used: nothing here registers such)."""
+    dispatch = conn.dispatch
+    if dispatch.before_execute:
+        multiparams, single = (params, {}) if many else ([], params)
+        dispatch.before_execute(conn, statement, multiparams, single, {})
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(conn, cursor, sql, args, None, many)
+    if many:
+        cursor.executemany(sql, args)
+    else:
+        cursor.execute(sql, args)
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(conn, cursor, sql, args, None, many)
 
 
 def executemany(conn: Connection, statement: Executable, params: Sequence[Params]) -> None:
@@ -266,11 +294,10 @@ def executemany(conn: Connection, statement: Executable, params: Sequence[Params
     try:
         rows = [compiled.args(p) for p in params]
         cursor = dbapi.cursor()
-        if conn.dispatch.before_cursor_execute:
-            _before(conn, cursor, compiled.sql, rows, True)
-        cursor.executemany(compiled.sql, rows)
-        if conn.dispatch.after_cursor_execute:
-            conn.dispatch.after_cursor_execute(conn, cursor, compiled.sql, rows, None, True)
+        if _observed(conn):
+            _run_observed(conn, cursor, statement, compiled.sql, list(params), rows, many=True)
+        else:
+            cursor.executemany(compiled.sql, rows)
     except Exception as exc:
         raise DBAPIError.instance(compiled.sql, list(params), exc, sqlite3.Error) from exc
 

@@ -14,7 +14,7 @@ from tether.db.schema import messages, sessions
 from tether.parts import Part, final_parts
 from tether.protocol import MessageStatus
 from tether.recovery import Mode, decide
-from tether.store import statements
+from tether.store import compiled, statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _MESSAGE_COLUMNS,
@@ -37,10 +37,10 @@ def find_by_client_msg_id(
     conn: Connection, user_id: str, session_id: str, client_msg_id: str
 ) -> MessageRow | None:
     """The message stored in the user's session under ``client_msg_id``, if any."""
-    row = conn.execute(
-        statements.BY_CLIENT_MSG_ID,
+    row = compiled.first(
+        conn, statements.BY_CLIENT_MSG_ID,
         {"p_session": session_id, "p_client_msg_id": client_msg_id, "p_user": user_id},
-    ).first()
+    )
     return None if row is None else message_out(row)
 
 
@@ -55,19 +55,19 @@ def insert_new(
     """A new message in ``conn``'s transaction, at the session's next seq and position (taken
     by that user, or while that runner holds the claim); None when there is no such session.
     A user message that awaits an answer is queued."""
-    taken = conn.execute(*statements.next_seq(
+    taken = compiled.first(conn, *statements.next_seq(
         session_id, user_id=user_id, runner=runner, new_message=True
-    )).first()
+    ))
     if taken is None:
         return None
     now = utcnow()
-    row = conn.execute(
-        statements.INSERT_MESSAGE,
+    row = compiled.one(
+        conn, statements.INSERT_MESSAGE,
         {"id": str(uuid.uuid4()), "client_msg_id": None, "reply_to": None,
          "queued": values["role"] == "user" and values.get("awaits_answer", True), **values,
          "session_id": session_id, "seq": taken[0], "position": taken[1], "chunks": 0,
          "created_at": now, "updated_at": now},
-    ).one()
+    )
     return message_out(row)
 
 
@@ -77,14 +77,14 @@ def _one_message(conn: Connection, message_id: str) -> MessageRow | None:
 
 
 def _recent(conn: Connection, session_id: str, limit: int) -> list[MessageRow]:
-    rows = conn.execute(statements.RECENT, {"p_session": session_id, "p_limit": limit}).all()
+    rows = compiled.execute(conn, statements.RECENT, {"p_session": session_id, "p_limit": limit})
     return [message_out(r) for r in reversed(rows)]
 
 
 def _changed_since(conn: Connection, session_id: str, after_seq: int) -> list[MessageRow]:
-    rows = conn.execute(
-        statements.CHANGED_SINCE, {"p_session": session_id, "p_after": after_seq}
-    ).all()
+    rows = compiled.execute(
+        conn, statements.CHANGED_SINCE, {"p_session": session_id, "p_after": after_seq}
+    )
     return [message_out(r) for r in rows]
 
 
@@ -190,7 +190,7 @@ class MessageQueries(StoreBase):
             )
             if row is not None and reply_to is not None:
                 # Answered (again): a retry asked for no more than this one.
-                conn.execute(statements.ANSWERED, {"p_id": reply_to})
+                compiled.execute(conn, statements.ANSWERED, {"p_id": reply_to})
             return row
 
         return await self._transact(write)
@@ -248,8 +248,8 @@ class MessageQueries(StoreBase):
         now = utcnow()
 
         def write(conn: Connection) -> set[str]:
-            conn.execute(
-                statements.CHECKPOINT,
+            compiled.executemany(
+                conn, statements.CHECKPOINT,
                 [{"m_id": i, "m_content": c, "m_chunks": n, "m_parts": parts_or_text(p, c),
                   "m_now": now} for i, c, n, p in items],
             )
@@ -311,20 +311,20 @@ class MessageQueries(StoreBase):
             return message_out(found)
 
         def write(conn: Connection) -> MessageRow:
-            taken = conn.execute(*statements.next_seq(
+            taken = compiled.first(conn, *statements.next_seq(
                 session_id, user_id=None, runner=runner, new_message=False
-            )).first()
+            ))
             if taken is None:
                 raise _NothingToDo
-            row = conn.execute(
-                statements.FINISH_MESSAGE,
+            row = compiled.first(
+                conn, statements.FINISH_MESSAGE,
                 {
                     "p_id": message_id, "p_status": status, "p_content": content,
                     "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
                     "p_parts": parts,
                     "p_now": utcnow(),
                 },
-            ).first()
+            )
             if row is None:
                 raise _NothingToDo  # rolls the seq back
             return message_out(row)
@@ -393,7 +393,7 @@ class MessageQueries(StoreBase):
         up to the head is in them (later ones may be too: merging them is idempotent)."""
 
         def read(conn: Connection) -> Snapshot | None:
-            row = conn.execute(statements.SESSION, {"p_session": session_id}).first()
+            row = compiled.first(conn, statements.SESSION, {"p_session": session_id})
             if row is None:
                 return None
             session = session_out(row)
@@ -439,11 +439,11 @@ class MessageQueries(StoreBase):
 
         def read(conn: Connection) -> tuple[list[tuple[str, str]], str | None]:
             if up_to_position is None:
-                state = conn.execute(statements.AGENT_STATE, {"p_session": session_id}).scalar()
+                state = compiled.scalar(conn, statements.AGENT_STATE, {"p_session": session_id})
                 return [], state
-            rows = conn.execute(
-                statements.TURN_INPUTS, {"p_session": session_id, "p_up_to": up_to_position}
-            ).all()
+            rows = compiled.execute(
+                conn, statements.TURN_INPUTS, {"p_session": session_id, "p_up_to": up_to_position}
+            )
             if not rows or rows[0].part != 0:  # no such session
                 return [(r.role, r.content) for r in rows], None
             return [(r.role, r.content) for r in rows[1:]], rows[0].content
@@ -472,7 +472,7 @@ class MessageQueries(StoreBase):
         """The oldest user message of the session waiting for an answer (``queued``)."""
 
         def read(conn: Connection) -> MessageRow | None:
-            row = conn.execute(statements.NEXT_UNANSWERED, {"p_session": session_id}).first()
+            row = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
             return None if row is None else message_out(row)
 
         return await self._read(read)

@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.db.schema import messages, sessions
-from tether.store import statements
+from tether.store import compiled, statements
 from tether.store.base import StoreBase
 from tether.store.rows import (
     _SESSION_COLUMNS,
@@ -111,7 +111,7 @@ class SessionQueries(StoreBase):
         owner = self._owners.get(session_id)
         if owner is None:
             owner = await self._read(
-                lambda conn: conn.execute(statements.OWNER, {"p_session": session_id}).scalar()
+                lambda conn: compiled.scalar(conn, statements.OWNER, {"p_session": session_id})
             )
             if owner is not None:
                 self._owners.put(session_id, owner)
