@@ -48,7 +48,8 @@ from tests.support.services import PG_ADMIN_URL, fresh_pg_database
 
 from bench.count_statements import Counts, Rig, count, statement_key
 from tether.db.engine import async_url, create_engine, sqlite_thread_engine
-from tether.store.sqlite_thread import SqliteThread
+from tether.store import compiled
+from tether.store.sqlite_thread import SqliteThread, execute_plain
 
 #: Statements that open or end a transaction: the capture's own, costed per transaction.
 _CONTROL = {"BEGIN", "COMMIT", "ROLLBACK"}
@@ -72,6 +73,9 @@ class Costs:
 
     raw: dict[str, float] = field(default_factory=dict)
     core: dict[str, float] = field(default_factory=dict)
+    #: SQLite: through tether.store.compiled, as the store now runs its hot statements
+    #: (empty on PostgreSQL, where it falls back to Core).
+    compiled: dict[str, float] = field(default_factory=dict)
     #: Per transaction (and, on PostgreSQL, per pool checkout): raw, Core.
     transaction: tuple[float, float] = (0.0, 0.0)
     checkout: tuple[float, float] = (0.0, 0.0)
@@ -195,6 +199,27 @@ def _sqlite_core(engine: Engine, sequence: list[Executed], iterations: int,
         transaction.rollback()
 
 
+def _sqlite_compiled(engine: Engine, sequence: list[Executed], iterations: int,
+                     acc: dict[str, list[float]]) -> None:
+    """As _sqlite_core, each Core element through tether.store.compiled (plain SQL, the
+    writer's savepoints, as the store runs them: on the DBAPI connection)."""
+    with engine.connect() as conn, conn.begin() as transaction:
+        dbapi: Any = conn.connection.dbapi_connection
+        for _ in range(iterations):
+            dbapi.execute("SAVEPOINT probe")
+            for e in sequence:
+                t0 = time.thread_time()
+                if isinstance(e.element, str):
+                    execute_plain(conn, e.element)
+                elif e.many:
+                    compiled.executemany(conn, e.element, e.core_params)
+                else:
+                    compiled.execute(conn, e.element, e.core_params)
+                _add(acc, e.key, time.thread_time() - t0)
+            dbapi.execute("ROLLBACK TO probe")
+        transaction.rollback()
+
+
 def _sqlite_transactions(path: str, engine: Any, session_id: str, iterations: int,
                          ) -> tuple[float, float]:
     """us per write transaction beyond its statement: raw BEGIN, a one-row UPDATE, COMMIT
@@ -265,12 +290,14 @@ async def _sqlite_costs(directory: Path, sessions: list[int], sends: int, iterat
     sync = sqlite_thread_engine(engine)()
     raw: dict[str, list[float]] = {}
     core: dict[str, list[float]] = {}
+    fast: dict[str, list[float]] = {}
     blocks = max(1, min(4, iterations))
     for _ in range(blocks):
         await asyncio.to_thread(_sqlite_raw, str(clone), seq, iterations // blocks or 1, raw)
         await asyncio.to_thread(_sqlite_core, sync, seq, iterations // blocks or 1, core)
+        await asyncio.to_thread(_sqlite_compiled, sync, seq, iterations // blocks or 1, fast)
     sync.dispose()
-    costs = Costs(_per_execution(raw), _per_execution(core))
+    costs = Costs(_per_execution(raw), _per_execution(core), _per_execution(fast))
     costs.transaction = await asyncio.to_thread(
         _sqlite_transactions, str(clone), engine, sid, max(iterations, 10)
     )
@@ -437,6 +464,8 @@ class PerSend:
     checkouts: float
     floor_us: float
     core_us: float
+    #: Through tether.store.compiled (SQLite; None on PostgreSQL).
+    compiled_us: float | None
     measured_cpu_ms: float
     unmeasured: dict[str, float]
 
@@ -444,7 +473,7 @@ class PerSend:
 def per_send(kind: str, sessions: int, counts: Counts, costs: Costs) -> PerSend:
     """Each statement's executions per send times its cost, plus transactions (and
     checkouts) times theirs; a BEGIN counted as a statement (SQLite) is in its transaction."""
-    floor = core = 0.0
+    floor = core = fast = 0.0
     transactions = counts.transactions
     unmeasured: dict[str, float] = {}
     for key, n in counts.by_statement.items():
@@ -453,12 +482,14 @@ def per_send(kind: str, sessions: int, counts: Counts, costs: Costs) -> PerSend:
         if key in costs.raw:
             floor += n * costs.raw[key]
             core += n * costs.core[key]
+            fast += n * costs.compiled.get(key, costs.core[key])
         else:
             unmeasured[key] = n
     floor += transactions * costs.transaction[0] + counts.checkouts * costs.checkout[0]
     core += transactions * costs.transaction[1] + counts.checkouts * costs.checkout[1]
+    fast += transactions * costs.transaction[1] + counts.checkouts * costs.checkout[1]
     return PerSend(kind, sessions, counts.total, transactions, counts.checkouts, floor, core,
-                   counts.cpu_ms, unmeasured)
+                   fast if costs.compiled else None, counts.cpu_ms, unmeasured)
 
 
 def baseline_figures(path: str) -> dict[tuple[str, int], float]:
@@ -479,13 +510,15 @@ def report(results: list[PerSend], costs: dict[str, Costs], sequences: dict[str,
     lines: list[str] = []
     for kind, c in costs.items():
         lines.append(f"{kind}: one send with its answer, replayed ({len(sequences[kind])} "
-                     "statements); CPU us per execution, raw driver / Core:")
+                     "statements); CPU us per execution, raw driver / Core"
+                     + (" / compiled (tether.store.compiled):" if c.compiled else ":"))
         shown: set[str] = set()
         for e in replayed(sequences[kind]):
             if e.key in shown:
                 continue
             shown.add(e.key)
-            lines.append(f"  {c.raw[e.key]:7.1f} / {c.core[e.key]:7.1f}  {e.key[:90]}")
+            fast = f" / {c.compiled[e.key]:7.1f}" if c.compiled else ""
+            lines.append(f"  {c.raw[e.key]:7.1f} / {c.core[e.key]:7.1f}{fast}  {e.key[:90]}")
         lines.append(f"  {c.transaction[0]:7.1f} / {c.transaction[1]:7.1f}  (a transaction)")
         if kind == "postgresql":
             lines.append(f"  {c.checkout[0]:7.1f} / {c.checkout[1]:7.1f}  (a pool checkout: ping)")
@@ -495,7 +528,9 @@ def report(results: list[PerSend], costs: dict[str, Costs], sequences: dict[str,
     for r in results:
         line = (f"  {r.kind} {r.sessions:2d} session(s): {r.statements:5.2f} st, "
                 f"{r.transactions:4.2f} tx, {r.checkouts:4.2f} co; floor {r.floor_us / 1e3:.3f}"
-                f", Core {r.core_us / 1e3:.3f}, whole {r.measured_cpu_ms:.2f}")
+                f", Core {r.core_us / 1e3:.3f}"
+                + ("" if r.compiled_us is None else f", compiled {r.compiled_us / 1e3:.3f}")
+                + f", whole {r.measured_cpu_ms:.2f}")
         if r.unmeasured:
             line += f" (not replayed: {sum(r.unmeasured.values()):.2f} st per send)"
         lines.append(line)

@@ -19,10 +19,13 @@ async def test_every_statement_of_a_send_is_replayed_raw_and_through_core(kind: 
     assert any("UPDATE sessions" in k for k in keys)
     assert any(k.startswith("SELECT") for k in keys)
     assert set(costs[kind].raw) == keys == set(costs[kind].core)
+    # SQLite's statements are also replayed as the store runs them (tether.store.compiled).
+    assert set(costs[kind].compiled) == (keys if kind == "sqlite" else set())
     for r in results:
         # Every statement of the counted sends' path was timed; only what timing makes rare
         # (a checkpoint of an answer that streamed over the ticker's interval) may be left.
         assert all(n < 0.5 for n in r.unmeasured.values()), r.unmeasured
         assert r.statements > 0 and r.floor_us > 0 and r.core_us > 0
+        assert (r.compiled_us is not None and r.compiled_us > 0) == (kind == "sqlite")
     text = report(results, costs, sequences, None)
     assert f"{kind}  1 session(s)" in text and f"{kind} 20 session(s)" in text
