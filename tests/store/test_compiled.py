@@ -255,13 +255,21 @@ def test_sqlite_statement_listeners_see_each_execution(sqlite_conn: Connection) 
     def record(_c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
         seen.append((sql, params, many))
 
+    elements: list[tuple[Any, Any]] = []
+
+    def given(_c: Any, element: Any, multiparams: Any, params: Any, _opts: Any) -> None:
+        elements.append((element, multiparams or params))
+
     event.listen(Engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_execute", given)
     try:
         compiled.execute(sqlite_conn, statements.SESSION, {"p_session": "s1"})
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+        event.remove(Engine, "before_execute", given)
     sql = Compiled.for_statement(statements.SESSION, sqlite_conn.dialect).sql
     assert seen == [(sql, ["s1"], False)]
+    assert elements == [(statements.SESSION, {"p_session": "s1"})]
 
 
 def _core_error(conn: Connection, statement: Any, params: dict[str, Any]) -> type[BaseException]:
