@@ -1,7 +1,7 @@
 """Statements per stored send with its answer: SESSIONS sessions, each a sender that sends,
 wakes the RunManager and waits for the answer's end (200 sends in all); SQLAlchemy
 before_cursor_execute on every Engine (the SQLite reader/writer threads' engines included),
-and the pool's checkouts (on PostgreSQL each costs a ping, tether.db.engine.ping_on_checkout).
+and the pool's checkouts (on PostgreSQL each costs a ping, tether.db.checkout.watch_checkouts).
 CPU ms per send too.
 
     python -m bench.count_statements sqlite|postgresql SESSIONS [SENDERS_PER_SESSION]

@@ -17,7 +17,7 @@ through the raw driver on one connection, once through Core (SQLite: a synchrono
 The costs the replay leaves out are measured on their own and counted per send: a
 transaction (SQLite: BEGIN and COMMIT of a one-row write, which the rolled-back replay never
 pays; through Core, handed to a store thread as tether.store.sqlite_thread does), and on
-PostgreSQL a pool checkout (its ping, tether.db.engine.ping_on_checkout) and BEGIN/COMMIT.
+PostgreSQL a pool checkout (its ping, tether.db.checkout.watch_checkouts) and BEGIN/COMMIT.
 
 Budget: 0.5x the no-storage baseline's sends/s on one CPU-bound core is at most 2x its server
 CPU per send. ``--baseline-json`` reads the baseline's figure (and Tether's) from a

@@ -12,8 +12,10 @@ import orjson
 from sqlalchemy import Engine, StaticPool, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InvalidatePoolError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tether.db.checkout import watch_checkouts
 
 
 class BadDatabaseURL(ValueError):
@@ -79,7 +81,7 @@ def create_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) 
         configure_sqlite(engine.sync_engine, sqlite_busy_timeout)
         _BUSY_TIMEOUTS[engine.sync_engine] = sqlite_busy_timeout
     elif not kwargs.get("pool_pre_ping"):
-        ping_on_checkout(engine.sync_engine)
+        watch_checkouts(engine.sync_engine)
     return engine
 
 
@@ -108,24 +110,6 @@ def column_value(text: str) -> Any:
 #: PostgreSQL's pool: connections kept, and opened beyond them under a burst.
 POOL_SIZE = 20
 POOL_OVERFLOW = 10
-
-
-def ping_on_checkout(engine: Engine) -> None:
-    """Check each pooled connection with one round trip before handing it out, so service
-    resumes by itself after a PostgreSQL restart (and fails fast while it is away).
-
-    SQLAlchemy's own ``pool_pre_ping`` on asyncpg wraps its ping in a transaction (BEGIN,
-    ``;``, ROLLBACK: three round trips per checkout, for pgbouncer's transaction mode, which
-    Tether does not use); it was about a third of the busy connection time sampled in
-    ``pg_stat_activity`` under the persistence benchmark. A failed ping invalidates the pool's
-    older connections, as ``pool_pre_ping`` does, and the pool opens a new one."""
-
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        try:
-            dbapi_connection.run_async(lambda driver: driver.fetchrow(";"))
-        except Exception as exc:
-            raise InvalidatePoolError(f"the connection failed its ping: {exc!r}") from exc
 
 
 #: The busy timeout each SQLite engine was made with (for sqlite_writer_engine).

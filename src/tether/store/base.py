@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tether.cache import Cache
 from tether.db.engine import is_sqlite
 from tether.db.schema import sessions
-from tether.store import compiled
+from tether.store import compiled, pg_driver
 from tether.store.rows import _SESSION_COLUMNS, SessionRow, session_out
 from tether.store.sqlite_inline import close_inline, close_reader, inline_default, reader_for
 from tether.store.writer import writer_for
@@ -87,14 +87,25 @@ class StoreBase:
         async with self._reads.connect() as conn:
             return await conn.run_sync(read)
 
+    async def _one_statement(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        """PostgreSQL: ``statement`` (built once: tether.store.statements) alone in autocommit
+        on the pool's raw asyncpg connection (tether.store.pg_driver), one round trip; as
+        atomic, and as durable once it returns, as a transaction of its own. Its rows."""
+        self._writer.check_open()
+        return await pg_driver.fetch(self.engine, statement, params)
+
     async def _write_session(
         self, statement: Any, params: dict[str, Any], *, built_once: bool = True
     ) -> SessionRow | None:
         """One statement returning a session row: through the writer on SQLite; on
         PostgreSQL alone in autocommit, one round trip (not BEGIN, the statement and COMMIT),
         as atomic and as durable once it returns. ``built_once``: a statement of
-        tether.store.statements, run compiled (tether.store.compiled); False for one built
-        per call, which runs on Core (compiling it would cost more than Core's cache)."""
+        tether.store.statements, run compiled (tether.store.compiled; on PostgreSQL on the
+        raw connection, tether.store.pg_driver); False for one built per call, which runs on
+        Core (compiling it would cost more than Core's cache)."""
+        if self._autocommit is not None and built_once:
+            rows = await self._one_statement(statement, params)
+            return session_out(rows[0]) if rows else None
         if self._autocommit is not None:
             self._writer.check_open()
             async with self._autocommit.connect() as conn:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from tether.db.schema import sessions
 from tether.parts import final_parts
@@ -86,7 +86,7 @@ _TAKE_OVER = _TakeOver()
 class _Prefixed:
     """The columns of ``row`` named with ``prefix``, without it (for message_out)."""
 
-    def __init__(self, row: Row[Any], prefix: str) -> None:
+    def __init__(self, row: Any, prefix: str) -> None:
         cut = len(prefix)
         self._mapping = {
             k[cut:]: v for k, v in row._mapping.items()
@@ -137,9 +137,7 @@ class ClaimQueries(StoreBase):
         BEGIN, the claim, the streaming check, the queue read and COMMIT), which writes nothing
         on an empty queue; _TAKE_OVER when an answer left streaming needs the transaction."""
         assert self._autocommit is not None
-        self._writer.check_open()
-        async with self._autocommit.connect() as conn:
-            row = (await conn.execute(statements.CLAIM_QUEUED_IN_ONE_STATEMENT, params)).one()
+        [row] = await self._one_statement(statements.CLAIM_QUEUED_IN_ONE_STATEMENT, params)
         if row.id is None:
             return _TAKE_OVER if row.takeover else None
         question = None
@@ -178,9 +176,7 @@ class ClaimQueries(StoreBase):
         nothing queued."""
         params = {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
         if self._autocommit is not None:
-            self._writer.check_open()
-            async with self._autocommit.connect() as aconn:
-                row = (await aconn.execute(statements.RELEASE_IDLE_OR_NEXT, params)).one()
+            [row] = await self._one_statement(statements.RELEASE_IDLE_OR_NEXT, params)
             if row.id is not None:
                 return session_out(row), None
             return None, None if row.q_id is None else message_out(_Prefixed(row, "q_"))

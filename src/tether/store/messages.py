@@ -131,13 +131,11 @@ class MessageQueries(StoreBase):
     ) -> tuple[MessageRow, bool] | None:
         """add_user_message on PostgreSQL: one statement in autocommit, one round trip (not
         BEGIN, three statements and COMMIT); as atomic, and as durable once it returns."""
-        assert self._autocommit is not None
-        self._writer.check_open()
-        async with self._autocommit.connect() as conn:
-            row = (await conn.execute(statements.SEND_IN_ONE_STATEMENT, {
-                "p_session": session_id, "p_user": user_id, "p_client_msg_id": client_msg_id,
-                "p_id": str(uuid.uuid4()), "p_content": content, "p_now": utcnow(),
-            })).first()
+        found = await self._one_statement(statements.SEND_IN_ONE_STATEMENT, {
+            "p_session": session_id, "p_user": user_id, "p_client_msg_id": client_msg_id,
+            "p_id": str(uuid.uuid4()), "p_content": content, "p_now": utcnow(),
+        })
+        row = found[0] if found else None
         if row is None:
             return None
         message = message_out(row)
@@ -172,16 +170,14 @@ class MessageQueries(StoreBase):
     ) -> MessageRow | None:
         new_id = message_id or str(uuid.uuid4())
         if self._autocommit is not None:  # PostgreSQL: one statement, one round trip
-            self._writer.check_open()
             params = {"p_session": session_id, "p_now": utcnow(), "p_id": new_id,
                       "p_reply_to": reply_to}
             if runner is not None:
                 params["p_runner"] = runner
-            async with self._autocommit.connect() as conn:
-                row = (await conn.execute(
-                    statements.ANSWER_IN_ONE_STATEMENT[runner is not None], params
-                )).first()
-            return None if row is None else message_out(row)
+            rows = await self._one_statement(
+                statements.ANSWER_IN_ONE_STATEMENT[runner is not None], params
+            )
+            return message_out(rows[0]) if rows else None
 
         def write(conn: Connection) -> MessageRow | None:
             row = insert_new(
@@ -299,13 +295,12 @@ class MessageQueries(StoreBase):
         if self._autocommit is not None and runner is not None:
             # PostgreSQL, fenced by a claim: one statement, one round trip (not BEGIN, two
             # statements and COMMIT).
-            self._writer.check_open()
-            async with self._autocommit.connect() as aconn:
-                found = (await aconn.execute(statements.FINISH_IN_ONE_STATEMENT, {
-                    "p_session": session_id, "p_runner": runner, "p_id": message_id,
-                    "p_status": status, "p_content": content, "p_chunks": chunks,
-                    "p_error": error, "p_parts": parts, "p_now": utcnow(),
-                })).first()
+            rows = await self._one_statement(statements.FINISH_IN_ONE_STATEMENT, {
+                "p_session": session_id, "p_runner": runner, "p_id": message_id,
+                "p_status": status, "p_content": content, "p_chunks": chunks,
+                "p_error": error, "p_parts": parts, "p_now": utcnow(),
+            })
+            found = rows[0] if rows else None
             if found is None:
                 raise _NothingToDo
             return message_out(found)
@@ -437,6 +432,9 @@ class MessageQueries(StoreBase):
         """What an agent's turn is made of, in one statement: the conversation up to a position
         (none without a position) and the agent's state kept with the session."""
 
+        if self._autocommit is not None:  # PostgreSQL: on the raw connection
+            return await self._turn_inputs_in_one_statement(session_id, up_to_position)
+
         def read(conn: Connection) -> tuple[list[tuple[str, str]], str | None]:
             if up_to_position is None:
                 state = compiled.scalar(conn, statements.AGENT_STATE, {"p_session": session_id})
@@ -449,6 +447,19 @@ class MessageQueries(StoreBase):
             return [(r.role, r.content) for r in rows[1:]], rows[0].content
 
         return await self._read(read)
+
+    async def _turn_inputs_in_one_statement(
+        self, session_id: str, up_to_position: int | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        if up_to_position is None:
+            rows = await self._one_statement(statements.AGENT_STATE, {"p_session": session_id})
+            return [], rows[0][0] if rows else None
+        rows = await self._one_statement(
+            statements.TURN_INPUTS, {"p_session": session_id, "p_up_to": up_to_position}
+        )
+        if not rows or rows[0].part != 0:  # no such session
+            return [(r.role, r.content) for r in rows], None
+        return [(r.role, r.content) for r in rows[1:]], rows[0].content
 
     async def count_messages(self, session_id: str) -> int:
         async with self._reads.connect() as conn:
@@ -470,6 +481,10 @@ class MessageQueries(StoreBase):
 
     async def next_unanswered(self, session_id: str) -> MessageRow | None:
         """The oldest user message of the session waiting for an answer (``queued``)."""
+
+        if self._autocommit is not None:  # PostgreSQL: on the raw connection
+            rows = await self._one_statement(statements.NEXT_UNANSWERED, {"p_session": session_id})
+            return message_out(rows[0]) if rows else None
 
         def read(conn: Connection) -> MessageRow | None:
             row = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
