@@ -49,3 +49,15 @@ def statements(store: Store) -> Iterator[list[str]]:
     event.listen(Engine, "before_cursor_execute", record)
     yield seen
     event.remove(Engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def pg_store() -> AsyncIterator[tuple[Store, str]]:
+    """A store on a fresh PostgreSQL database, and that database's name (for the tests that
+    terminate its connections)."""
+    async with fresh_pg_database() as url:
+        engine = create_engine(url)
+        await upgrade(engine)
+        store = Store(engine)
+        yield store, url.rsplit("/", 1)[1]
+        await store.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import struct
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,11 +14,9 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tests.support.services import PG_ADMIN_URL, fresh_pg_database
+from tests.support.services import PG_ADMIN_URL
 from tests.support.wait import until
 from tether.accounts import Accounts
-from tether.db.engine import create_engine
-from tether.db.migrate import upgrade
 from tether.db.schema import messages, sessions, users
 from tether.protocol import MessageStatus
 from tether.store import Store, is_unavailable, utcnow
@@ -35,16 +32,6 @@ _MESSAGES = (
 )
 _NEW_USER = insert(users)
 _SLEEP = select(func.pg_sleep(bindparam("p_seconds")).label("slept"))
-
-
-@pytest.fixture
-async def pg_store() -> AsyncIterator[tuple[Store, str]]:
-    async with fresh_pg_database() as url:
-        engine = create_engine(url)
-        await upgrade(engine)
-        store = Store(engine)
-        yield store, url.rsplit("/", 1)[1]
-        await store.close()
 
 
 async def _backends(database: str, query_like: str = "%") -> list[int]:

@@ -4,29 +4,16 @@ dead by its one-round-trip ping on checkout and replaced, so the next call works
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
-from tests.support.services import PG_ADMIN_URL, fresh_pg_database
+from tests.support.services import PG_ADMIN_URL
 from tether.accounts import Accounts
-from tether.db.engine import create_engine
-from tether.db.migrate import upgrade
 from tether.store import Store, utcnow
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg_store() -> AsyncIterator[tuple[Store, str]]:
-    async with fresh_pg_database() as url:
-        engine = create_engine(url)
-        await upgrade(engine)
-        store = Store(engine)
-        yield store, url.rsplit("/", 1)[1]
-        await store.close()
 
 
 async def drop_connections(database: str) -> int:
