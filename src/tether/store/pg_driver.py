@@ -59,7 +59,7 @@ async def fetch(
                     # Lost, cancelled mid-statement, or a driver fault: the connection's state
                     # is unknown, so it is not given to anyone else.
                     proxied.invalidate()
-                if attempt == 1 and _not_sent(error):
+                if attempt == 1 and (_not_sent(error) or _lost_while_preparing(error, conn)):
                     continue
                 if isinstance(error, Exception):
                     raise _translated(error, compiled.sql, args, conn) from error
@@ -79,6 +79,23 @@ def _not_sent(error: BaseException) -> bool:
         return str(error).startswith("cannot switch to state")
     if isinstance(error, asyncpg.InterfaceError):
         return str(error) == "connection is closed"
+    return False
+
+
+def _lost_while_preparing(error: BaseException, conn: Any) -> bool:
+    """Whether the connection was lost while asyncpg was preparing the statement (its first
+    use on that connection: Parse and Describe, which execute nothing), as when a backend
+    terminated a moment before is used before its goodbye is read. Nothing ran, so it is as
+    safe to run again as a statement never sent. Told by asyncpg's own frame
+    (``Connection._get_statement``, asyncpg pinned below 0.33) in the traceback; a loss
+    during the execution itself is never retried."""
+    if not _lost(error, conn):
+        return False
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "_get_statement":
+            return True
+        frame = frame.tb_next
     return False
 
 
