@@ -16,13 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import Insert, Update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from tether.db.checkout import raw_connection
-from tether.store.compiled import Compiled, Record
+from tether.store.compiled import Compiled, Record, keys_for
 
 
 async def fetch(
@@ -40,8 +39,7 @@ async def fetch(
     for a lost connection, ``InterfaceError`` for the driver's own. The engine's
     ``before_execute`` and ``before_cursor_execute`` listeners are called as Core calls them,
     with no Connection (None): the statement counters of bench/ and tests/ see these too."""
-    keys = frozenset(params) if isinstance(statement, Insert | Update) else None
-    compiled = Compiled.for_statement(statement, engine.dialect, keys)
+    compiled = Compiled.for_statement(statement, engine.dialect, keys_for(statement, params))
     args = compiled.args(params)
     dispatch = engine.sync_engine.dispatch
     for attempt in (1, 2):
