@@ -177,11 +177,12 @@ def rows(results: dict[str, Any], size: dict[str, Any]) -> list[list[str]]:
     br = results.get("browser")
     if br:
         # Not a baseline: the answer's end against its own start, in the same page.
-        label = f"6. browser, {br['tokens']:,} tokens"
+        # The median of several runs makes every figure a float; these two are counts.
+        label = f"6. browser, {int(br['tokens']):,} tokens"
         end, start = br["end_ms_per_delta"], br["start_ms_per_delta"]
         row(label, "main-thread ms per delta, last tenth of the answer (vs first tenth)",
             end, start, "<= 1.5x", end <= 1.5 * start, digits=3)
-        row(label, "deltas applied by the page", br["deltas"], "", r="")
+        row(label, "deltas applied by the page", br["deltas"], "", r="", digits=0)
     return out
 
 

@@ -164,3 +164,15 @@ def test_report_rows_judge_the_p99_at_the_last_unsaturated_step() -> None:
     rate = [r for k, r in table.items() if k[1].startswith("last unsaturated step on sqlite")]
     assert rate[0][2:4] == ["800", "1,600"]
     assert "steps 100 x2, 2.0 s each" in rate[0][1]
+
+
+def test_report_shows_the_browser_counts_as_counts_after_a_median() -> None:
+    # `bench run` merges runs with a median, which makes every figure a float.
+    results = {"browser": {"tokens": 20000.0, "deltas": 2575.0,
+                           "end_ms_per_delta": 15.0, "start_ms_per_delta": 12.0}}
+    table = {(r[0], r[1]): r for r in rows(results, {})}
+    label = "6. browser, 20,000 tokens"
+    assert table[(label, "deltas applied by the page")][2] == "2,575"
+    figure = "main-thread ms per delta, last tenth of the answer (vs first tenth)"
+    per_delta = table[(label, figure)]
+    assert per_delta[2:] == ["15.000", "12.000", "1.25x", "<= 1.5x", "met"]
