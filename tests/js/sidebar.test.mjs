@@ -61,3 +61,11 @@ test("a session event keeps the preview list_sessions gave; the open session pre
   assert.equal(shown[0].preview, "newest");
   assert.equal(list.get("s1").preview, "hello", "the list itself is not changed");
 });
+
+test("the open session's preview is the start of its last message, cut as the server cuts it", async () => {
+  const { withPreview, PREVIEW_CHARS } = await import("../../src/tether/static/js/client/viewmodel.js");
+  assert.equal(PREVIEW_CHARS, 120, "the length docs/protocol.md gives list_sessions' preview");
+  const answer = "word ".repeat(20_000); // a long streaming answer
+  const [shown] = withPreview([{ id: "s1", preview: "" }], "s1", [{ content: answer }]);
+  assert.equal(shown.preview, answer.slice(0, 120));
+});

@@ -58,12 +58,18 @@ export function chatView(client, sessionId, { archived = false } = {}) {
   };
 }
 
-/** The open session's preview is its last message as this tab has it (list_sessions' preview
- *  is as of the last list). Pure. */
+/** Characters of a message a preview shows: the server's `list_sessions` gives the same. */
+export const PREVIEW_CHARS = 120;
+
+/** The open session's preview is the start of its last message as this tab has it
+ *  (list_sessions' preview is as of the last list), cut as the server cuts it: the sidebar
+ *  must not carry a whole streaming answer, which Blink would lay out again on every delta.
+ *  Pure. */
 export function withPreview(sessions, sessionId, messages) {
   const last = messages.at(-1);
   if (!last?.content) return sessions;
-  return sessions.map((s) => (s.id === sessionId ? { ...s, preview: last.content } : s));
+  const preview = last.content.slice(0, PREVIEW_CHARS);
+  return sessions.map((s) => (s.id === sessionId ? { ...s, preview } : s));
 }
 
 /** What the status line says (see status.js). */
