@@ -144,6 +144,10 @@ async def test_a_long_answer_renders_incrementally_and_the_same_after_a_reload(
     assert await page.locator(f"{answer} .body li").count() == 2
     assert await page.locator(f"{answer} .body pre code").count() == 1
     assert await page.locator(f"{answer} .body strong").text_content() == "bold"
+    # The finished blocks sit in runs of 16 (markdownstream.js): this answer fills more than one.
+    runs = await page.evaluate(
+        f"[...document.querySelectorAll('{answer} .md-done > .md-run')].map(r => r.childElementCount)")
+    assert len(runs) >= 2 and runs[0] == 16, runs
 
     await page.reload()
     await page.wait_for_selector(CONNECTED, timeout=15_000)

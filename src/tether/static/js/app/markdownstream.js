@@ -13,6 +13,9 @@
 import { h } from "./dom.js";
 import { markdownBlocks, renderMarkdown } from "./markdown.js";
 
+/** Finished blocks per run: see #finish. */
+export const RUN_BLOCKS = 16;
+
 export class MarkdownStream {
   constructor() {
     this.done = h("div", { class: "md-done" });
@@ -37,10 +40,25 @@ export class MarkdownStream {
     for (const block of blocks.slice(0, Math.max(0, last))) {
       // marked normalises \r\n; should its raws ever stop matching the text, keep the rest open.
       if (!rest.startsWith(block.raw) || block.raw === "") break;
-      if (block.type !== "space") this.done.insertAdjacentHTML("beforeend", renderMarkdown(block.raw));
+      if (block.type !== "space") this.#finish(renderMarkdown(block.raw));
       this.committed += block.raw.length;
       rest = rest.slice(block.raw.length);
     }
     this.open.innerHTML = renderMarkdown(rest);
+  }
+
+  /** Finished blocks are kept in runs of RUN_BLOCKS, each a block box of its own. `.md-done`
+   *  and `.md-open` are `display: contents`, so each delta lays out the part's box again, and
+   *  Blink walks every child of it, finished or not: with the blocks directly in it, a delta at
+   *  the end of a long answer cost a walk of the whole answer (main-thread ms per delta rose
+   *  about 1.5x over 20,000 tokens, docs/performance.md). A run untouched is one child. Runs add no margins or padding,
+   *  so the blocks' margins collapse through them as before; the grouping depends only on the
+   *  count of blocks, so a reload renders the same HTML as the stream did. */
+  #finish(html) {
+    let run = this.done.lastElementChild;
+    if (!run || run.childElementCount >= RUN_BLOCKS) {
+      run = this.done.appendChild(h("div", { class: "md-run" }));
+    }
+    run.insertAdjacentHTML("beforeend", html);
   }
 }
