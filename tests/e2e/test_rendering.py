@@ -146,7 +146,8 @@ async def test_a_long_answer_renders_incrementally_and_the_same_after_a_reload(
     assert await page.locator(f"{answer} .body strong").text_content() == "bold"
     # The finished blocks sit in runs of 16 (markdownstream.js): this answer fills more than one.
     runs = await page.evaluate(
-        f"[...document.querySelectorAll('{answer} .md-done > .md-run')].map(r => r.childElementCount)")
+        f"[...document.querySelectorAll('{answer} .md-done > .md-run')]"
+        ".map(r => r.childElementCount)")
     assert len(runs) >= 2 and runs[0] == 16, runs
 
     await page.reload()

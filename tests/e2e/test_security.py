@@ -29,7 +29,8 @@ HOSTILE_ANSWER = (
 )
 
 # What the markdown of the last assistant message holds, after rendering and sanitising: every
-# element below the renderer's own block containers (.md-done's runs, .md-open), which carry its class.
+# element below the renderer's own block containers (.md-done's runs, .md-open), which carry
+# its class.
 READ_ANSWER = """() => {
   const bodies = [...document.querySelectorAll('[data-testid=message][data-role=assistant] .body')];
   const body = bodies[bodies.length - 1];

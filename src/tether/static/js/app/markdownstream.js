@@ -14,7 +14,7 @@ import { h } from "./dom.js";
 import { markdownBlocks, renderMarkdown } from "./markdown.js";
 
 /** Finished blocks per run: see #finish. */
-export const RUN_BLOCKS = 16;
+const RUN_BLOCKS = 16;
 
 export class MarkdownStream {
   constructor() {
@@ -51,9 +51,10 @@ export class MarkdownStream {
    *  and `.md-open` are `display: contents`, so each delta lays out the part's box again, and
    *  Blink walks every child of it, finished or not: with the blocks directly in it, a delta at
    *  the end of a long answer cost a walk of the whole answer (main-thread ms per delta rose
-   *  about 1.5x over 20,000 tokens, docs/performance.md). A run untouched is one child. Runs add no margins or padding,
-   *  so the blocks' margins collapse through them as before; the grouping depends only on the
-   *  count of blocks, so a reload renders the same HTML as the stream did. */
+   *  about 1.5x over 20,000 tokens, docs/performance.md). A run left untouched is one child.
+   *  Runs add no margins or padding, so the blocks' margins collapse through them as before;
+   *  the grouping depends only on the count of blocks, so a reload renders the same HTML as
+   *  the stream did. */
   #finish(html) {
     let run = this.done.lastElementChild;
     if (!run || run.childElementCount >= RUN_BLOCKS) {
