@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from tether.accounts import User
-from tether.agents import AgentRegistry, Turn
+from tether.agents import AgentRegistry, Turn, events
 from tether.metrics import Metrics
 from tether.parts import Op, Part
 from tether.runs import CancelChannel, RunManager, RunState
@@ -271,6 +272,45 @@ async def test_a_lone_surrogate_from_an_agent_is_repaired_and_the_answer_ends(
     assert answer["content"] == "smile 😀 and \ufffd lone"
     deltas = "".join(e[2] for kind, e in bus.events if kind == "delta")
     assert deltas == answer["content"]
+
+
+
+class HeldSurrogateAgent:
+    """A high surrogate held before a structured event, one in the event, one at the end."""
+
+    kind = "words"
+    history = False
+    name = "words"
+
+    async def stream(self, turn: Turn) -> AsyncIterator[str | events.Event]:
+        yield "x \ud83d"
+        yield events.Status("caf\u00e9 \ud83d")
+        yield "end \ud83d"
+
+
+async def test_a_surrogate_held_before_an_event_or_the_end_becomes_a_replacement(
+    store: Store, user: User
+) -> None:
+    bus = RecordingBus()
+    runs = manager(store, HeldSurrogateAgent(), bus, delta_interval=0.01,
+                   checkpoint_interval=0.01)
+    [sid] = await sessions_with_a_question(store, user, 1)
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid], timeout=10)
+    finally:
+        await runs.shutdown()
+    [answer] = await final_answers(store, sid)
+    assert answer["status"] == "complete"
+    assert answer["content"] == "x \ufffdend \ufffd"
+    deltas = "".join(e[2] for kind, e in bus.events if kind == "delta")
+    assert deltas == answer["content"]
+    # No lone surrogate is left in the parts or in any delta's ops (the status line is live
+    # only: it is in the ops, not in the final parts).
+    json.dumps(answer["parts"], ensure_ascii=False).encode()
+    ops = json.dumps(bus.ops[answer["id"]], ensure_ascii=False)
+    ops.encode()
+    assert "caf\u00e9 \ufffd" in ops
 
 
 POISON = "POISON"

@@ -136,24 +136,44 @@ def repair_event(event: Any) -> Any:
     return replace(event, **changes) if changes else event
 
 
+class Repair:
+    """What :func:`repaired` does, one chunk at a time (the run's producer calls it directly:
+    an async generator between the agent and the stream cost one more resumption per token).
+    A high surrogate that ends a text waits for the next one; one with no partner becomes
+    U+FFFD."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = ""
+
+    def text(self, chunk: str) -> str:
+        """``chunk``'s valid text to pass on now ('' when all of it waits for more)."""
+        text = self.held + chunk if self.held else chunk
+        self.held = ""
+        if text and ord(text[-1]) in _HIGH:
+            text, self.held = text[:-1], text[-1]
+        return repair_text(text) if text else text
+
+    def lone(self) -> str:
+        """What a held surrogate becomes when no text follows it (U+FFFD), or ''."""
+        held, self.held = self.held, ""
+        return "\ufffd" if held else ""
+
+
 async def repaired(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """An agent's chunks as valid text: the boundary between an agent and the run manager. A
     high surrogate that ends a chunk waits for the next one (an emoji split across two
     streamed strings comes out whole); one with no partner becomes U+FFFD. Structured events
     pass through with their strings repaired (a surrogate held before one is U+FFFD)."""
-    held = ""
+    repair = Repair()
     async for chunk in chunks:
         if not isinstance(chunk, str):
-            if held:
-                held = ""
-                yield "\ufffd"
+            if lone := repair.lone():
+                yield lone
             yield repair_event(chunk)
             continue
-        text = held + chunk
-        held = ""
-        if text and ord(text[-1]) in _HIGH:
-            text, held = text[:-1], text[-1]
-        if text:
-            yield repair_text(text)
-    if held:
-        yield "\ufffd"
+        if text := repair.text(chunk):
+            yield text
+    if lone := repair.lone():
+        yield lone

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tether.bus import Bus
-from tether.parts import Op
 from tether.push.sender import PushSender
 from tether.store import MessageRow, SessionRow
 
@@ -18,15 +17,13 @@ class NotifyingBus:
     def __init__(self, inner: Bus, sender: PushSender) -> None:
         self.inner = inner
         self.sender = sender
+        #: A delta is never pushed: the inner bus's own, with no coroutine of this one around
+        #: it (one per token per stream).
+        self.delta = inner.delta
 
     async def message(self, session_id: str, message: MessageRow) -> None:
         await self.inner.message(session_id, message)
         self.sender.answer_ended(session_id, message)
-
-    async def delta(
-        self, session_id: str, message_id: str, chunk: int, text: str, ops: list[Op]
-    ) -> None:
-        await self.inner.delta(session_id, message_id, chunk, text, ops)
 
     async def session(self, user_id: str, session: SessionRow) -> None:
         await self.inner.session(user_id, session)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tether.agents import AgentError, AgentRegistry, Turn
-from tether.agents.base import repaired
+from tether.agents.base import Repair, repair_event
 from tether.agents.events import Event
 from tether.bus import Bus
 from tether.metrics import Metrics
@@ -145,14 +145,21 @@ class Answers:
     async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
         stream, text_added = run.stream, self.ticker.text_added
         add_text, add_event = stream.add_text, stream.add_event
-        async for piece in repaired(chunks):
+        repair = Repair()  # what tether.agents.base.repaired does, without its own generator
+        valid, lone = repair.text, repair.lone
+        async for piece in chunks:
             if isinstance(piece, str):
-                if piece:
-                    add_text(piece)
+                if text := valid(piece):
+                    add_text(text)
                     text_added(run)
-            else:
-                add_event(piece)
-                text_added(run)
+                continue
+            if held := lone():
+                add_text(held)
+            add_event(repair_event(piece))
+            text_added(run)
+        if held := lone():
+            add_text(held)
+            text_added(run)
 
     async def _finish(
         self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None
