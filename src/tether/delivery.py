@@ -49,7 +49,7 @@ from engineio.async_drivers import asgi as eio_asgi
 from engineio.async_socket import AsyncSocket
 from socketio import packet
 
-from tether.edge.frames import EXTENSION, TextFrames, text_frame
+from tether.edge.frames import EXTENSION, TextFrames, direct_frames, text_frame
 from tether.ordering import HOLD, SessionOrder
 from tether.protocol import Event
 
@@ -83,20 +83,6 @@ class DirectWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
             await frames.send_text(message)
         else:
             await super().send(message)
-
-
-def _writes_directly(sock: AsyncSocket) -> TextFrames | None:
-    """The frames to write a packet for ``sock`` with now, or None to queue it: its WebSocket
-    writer is parked on an empty queue (nothing of it is in flight) and the transport takes
-    more."""
-    state = sock.__dict__
-    frames: TextFrames | None = state.get("tether_frames")
-    # A parked writer's queue may hold a packet it has not been woken for yet: check both.
-    if frames is not None and state.get("tether_parked") and not sock.queue.qsize() and (
-        frames.writable
-    ):
-        return frames
-    return None
 
 
 class TextPacket(socketio.packet.Packet):  # type: ignore[misc]
@@ -227,7 +213,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
-            frames = _writes_directly(sock)
+            frames = direct_frames(sock)
             if frames is None:
                 sock.queue.put_nowait(pkt)
                 continue

@@ -194,3 +194,19 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.handshake_complete and self.__dict__.get("response") is not None:
             del self.request, self.response
+
+
+def direct_frames(sock: Any) -> TextFrames | None:
+    """The frames to write a packet for Engine.IO socket ``sock`` with now, or None to queue
+    it: its WebSocket writer is parked on an empty queue (nothing of it is in flight) and the
+    transport takes more. ``tether.delivery`` keeps both marks on the socket: its
+    ``tether_frames`` (this connection's :class:`TextFrames`) and ``tether_parked`` (its
+    writer waits on the queue)."""
+    state = sock.__dict__
+    frames: TextFrames | None = state.get("tether_frames")
+    # A parked writer's queue may hold a packet it has not been woken for yet: check both.
+    if frames is not None and state.get("tether_parked") and not sock.queue.qsize() and (
+        frames.writable
+    ):
+        return frames
+    return None

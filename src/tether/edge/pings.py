@@ -33,7 +33,7 @@ from collections.abc import Callable
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
-from tether.edge.frames import text_frame
+from tether.edge.frames import direct_frames, text_frame
 
 #: python-engineio's own ``AsyncSocket.schedule_ping``, kept before :func:`install_ping_timers`
 #: replaces it (tests/unit/test_upstream_shapes.py fingerprints it and ``_send_ping``).
@@ -88,12 +88,9 @@ class SocketWheel:
 
 
 def _ping_due(sock: AsyncSocket) -> None:
-    # Imported here: tether.delivery imports this package (tether.edge.frames).
-    from tether.delivery import _writes_directly
-
     if not sock.closing and not sock.closed:
         sock.last_ping = time.time()
-        frames = _writes_directly(sock)
+        frames = direct_frames(sock)
         if frames is None:
             sock.queue.put_nowait(_PING)
         elif frames.plain:
