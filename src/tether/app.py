@@ -33,6 +33,7 @@ from tether.db.engine import create_engine
 from tether.db.migrate import upgrade
 from tether.delivery import TextPacket, install_fast_writer
 from tether.edge import guard, harden
+from tether.edge.pings import advertised_ping_interval
 from tether.gateway import Gateway, SocketBus
 from tether.http import probe, routes
 from tether.metrics import Metrics
@@ -103,7 +104,7 @@ class Tether:
             async_mode="asgi",
             client_manager=self.cluster.manager,
             serializer=TextPacket,
-            ping_interval=settings.ping_interval,
+            ping_interval=advertised_ping_interval(settings.ping_interval),
             ping_timeout=settings.ping_timeout,
             cors_allowed_origins=settings.cors_origins or None,
             json=jsoncodec,

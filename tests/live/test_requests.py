@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +148,30 @@ async def test_hello_carries_the_servers_real_ping_settings_in_ms(tmp_path: Path
         # The same as Engine.IO's own handshake told the client (which keeps seconds).
         eio = client.sio.eio
         assert (eio.ping_interval * 1000, eio.ping_timeout * 1000) == (3000, 2500)
+    finally:
+        await client.close()
+        srv.stop()
+
+
+async def test_a_fractional_ping_interval_is_advertised_whole_and_keeps_clients_connected(
+    tmp_path: Path,
+) -> None:
+    """python-engineio truncates the handshake's pingInterval to whole seconds (0.5 s became
+    0 ms): a client waiting pingInterval + pingTimeout for each ping then gave up between two
+    pings. The handshake now rounds up (tether.edge.pings.advertised_ping_interval)."""
+    srv = start_server(tmp_path / "data",
+                       {"TETHER_PING_INTERVAL": "0.5", "TETHER_PING_TIMEOUT": "0.5"})
+    client = Client(srv.url)
+    try:
+        await client.connect()
+        assert client.hello is not None
+        assert client.hello["limits"]["ping_interval"] == 500  # what the server really does
+        eio = client.sio.eio
+        assert eio.ping_interval * 1000 == 1000  # the handshake: whole seconds, not fewer
+        # Several pings later (every 0.5 s), the client waited for each and is still here.
+        await asyncio.sleep(2.5)
+        assert client.sio.connected
+        assert (await client.ok("heartbeat"))["server_time"]
     finally:
         await client.close()
         srv.stop()

@@ -51,6 +51,19 @@ _PING_FRAME = text_frame(_PING_TEXT.encode())
 RESOLUTION = 0.1
 
 
+def advertised_ping_interval(seconds: float) -> tuple[float, float]:
+    """``AsyncServer(ping_interval=...)`` for pings every ``seconds``: the interval and a grace
+    period that makes the handshake's ``pingInterval`` a whole number of seconds no shorter.
+
+    python-engineio (4.15.1) writes ``int(ping_interval + grace) * 1000`` into the OPEN packet:
+    the seconds are truncated before they become milliseconds, so 0.5 s was advertised as 0 ms
+    and 2.5 s as 2,000 ms, and a client that waits ``pingInterval + pingTimeout`` for a ping
+    could give up before one was due. The grace period is used nowhere else there: the pings
+    still go out every ``seconds``, and a client waits at most a second longer than it must
+    (tests/unit/test_pings.py reads the handshake of a real server)."""
+    return seconds, math.ceil(seconds) - seconds
+
+
 class SocketWheel:
     """Sockets waiting for something due on one event loop, in buckets of ``resolution``
     seconds: each bucket has one ``call_at`` timer, at its end (never before a socket's due
