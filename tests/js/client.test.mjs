@@ -252,3 +252,29 @@ test("the view-model holds what the app renders", () => {
   t.socket.refuse("unauthorized");
   assert.equal(t.client.view("s1").unauthorized, true);
 });
+
+test("Stop on a zombie: the probe beside it drops the socket, and the cancel is sent again on the new one", async () => {
+  const t = setup();
+  connect(t);
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+  t.clock.advance(30_000); // a quiet link: a phone's network went away without a word
+  const asked = t.clock.now();
+  const stopped = t.client.cancel("s1");
+  assert.equal(t.socket.requests("cancel").length, 1);
+  t.clock.advance(400); // the probe sent with it times out: the zombie is dropped
+  assert.equal(t.client.state, "connecting");
+  await flush();
+  t.clock.advance(30);
+  t.socket.accept();
+  t.socket.answer("heartbeat", { ok: true, server_time: 2 });
+  for (let waited = 0; t.socket.requests("cancel").length < 2 && waited < 5000; waited += 50) {
+    t.clock.advance(50); // the retry policy's first delay
+    await flush();
+  }
+  const sent = t.socket.requests("cancel");
+  assert.equal(sent.length, 2, "the Stop went again on the new connection");
+  assert.deepEqual(sent[1].payload, { session_id: "s1" });
+  t.socket.answer("cancel", { ok: true, cancelled: true });
+  assert.equal(await stopped, true);
+  assert.ok(t.clock.now() - asked < 2000, "well before the request's own 10 s timeout");
+});

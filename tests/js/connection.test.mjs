@@ -92,6 +92,35 @@ test("zombie: on visible again, a heartbeat without answer drops the socket and 
   assert.equal(t.conn.stats.lastConnectMs, 420, "recovery counted from the wake-up");
 });
 
+test("Stop on a zombie: a request on a quiet link goes with a probe, which finds it dead in 400 ms", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  t.clock.advance(30_000); // nothing received for 30 s (the fake server sends no pings)
+  const attempts = t.socket.attempts;
+  const probes = t.socket.requests("heartbeat").length;
+  const outcomes = [];
+  t.conn.push("cancel", { session_id: "s1" }).receive("timeout", () => outcomes.push(t.clock.now()));
+  assert.equal(t.socket.requests("heartbeat").length, probes + 1, "a probe went beside the request");
+  const sent = t.clock.now();
+  t.clock.advance(400); // the probe's adaptive timeout (4 * rtt + 250, at least 400 ms)
+  assert.equal(t.socket.attempts, attempts + 1, "the zombie was dropped and a new connection started");
+  assert.deepEqual(outcomes, [sent + 400], "the request ended with its socket, not 10 s later");
+  assert.equal(t.conn.stats.zombies, 1);
+});
+
+test("a request on a link that just received something goes without a probe", () => {
+  const t = setup();
+  connectAndMeasure(t);
+  t.clock.advance(1500); // below probeQuietAfter (2 s)
+  const probes = t.socket.requests("heartbeat").length;
+  t.conn.push("cancel", { session_id: "s1" });
+  assert.equal(t.socket.requests("heartbeat").length, probes);
+  t.clock.advance(5000);
+  t.socket.answer("cancel", { ok: true, cancelled: true });
+  t.conn.push("list_sessions", {}); // answered 0 ms ago
+  assert.equal(t.socket.requests("heartbeat").length, probes);
+});
+
 test("a live connection answers the probe and is kept", () => {
   const t = setup();
   connectAndMeasure(t);

@@ -22,6 +22,10 @@ export const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10000,
   connectTimeout: 8000, // Socket.IO's own timeout for opening a connection
   silenceLimit: null, // see Liveness; null: derived from the server's ping settings
+  // A request on a link that has received nothing for longer than this goes with a heartbeat
+  // probe beside it: on a zombie (still "connected") a Stop or a send then finds the socket dead
+  // in the probe's timeout (1.5 s at most), not in its own (10 s), and is tried on the next one.
+  probeQuietAfter: 2000,
   offlineAfterFailures: 3, // after this many failed attempts in a row, say offline (retries go on)
   transports: ["websocket", "polling"],
   path: "/socket.io", // the server's Socket.IO path (under the prefix where Tether is mounted)
@@ -109,8 +113,11 @@ export class Connection extends Emitter {
   /** A request with ack and timeout; while not connected it fails at once with `unavailable`. */
   push(event, payload, { timeout = this.options.requestTimeout } = {}) {
     const push = this.link.push(event, payload, { timeout, up: this.connected });
+    if (event === EVENTS.HEARTBEAT) return push;
     // The heartbeat never reads storage, so only other requests tell whether the database is up.
-    if (event !== EVENTS.HEARTBEAT) this.storage.watch(push, () => this.connected);
+    this.storage.watch(push, () => this.connected);
+    const quiet = this.timers.now() - (this.link.lastReceivedAt ?? -Infinity);
+    if (quiet > this.options.probeQuietAfter) this.probe(`${event} after ${quiet}ms of silence`);
     return push;
   }
 

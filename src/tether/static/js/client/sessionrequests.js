@@ -26,7 +26,9 @@ export class SessionRequests {
 
   /** Resolves to whether a run was cancelled. */
   async cancel(sessionId) {
-    return (await this.request(EVENTS.CANCEL, { session_id: sessionId }, 1)).cancelled;
+    // Tried again (as retry is) when its socket turned out dead: a second cancel of the same
+    // run is answered `cancelled: false`, never harms, and the user's Stop is not lost.
+    return (await this.request(EVENTS.CANCEL, { session_id: sessionId }, 3)).cancelled;
   }
 
   /** Resolves to whether a new answer to the question of answer `messageId` was queued. */
