@@ -60,7 +60,7 @@ def advertised_ping_interval(seconds: float) -> tuple[float, float]:
     and 2.5 s as 2,000 ms, and a client that waits ``pingInterval + pingTimeout`` for a ping
     could give up before one was due. The grace period is used nowhere else there: the pings
     still go out every ``seconds``, and a client waits at most a second longer than it must
-    (tests/unit/test_pings.py reads the handshake of a real server)."""
+    (tests/live/test_requests.py reads the handshake of a real server)."""
     return seconds, math.ceil(seconds) - seconds
 
 
