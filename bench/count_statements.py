@@ -11,6 +11,7 @@ CPU ms per send too.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import logging
@@ -169,10 +170,30 @@ async def count(url: str, sessions: int, sends: int, senders: int = 1) -> Counts
                   checkouts / total, cpu / total * 1e3)
 
 
-async def main() -> None:
-    kind, sessions = sys.argv[1], int(sys.argv[2])
-    senders = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    sends = 200 // (sessions * senders)
+#: Sends in all, spread over the sessions' senders.
+SENDS = 200
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line; exits 2 with a message (argparse's) on bad input."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.count_statements",
+        description="Statements per stored send with its answer.")
+    parser.add_argument("kind", choices=("sqlite", "postgresql"))
+    parser.add_argument("sessions", type=int)
+    parser.add_argument("senders", type=int, nargs="?", default=1,
+                        help="senders per session (default 1)")
+    args = parser.parse_args(argv)
+    if args.sessions < 1 or args.senders < 1 or args.sessions * args.senders > SENDS:
+        parser.error(f"sessions and senders must be at least 1, and sessions x senders at most "
+                     f"{SENDS}")
+    return args
+
+
+async def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    kind, sessions, senders = args.kind, args.sessions, args.senders
+    sends = SENDS // (sessions * senders)
     logging.basicConfig(level=logging.WARNING)
     if kind == "sqlite":
         res = await count(f"sqlite:///{tempfile.mkdtemp()}/t.db", sessions, sends)
@@ -188,4 +209,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
