@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { TetherClient } from "../../src/tether/static/js/client/client.js";
 import { Logbook } from "../../src/tether/static/js/client/logbook.js";
 import { FakeBroadcastHub, FakeClock, FakeEnv, fakeIo, MemoryStorage } from "./support/fakes.mjs";
-import { ack, msg } from "./support/messages.mjs";
+import { ack, msg, streaming } from "./support/messages.mjs";
 
 function setup({ tabStorage = new MemoryStorage(), sharedStorage = new MemoryStorage(),
                  basePath = undefined, clock = new FakeClock(), channel = null } = {}) {
@@ -277,4 +277,43 @@ test("Stop on a zombie: the probe beside it drops the socket, and the cancel is 
   t.socket.answer("cancel", { ok: true, cancelled: true });
   assert.equal(await stopped, true);
   assert.ok(t.clock.now() - asked < 2000, "well before the request's own 10 s timeout");
+});
+
+async function stopOnAZombie(t, resumed) {
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+  connect(t);
+  t.client.follow("s1");
+  t.socket.answer("subscribe", ack("recent", 2, [msg("m1", 1), streaming("a2", 2, "half", 1)]));
+  t.clock.advance(30_000); // the network went away without a word
+  const stopped = t.client.cancel("s1");
+  t.clock.advance(400); // the probe beside it times out: the zombie is dropped
+  await flush();
+  t.clock.advance(30);
+  t.socket.accept();
+  t.socket.answer("heartbeat", { ok: true, server_time: 2 });
+  t.socket.answer("subscribe", ack("resume", resumed.at(-1).seq, resumed));
+  for (let waited = 0; waited < 3000; waited += 50) {
+    t.clock.advance(50);
+    await flush();
+  }
+  return { stopped }; // in an object: awaiting this function must not wait for the cancel
+}
+
+test("Stop on a zombie is sent again while the answer it was pressed for still streams", async () => {
+  const t = setup();
+  const { stopped } = await stopOnAZombie(t, [streaming("a2", 2, "half and more", 2)]);
+  assert.equal(t.socket.requests("cancel").length, 2, "sent again on the new connection");
+  t.socket.answer("cancel", { ok: true, cancelled: true });
+  assert.equal(await stopped, true);
+});
+
+test("Stop on a zombie is not sent again once that answer ended and another one streams", async () => {
+  const t = setup();
+  // Meanwhile a2 completed on its own and the next question's answer a4 started: a second
+  // cancel of the session would stop a4, which nobody asked to stop.
+  const resumed = [msg("a2", 3, { role: "assistant", position: 2 }), msg("m3", 4, { position: 3 }),
+                   streaming("a4", 5, "new", 1, { position: 4 })];
+  const { stopped } = await stopOnAZombie(t, resumed);
+  assert.equal(await stopped, false);
+  assert.equal(t.socket.requests("cancel").length, 1, "only the Stop sent into the dead socket");
 });

@@ -73,6 +73,25 @@ test("request: repeated by the retry policy while unavailable; other errors end 
   assert.equal((await ok).cancelled, true);
 });
 
+test("request: again() is asked before each repeat, and false ends it with null", async () => {
+  const clock = new FakeClock();
+  const connection = new FakeConnection(clock, Push);
+  connection.connected = false;
+  let pushed = 0;
+  const asked = [];
+  const counting = { push: (...args) => { pushed += 1; return connection.push(...args); } };
+  const done = request(counting, "cancel", {}, {
+    attempts: 3, timers: clock, again: () => { asked.push(pushed); return asked.length < 2; },
+  });
+  for (let i = 0; i < 40 && asked.length < 2; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(50);
+  }
+  assert.equal(await done, null);
+  assert.deepEqual(asked, [1, 2], "asked before the second and the third push, not the first");
+  assert.equal(pushed, 2);
+});
+
 test("followers: kept in the tab's storage, events routed, unsubscribed when left", () => {
   const clock = new FakeClock();
   const connection = new FakeConnection(clock, Push);

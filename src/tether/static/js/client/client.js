@@ -74,7 +74,7 @@ export class TetherClient extends Emitter {
       onChange: () => this.emit("change", { what: "unauthorized" }),
     });
     this.sessions = new SessionList({ store: this.tab });
-    const requests = (event, payload, attempts) => request(this.connection, event, payload, { attempts, timers, random });
+    const requests = (event, payload, attempts, again) => request(this.connection, event, payload, { attempts, timers, random, again });
     this.sessionRequests = new SessionRequests({ sessions: this.sessions, uuid, request: requests });
     this.webPush = new WebPush({ hello: () => this.hello, request: requests });
     this.outbox = new Outbox({
@@ -152,7 +152,12 @@ export class TetherClient extends Emitter {
   /** Cancel the session's run (resolves to whether one was); regenerate: ask for a new answer to
    *  the question of answer `messageId`, the old one kept (resolves to whether it was queued;
    *  false: a newer answer exists already). */
-  cancel(sessionId) { return this.sessionRequests.cancel(sessionId); }
+  cancel(sessionId) {
+    // Repeated after a dead socket only while the answer it was pressed for still streams here:
+    // cancel names a session, not an answer, and the next answer may have started meanwhile.
+    const pressed = this.#streamingAnswer(sessionId);
+    return this.sessionRequests.cancel(sessionId, () => this.#streamingAnswer(sessionId) === pressed);
+  }
   retryAnswer(sessionId, messageId) { return this.sessionRequests.retryAnswer(sessionId, messageId); }
 
   /** The chat this tab shows (for presence: no push for what the user is looking at). */
@@ -179,6 +184,12 @@ export class TetherClient extends Emitter {
 
   /** Close the transport and build a new connection at once (the debug panel's button). */
   reconnectNow(reason = "manual") { this.connection.reconnectNow(reason); }
+
+  /** The id of the session's answer that is streaming as this tab sees it, or null. */
+  #streamingAnswer(sessionId) {
+    const messages = this.followers.get(sessionId)?.messages ?? [];
+    return messages.findLast((m) => m.role === "assistant" && m.status === "streaming")?.id ?? null;
+  }
 
   #wire() {
     const c = this.connection;

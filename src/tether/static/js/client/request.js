@@ -12,12 +12,16 @@ export class RequestError extends Error {
   }
 }
 
-/** Push `event` up to `attempts` times; resolves to the ack, or rejects with a RequestError. */
+/** Push `event` up to `attempts` times; resolves to the ack, or rejects with a RequestError.
+ *  `again()`, asked before each repeat: false resolves to null instead (not worth repeating). */
 export async function request(connection, event, payload,
-  { attempts = 1, timers = realTimers, random = Math.random } = {}) {
+  { attempts = 1, timers = realTimers, random = Math.random, again = () => true } = {}) {
   let last = null;
   for (let tries = 0; tries < attempts; tries++) {
-    if (tries > 0) await new Promise((resolve) => timers.setTimeout(resolve, retryDelay(tries - 1, random)));
+    if (tries > 0) {
+      await new Promise((resolve) => timers.setTimeout(resolve, retryDelay(tries - 1, random)));
+      if (!again()) return null;
+    }
     const { status, response } = await connection.push(event, payload).promise();
     if (status === "ok") return response;
     last = status === "timeout" ? { code: "timeout", message: "no answer" } : response;

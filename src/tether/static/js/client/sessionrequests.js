@@ -24,11 +24,12 @@ export class SessionRequests {
     this.sessions.applyPage(reply.sessions);
   }
 
-  /** Resolves to whether a run was cancelled. */
-  async cancel(sessionId) {
-    // Tried again (as retry is) when its socket turned out dead: a second cancel of the same
-    // run is answered `cancelled: false`, never harms, and the user's Stop is not lost.
-    return (await this.request(EVENTS.CANCEL, { session_id: sessionId }, 3)).cancelled;
+  /** Resolves to whether a run was cancelled. Tried again (as retry is) when its socket turned
+   *  out dead, while `again()` says the answer it was meant for still streams (else false: no
+   *  run was cancelled by it). A second cancel of the same run is answered `cancelled: false`. */
+  async cancel(sessionId, again = () => true) {
+    const reply = await this.request(EVENTS.CANCEL, { session_id: sessionId }, 3, again);
+    return reply?.cancelled ?? false;
   }
 
   /** Resolves to whether a new answer to the question of answer `messageId` was queued. */
