@@ -259,8 +259,16 @@ async def test_a_lone_surrogate_from_an_agent_is_repaired_and_the_answer_ends(
     store: Store, user: User
 ) -> None:
     """Issue 12 section 3: such an answer stayed streaming for ever."""
+    answer, deltas, _ = await one_answer(store, user, SurrogateAgent())
+    assert answer["status"] == "complete"
+    assert answer["content"] == "smile 😀 and \ufffd lone"
+    assert deltas == answer["content"]
+
+
+async def one_answer(store: Store, user: User, agent: Any) -> tuple[MessageRow, str, list[Op]]:
+    """The answer ``agent`` gives one question, the text of its deltas and their ops."""
     bus = RecordingBus()
-    runs = manager(store, SurrogateAgent(), bus, delta_interval=0.01, checkpoint_interval=0.01)
+    runs = manager(store, agent, bus, delta_interval=0.01, checkpoint_interval=0.01)
     [sid] = await sessions_with_a_question(store, user, 1)
     try:
         runs.wake(sid)
@@ -268,11 +276,8 @@ async def test_a_lone_surrogate_from_an_agent_is_repaired_and_the_answer_ends(
     finally:
         await runs.shutdown()
     [answer] = await final_answers(store, sid)
-    assert answer["status"] == "complete"
-    assert answer["content"] == "smile 😀 and \ufffd lone"
     deltas = "".join(e[2] for kind, e in bus.events if kind == "delta")
-    assert deltas == answer["content"]
-
+    return answer, deltas, [op for ops in bus.ops[answer["id"]] for op in ops]
 
 
 class HeldSurrogateAgent:
@@ -291,26 +296,16 @@ class HeldSurrogateAgent:
 async def test_a_surrogate_held_before_an_event_or_the_end_becomes_a_replacement(
     store: Store, user: User
 ) -> None:
-    bus = RecordingBus()
-    runs = manager(store, HeldSurrogateAgent(), bus, delta_interval=0.01,
-                   checkpoint_interval=0.01)
-    [sid] = await sessions_with_a_question(store, user, 1)
-    try:
-        runs.wake(sid)
-        await wait_answered(store, [sid], timeout=10)
-    finally:
-        await runs.shutdown()
-    [answer] = await final_answers(store, sid)
+    answer, deltas, ops = await one_answer(store, user, HeldSurrogateAgent())
     assert answer["status"] == "complete"
     assert answer["content"] == "x \ufffdend \ufffd"
-    deltas = "".join(e[2] for kind, e in bus.events if kind == "delta")
     assert deltas == answer["content"]
     # No lone surrogate is left in the parts or in any delta's ops (the status line is live
     # only: it is in the ops, not in the final parts).
     json.dumps(answer["parts"], ensure_ascii=False).encode()
-    ops = json.dumps(bus.ops[answer["id"]], ensure_ascii=False)
-    ops.encode()
-    assert "caf\u00e9 \ufffd" in ops
+    encoded = json.dumps(ops, ensure_ascii=False)
+    encoded.encode()
+    assert "caf\u00e9 \ufffd" in encoded
 
 
 POISON = "POISON"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tether.agents.base import repair_text, repaired
+from tether.agents.base import Repair, repair_text
 from tether.runs import IllegalTransition, Run, RunState
 from tether.streams import LiveStream
 
@@ -88,18 +87,20 @@ def test_lone_surrogates_become_replacement_characters(text: str, expected: str)
     repair_text(expected).encode("utf-8")  # always encodable
 
 
-async def chunks(*pieces: str) -> AsyncIterator[str]:
-    for piece in pieces:
-        yield piece
+def repaired(*pieces: str) -> list[str]:
+    """What the run's producer passes on for an agent's ``pieces``, in order."""
+    repair = Repair()
+    out = [text for piece in pieces if (text := repair.text(piece))]
+    if lone := repair.lone():
+        out.append(lone)
+    return out
 
 
-async def test_an_emoji_split_across_two_chunks_comes_out_whole() -> None:
-    out = [c async for c in repaired(chunks("smile \ud83d", "\ude00 done"))]
+def test_an_emoji_split_across_two_chunks_comes_out_whole() -> None:
+    out = repaired("smile \ud83d", "\ude00 done")
     assert "".join(out) == "smile 😀 done"
     assert out[0] == "smile "  # the high surrogate waited for its partner
 
 
-async def test_a_high_surrogate_with_no_partner_is_replaced() -> None:
-    assert [c async for c in repaired(chunks("a\ud83d", "b", "\ud83d"))] == [
-        "a", "\ufffdb", "\ufffd"
-    ]
+def test_a_high_surrogate_with_no_partner_is_replaced() -> None:
+    assert repaired("a\ud83d", "b", "\ud83d") == ["a", "\ufffdb", "\ufffd"]

@@ -137,10 +137,10 @@ def repair_event(event: Any) -> Any:
 
 
 class Repair:
-    """What :func:`repaired` does, one chunk at a time (the run's producer calls it directly:
-    an async generator between the agent and the stream cost one more resumption per token).
-    A high surrogate that ends a text waits for the next one; one with no partner becomes
-    U+FFFD."""
+    """An agent's text made valid, chunk by chunk: the boundary between an agent and the run
+    manager (tether.runs.answer calls it for each chunk; structured events go through
+    :func:`repair_event`). A high surrogate that ends a chunk waits for the next one (an emoji
+    split across two streamed strings comes out whole); one with no partner becomes U+FFFD."""
 
     __slots__ = ("held",)
 
@@ -159,21 +159,3 @@ class Repair:
         """What a held surrogate becomes when no text follows it (U+FFFD), or ''."""
         held, self.held = self.held, ""
         return "\ufffd" if held else ""
-
-
-async def repaired(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """An agent's chunks as valid text: the boundary between an agent and the run manager. A
-    high surrogate that ends a chunk waits for the next one (an emoji split across two
-    streamed strings comes out whole); one with no partner becomes U+FFFD. Structured events
-    pass through with their strings repaired (a surrogate held before one is U+FFFD)."""
-    repair = Repair()
-    async for chunk in chunks:
-        if not isinstance(chunk, str):
-            if lone := repair.lone():
-                yield lone
-            yield repair_event(chunk)
-            continue
-        if text := repair.text(chunk):
-            yield text
-    if lone := repair.lone():
-        yield lone

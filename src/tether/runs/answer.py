@@ -145,7 +145,7 @@ class Answers:
     async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
         stream, text_added = run.stream, self.ticker.text_added
         add_text, add_event = stream.add_text, stream.add_event
-        repair = Repair()  # what tether.agents.base.repaired does, without its own generator
+        repair = Repair()  # valid text only past this point (tether.agents.base)
         valid, lone = repair.text, repair.lone
         async for piece in chunks:
             if isinstance(piece, str):
