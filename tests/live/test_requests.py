@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from tests.support.client import Client
@@ -136,21 +137,30 @@ async def test_polling_transport_works_too(clients: Callable[..., Client]) -> No
     assert final["content"] == "Echo: over polling"
 
 
-async def test_hello_carries_the_servers_real_ping_settings_in_ms(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def connected_with_pings(tmp_path: Path, interval: str, timeout: str
+                               ) -> AsyncIterator[Client]:
+    """A client connected to a server of its own with these ping settings (seconds)."""
     srv = start_server(tmp_path / "data",
-                       {"TETHER_PING_INTERVAL": "3", "TETHER_PING_TIMEOUT": "2.5"})
+                       {"TETHER_PING_INTERVAL": interval, "TETHER_PING_TIMEOUT": timeout})
     client = Client(srv.url)
     try:
         await client.connect()
+        assert client.hello is not None
+        yield client
+    finally:
+        await client.close()
+        srv.stop()
+
+
+async def test_hello_carries_the_servers_real_ping_settings_in_ms(tmp_path: Path) -> None:
+    async with connected_with_pings(tmp_path, "3", "2.5") as client:
         assert client.hello is not None
         limits = client.hello["limits"]
         assert (limits["ping_interval"], limits["ping_timeout"]) == (3000, 2500)
         # The same as Engine.IO's own handshake told the client (which keeps seconds).
         eio = client.sio.eio
         assert (eio.ping_interval * 1000, eio.ping_timeout * 1000) == (3000, 2500)
-    finally:
-        await client.close()
-        srv.stop()
 
 
 async def test_a_fractional_ping_interval_is_advertised_whole_and_keeps_clients_connected(
@@ -159,11 +169,7 @@ async def test_a_fractional_ping_interval_is_advertised_whole_and_keeps_clients_
     """python-engineio truncates the handshake's pingInterval to whole seconds (0.5 s became
     0 ms): a client waiting pingInterval + pingTimeout for each ping then gave up between two
     pings. The handshake now rounds up (tether.edge.pings.advertised_ping_interval)."""
-    srv = start_server(tmp_path / "data",
-                       {"TETHER_PING_INTERVAL": "0.5", "TETHER_PING_TIMEOUT": "0.5"})
-    client = Client(srv.url)
-    try:
-        await client.connect()
+    async with connected_with_pings(tmp_path, "0.5", "0.5") as client:
         assert client.hello is not None
         assert client.hello["limits"]["ping_interval"] == 500  # what the server really does
         eio = client.sio.eio
@@ -172,6 +178,3 @@ async def test_a_fractional_ping_interval_is_advertised_whole_and_keeps_clients_
         await asyncio.sleep(2.5)
         assert client.sio.connected
         assert (await client.ok("heartbeat"))["server_time"]
-    finally:
-        await client.close()
-        srv.stop()
