@@ -44,11 +44,13 @@ class LateClaimStore(CountingStore):
         return held
 
     async def claim_session(
-        self, session_id: str, runner: str, until: datetime, *, queued: bool = False
+        self, session_id: str, runner: str, until: datetime, *, queued: bool = False,
+        answer_id: str | None = None,
     ) -> Takeover | None:
         await self.renewed.wait()
         taken = await super().claim_session(session_id, runner,
-                                            until - timedelta(seconds=2 * LEASE), queued=queued)
+                                            until - timedelta(seconds=2 * LEASE), queued=queued,
+                                            answer_id=answer_id)
         self.claimed.set()
         return taken
 

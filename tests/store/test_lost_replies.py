@@ -4,6 +4,8 @@ section 1, found by the fault test: a doubled answer to one question)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.store.test_run_streams import (
     CountingStore,
     RecordingBus,
@@ -16,15 +18,32 @@ from tests.store.test_run_streams import (
 from tether.accounts import User
 from tether.parts import Part
 from tether.protocol import MessageStatus
-from tether.store import MessageRow, Store
+from tether.store import AgentState, IdleOrNext, MessageRow, Store, Takeover
 
 LOST = "connection reset by peer (the reply to COMMIT was lost)"
 
 
 class LostCreateReply(CountingStore):
-    """The first answer is created (committed), then its reply is lost."""
+    """The first answer is created (committed), then its reply is lost: the reply to the
+    claim that opened it (SQLite) or to its own creation (PostgreSQL)."""
 
     lost = 0
+
+    def _lose_first(self) -> None:
+        if not self.lost:
+            self.lost += 1
+            raise ConnectionResetError(LOST)
+
+    async def claim_session(
+        self, session_id: str, runner: str, until: datetime, *, queued: bool = False,
+        answer_id: str | None = None,
+    ) -> Takeover | None:
+        taken = await super().claim_session(
+            session_id, runner, until, queued=queued, answer_id=answer_id
+        )
+        if taken is not None and taken.answer is not None:
+            self._lose_first()
+        return taken
 
     async def create_assistant_message(
         self, session_id: str, reply_to: str | None, runner: str | None = None,
@@ -32,24 +51,24 @@ class LostCreateReply(CountingStore):
     ) -> MessageRow | None:
         given = {} if message_id is None else {"message_id": message_id}
         created = await super().create_assistant_message(session_id, reply_to, runner, **given)
-        if not self.lost:
-            self.lost += 1
-            raise ConnectionResetError(LOST)
+        self._lose_first()
         return created
 
 
 class LostFinishReply(CountingStore):
-    """The first answer's final write commits, then its reply is lost."""
+    """The first answer's final write commits, then its reply is lost (the write that also
+    releases the claim, SQLite, or the end alone, PostgreSQL)."""
 
     lost = 0
 
-    async def finish_message(
+    async def end_and_release(
         self, session_id: str, message_id: str, status: MessageStatus, content: str,
-        chunks: int, error: str | None = None, runner: str | None = None,
-        parts: list[Part] | None = None,
-    ) -> MessageRow | None:
-        ended = await super().finish_message(
-            session_id, message_id, status, content, chunks, error, runner, parts
+        chunks: int, error: str | None, *, runner: str, parts: list[Part] | None,
+        agent_state: AgentState | None = None, likely_queued: bool = False,
+    ) -> tuple[MessageRow, IdleOrNext | None] | None:
+        ended = await super().end_and_release(
+            session_id, message_id, status, content, chunks, error, runner=runner,
+            parts=parts, agent_state=agent_state, likely_queued=likely_queued,
         )
         if not self.lost:
             self.lost += 1

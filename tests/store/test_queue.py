@@ -26,6 +26,7 @@ from tether.db.migrate import upgrade
 from tether.db.schema import sessions, users
 from tether.store import MessageRow, Store, utcnow
 from tether.store import statements as queries
+from tether.store.writer import writer_for
 
 #: The queue as it was read before ``queued`` (migration 0008's backfill says the same).
 WAITING_BEFORE = sa.text(
@@ -294,6 +295,39 @@ async def test_a_workers_claim_on_an_empty_queue_writes_nothing(
     assert taken is None
     assert began == [], "no transaction"
     assert await store.claimed_sessions() == []
+
+
+#: A test of SQLite's writer groups (on PostgreSQL each write is a statement of its own).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
+async def test_a_workers_answer_is_two_writes_its_claim_opens_it_and_its_end_releases(
+    store: Store, user: User
+) -> None:
+    """Not four (the claim, the answer's creation, its end, the release): each of those was a
+    member of the writer's groups, with its savepoint and its future, per send."""
+    writer = writer_for(store.engine)
+    bus = RecordingBus()
+    runs = manager(store, WordsAgent(3, 0.0), bus, checkpoint_interval=60.0)
+    [sid] = await sessions_with_a_question(store, user, 1)
+    before = writer.groups
+    try:
+        runs.wake(sid)
+        await wait_answered(store, [sid])
+        async with asyncio.timeout(10):
+            while await store.claimed_sessions():  # noqa: ASYNC110 - polled
+                await asyncio.sleep(0.01)
+        await wait_until_idle(runs)
+    finally:
+        await runs.shutdown()
+    assert writer.groups == before + 2
+    [answer] = [m for m in await store.changed_since(sid, 0) if m["role"] == "assistant"]
+    assert (answer["status"], answer["content"]) == ("complete", "w0 w1 w2 ")
+    session = await store.session_by_id(sid)
+    assert session is not None and not session["running"] and session["head_seq"] == 3
+    announced = [m["running"] for kind, m in bus.events if kind == "session"]
+    assert announced == [True, False]  # claimed, then released: both told
 
 
 async def test_a_workers_claim_takes_over_an_answer_left_streaming(

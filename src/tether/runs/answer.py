@@ -19,7 +19,7 @@ from tether.runs.retry import patiently
 from tether.runs.state import Run, RunState
 from tether.runs.ticker import StreamTicker
 from tether.runs.turn import build_turn
-from tether.store import MessageRow, Store, is_unavailable
+from tether.store import AgentState, IdleOrNext, MessageRow, Store, is_unavailable
 from tether.store.claims import INTERRUPTED
 from tether.streams import LiveStream, LocalStreams
 
@@ -29,6 +29,10 @@ log = logging.getLogger("tether.runs")
 CANCEL_WAIT = 5.0
 #: The error of an answer whose text the database refused.
 UNSTORABLE = "the answer could not be stored"
+
+#: An answer's end: the final message, and what its write did with the claim (None: nothing,
+#: the caller releases; see Store.end_and_release).
+Ended = tuple[MessageRow, IdleOrNext | None]
 
 #: Where an answer's text comes from, asked once its message exists: the chunks, and the
 #: agent's turn (None: no agent writes it, as for a stream an app publishes).
@@ -72,16 +76,24 @@ class Answers:
     def running(self) -> dict[str, RunState]:
         return {sid: run.state for sid, run in self._active.items()}
 
-    async def run(self, agent_name: str, question: MessageRow) -> bool:
-        """Answer one user message with the agent called ``agent_name``; False when this
-        process turned out not to hold the session's claim any more."""
+    async def run(
+        self, agent_name: str, question: MessageRow, answer: MessageRow | None,
+        likely_queued: Callable[[], bool],
+    ) -> Ended | None:
+        """Answer one user message with the agent called ``agent_name`` (into ``answer``, when
+        the claim's write opened it), for the session's worker: the answer's end also releases
+        the claim, or reads the next question (see Store.end_and_release; ``likely_queued()``,
+        asked then, says whether a question was sent meanwhile). None when this process turned
+        out not to hold the session's claim any more."""
 
         async def agent_source() -> tuple[AsyncIterator[str | Event], Turn]:
             agent, turn = await build_turn(self.store, self.agents, agent_name, question)
             return agent.stream(turn), turn
 
-        answered = await self.answer(question["session_id"], question["id"], agent_source)
-        return answered is not None
+        return await self._answer(
+            question["session_id"], question["id"], agent_source, None, answer,
+            release=likely_queued,
+        )
 
     async def answer(
         self,
@@ -93,17 +105,32 @@ class Answers:
         """Write one answer (replying to ``reply_to``), its text from ``source``, called once
         its message exists (``opened`` hears of it then); the final message, or None when this
         process turned out not to hold the session's claim any more."""
-        # This attempt's own id: a retry after a reply lost with the connection finds the
-        # answer its first attempt created, instead of answering the question twice.
-        answer_id = str(uuid.uuid4())
-        assistant = await patiently(
-            lambda: self.store.create_assistant_message(
-                session_id, reply_to, self.runner_id, message_id=answer_id
-            ),
-            f"answer of session {session_id}",
-        )
+        ended = await self._answer(session_id, reply_to, source, opened, None, release=None)
+        return None if ended is None else ended[0]
+
+    async def _answer(
+        self,
+        session_id: str,
+        reply_to: str | None,
+        source: Source,
+        opened: Callable[[MessageRow], None] | None,
+        assistant: MessageRow | None,
+        *,
+        release: Callable[[], bool] | None,
+    ) -> Ended | None:
+        """``release``: the worker's (see run), else None."""
         if assistant is None:
-            return None
+            # This attempt's own id: a retry after a reply lost with the connection finds the
+            # answer its first attempt created, instead of answering the question twice.
+            answer_id = new_answer_id()
+            assistant = await patiently(
+                lambda: self.store.create_assistant_message(
+                    session_id, reply_to, self.runner_id, message_id=answer_id
+                ),
+                f"answer of session {session_id}",
+            )
+            if assistant is None:
+                return None
         await self.bus.message(session_id, assistant)
         if opened is not None:
             opened(assistant)
@@ -128,7 +155,9 @@ class Answers:
                 run.producer.cancel()
                 # Let the agent clean up (a command agent kills its process group).
                 await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
-            await asyncio.shield(self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED))
+            await asyncio.shield(
+                self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED, release=None)
+            )
             raise
         except AgentError as exc:
             status, error = MessageStatus.FAILED, str(exc) or "the agent failed"
@@ -140,7 +169,7 @@ class Answers:
                 log.exception("agent of session %s failed", session_id)
                 error = f"the agent failed unexpectedly ({type(exc).__name__})"
                 status = MessageStatus.FAILED
-        return await self._finish(run, turn, status, error)
+        return await self._finish(run, turn, status, error, release=release)
 
     async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
         stream, text_added = run.stream, self.ticker.text_added
@@ -162,25 +191,29 @@ class Answers:
             text_added(run)
 
     async def _finish(
-        self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None
-    ) -> MessageRow | None:
+        self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None,
+        *, release: Callable[[], bool] | None,
+    ) -> Ended | None:
         stream = run.stream
         fenced = run.state is RunState.FENCED
         if not fenced:
             run.finishing()
         await self.ticker.remove(run)
-        final: MessageRow | None = None
+        ended: Ended | None = None
         try:
             if not fenced:
                 # The parts end (tools left unfinished, reasoning, the status line) in the last
                 # chunk, so live followers and the final message agree.
                 stream.finish(_ending_reason(status, error))
                 await self.ticker.flush_last(run)  # the final message carries it all the same
-                final = await self._end(stream, status, stream.text, error)
-                if final is not None and turn is not None and turn.state_changed:
-                    new_state = turn.new_state
+                state = None
+                if turn is not None and turn.state_changed:
+                    state = AgentState(turn.new_state)
+                ended = await self._end(stream, status, error, release=release, state=state)
+                if ended is not None and ended[1] is None and state is not None:
+                    # Not kept by the end's own write (see Store.end_and_release).
                     await patiently(
-                        lambda: self.store.set_agent_state(stream.session_id, new_state),
+                        lambda: self.store.set_agent_state(stream.session_id, state.state),
                         f"agent state of session {stream.session_id}",
                     )
         finally:
@@ -188,43 +221,58 @@ class Answers:
             self._active.pop(stream.session_id, None)
             self.metrics.runs_active.dec()
             run.end()
-        if final is None:
+        if ended is None:
             await self.leases.settle(stream.session_id, stream.message_id)
             return None
-        await self.bus.message(stream.session_id, final)
-        return final
+        await self.bus.message(stream.session_id, ended[0])
+        return ended
 
     async def _end(
-        self, stream: LiveStream, status: MessageStatus, text: str, error: str | None
-    ) -> MessageRow | None:
-        """The final write, fenced by this process's claim. One the database refuses for
+        self, stream: LiveStream, status: MessageStatus, error: str | None,
+        *, release: Callable[[], bool] | None, state: AgentState | None,
+    ) -> Ended | None:
+        """The final write, fenced by this process's claim (with ``release``, the worker's:
+        see Store.end_and_release, which may keep ``state`` too). One the database refuses for
         another reason than being away ends the answer ``failed`` instead, so it never stays
         ``streaming``."""
 
         attempts = 0
 
-        async def write(status: MessageStatus, text: str, error: str | None) -> MessageRow | None:
+        async def write(status: MessageStatus, text: str, error: str | None) -> Ended | None:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
                 # The reply to an earlier attempt may have been lost after it committed: then
                 # the message is ended already, by this run, and a second write finds nothing.
+                # (Whatever that write also did, the caller does again: both are idempotent.)
                 found = await self.store.message_by_id(stream.message_id)
                 if found is not None and (found["status"], found["content"]) == (status, text):
-                    return found
-            return await self.store.finish_message(
+                    return found, None
+            parts = stream.parts if text == stream.text else []
+            if release is not None:
+                return await self.store.end_and_release(
+                    stream.session_id, stream.message_id, status, text, stream.chunks, error,
+                    runner=self.runner_id, parts=parts, agent_state=state,
+                    likely_queued=release(),
+                )
+            final = await self.store.finish_message(
                 stream.session_id, stream.message_id, status, text, stream.chunks, error,
-                runner=self.runner_id, parts=stream.parts if text == stream.text else [],
+                runner=self.runner_id, parts=parts,
             )
+            return None if final is None else (final, None)
 
         what = f"end of message {stream.message_id}"
         try:
-            return await patiently(lambda: write(status, text, error), what)
+            return await patiently(lambda: write(status, stream.text, error), what)
         except Exception as exc:
             if is_unavailable(exc):
                 raise
             log.exception("message %s could not be stored", stream.message_id)
             return await patiently(lambda: write(MessageStatus.FAILED, "", UNSTORABLE), what)
+
+
+def new_answer_id() -> str:
+    return str(uuid.uuid4())
 
 
 def _ending_reason(status: MessageStatus, error: str | None) -> str | None:

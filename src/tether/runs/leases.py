@@ -48,12 +48,14 @@ class Leases:
     def until(self) -> datetime:
         return utcnow() + timedelta(seconds=self.lease)
 
-    async def claim(self, session_id: str, *, queued: bool = False) -> Takeover | None:
+    async def claim(
+        self, session_id: str, *, queued: bool = False, answer_id: str | None = None
+    ) -> Takeover | None:
         """Claim the session for this process (None: another holds it, or with ``queued``
-        no question is queued; see Store.claim_session), publishing whatever the claim ended
-        of a previous holder's."""
+        no question is queued; see Store.claim_session, also for ``answer_id``), publishing
+        whatever the claim ended of a previous holder's."""
         taken = await self.store.claim_session(
-            session_id, self.runner_id, self.until(), queued=queued
+            session_id, self.runner_id, self.until(), queued=queued, answer_id=answer_id
         )
         if taken is not None:
             await self.publish(taken)

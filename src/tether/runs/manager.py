@@ -4,6 +4,7 @@ time; what a cancel reaches."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -12,13 +13,13 @@ from typing import Any
 from tether.agents import AgentRegistry
 from tether.bus import Bus
 from tether.metrics import Metrics
-from tether.runs.answer import Answers, Source
+from tether.runs.answer import Answers, Source, new_answer_id
 from tether.runs.cancel import CancelChannel
 from tether.runs.leases import Leases
 from tether.runs.retry import patiently
 from tether.runs.state import Run, RunState
 from tether.runs.ticker import StreamTicker
-from tether.store import MessageRow, SessionRow, Store
+from tether.store import IdleOrNext, MessageRow, SessionRow, Store
 from tether.streams import LocalStreams
 
 log = logging.getLogger("tether.runs")
@@ -143,10 +144,11 @@ class RunManager:
             await self._recovered.wait()
             while True:
                 self._again.discard(session_id)
-                # The queue is in the database: while it is away, wait and look again.
+                # The queue is in the database: while it is away, wait and look again (with
+                # the same answer id: a claim that opened its answer is found again).
                 await patiently(
-                    lambda: self._answer_queue(session_id), f"session {session_id}",
-                    patience=None,
+                    functools.partial(self._answer_queue, session_id, new_answer_id()),
+                    f"session {session_id}", patience=None,
                 )
                 if session_id not in self._again:
                     return  # nothing arrived meanwhile: no await between here and the pop
@@ -158,30 +160,29 @@ class RunManager:
             self._workers.pop(session_id, None)
             self._again.discard(session_id)
 
-    async def _answer_queue(self, session_id: str) -> None:
-        # One write claims the session only while a question is queued, and reads the first.
-        taken = await self.leases.claim(session_id, queued=True)
+    async def _answer_queue(self, session_id: str, answer_id: str) -> None:
+        # One write claims the session only while a question is queued, reads the first, and
+        # (SQLite) opens its answer, ``answer_id``.
+        taken = await self.leases.claim(session_id, queued=True, answer_id=answer_id)
         if taken is None:
             return  # nothing queued, or another process answers this session (it will see it)
         owner = await self.store.session_owner(session_id)
-        question, released = taken.question, False
+        question, answer, released = taken.question, taken.answer, False
         try:
             while question is not None:
-                if not await self.answers.run(taken.session["agent"], question):
-                    return  # fenced: the claim is gone
-                if session_id in self._again:
-                    # A question was sent here meanwhile (its wake follows its commit, so this
-                    # read sees it, and every one woken before the discard): likely queued.
-                    self._again.discard(session_id)
-                    if (question := await self.store.next_unanswered(session_id)) is not None:
-                        continue
-                # "Anything more?" and the release in one statement: the claim is given up
-                # only while nothing is queued, so a question sent meanwhile on another node
-                # (whose claim failed while this one held) is answered here; when one is
-                # queued, the same statement reads it.
-                idle, question = await asyncio.shield(
-                    self.store.release_or_next(session_id, self.runner_id)
+                # A question sent from here on is seen by this answer's end, which reads the
+                # queue after it (its wake follows its commit).
+                self._again.discard(session_id)
+                ended = await self.answers.run(
+                    taken.session["agent"], question, answer,
+                    lambda: session_id in self._again,
                 )
+                if ended is None:
+                    return  # fenced: the claim is gone
+                answer, after = None, ended[1]
+                if after is None:  # the end's own write left the claim to this worker
+                    after = await self._release_or_next(session_id)
+                idle, question = after
                 if idle is not None:
                     released = True
                     await self._announce(owner, idle)
@@ -189,6 +190,19 @@ class RunManager:
         finally:
             if not released:
                 await self._release(session_id, owner)
+
+    async def _release_or_next(self, session_id: str) -> IdleOrNext:
+        if session_id in self._again:
+            # A question was sent here meanwhile (its wake follows its commit, so this read
+            # sees it, and every one woken before the discard): likely queued.
+            self._again.discard(session_id)
+            if (question := await self.store.next_unanswered(session_id)) is not None:
+                return None, question
+        # "Anything more?" and the release in one statement: the claim is given up only while
+        # nothing is queued, so a question sent meanwhile on another node (whose claim failed
+        # while this one held) is answered here; when one is queued, the same statement reads
+        # it.
+        return await asyncio.shield(self.store.release_or_next(session_id, self.runner_id))
 
     async def _release(self, session_id: str, owner: str | None) -> None:
         released = await asyncio.shield(self.store.release_session(session_id, self.runner_id))

@@ -6,11 +6,12 @@ diverge from the rows. Streamed text is not a change: checkpoints rewrite a stre
 text without taking a seq.
 """
 
-from tether.store.claims import ClaimQueries, Takeover
+from tether.store.claims import ClaimQueries, IdleOrNext, Takeover
 from tether.store.posts import PostQueries
 from tether.store.push import PushQueries, PushSubscriptionRow
 from tether.store.rows import (
     STREAMING,
+    AgentState,
     ContentMismatch,
     ListedSessionRow,
     MessageRow,
@@ -33,7 +34,9 @@ class Store(SessionQueries, PostQueries, ClaimQueries, PushQueries):
 
 __all__ = [
     "STREAMING",
+    "AgentState",
     "ContentMismatch",
+    "IdleOrNext",
     "ListedSessionRow",
     "MessageRow",
     "PushSubscriptionRow",

@@ -16,14 +16,16 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 
 from tether.db.schema import sessions
-from tether.parts import final_parts
+from tether.parts import Part, final_parts
 from tether.protocol import MessageStatus
 from tether.store import compiled, statements
-from tether.store.base import StoreBase
+from tether.store.messages import MessageQueries, end_answer, open_answer
 from tether.store.rows import (
     _SESSION_COLUMNS,
+    AgentState,
     MessageRow,
     SessionRow,
+    _NothingToDo,
     message_out,
     parts_or_text,
     session_out,
@@ -44,6 +46,24 @@ class Takeover:
     #: For a claim taken only while a question is queued: the first question of the queue,
     #: read in the claim's transaction.
     question: MessageRow | None = None
+    #: Its answer, opened (``streaming``, empty) in the same transaction when the claim was
+    #: asked to (``answer_id``, on SQLite); None: the claimer opens it.
+    answer: MessageRow | None = None
+
+
+#: What a worker's end of an answer did with the claim (see ClaimQueries.release_or_next):
+#: the session after the claim was given up while nothing was queued, or else the queue's first
+#: question, with the claim kept to answer it; (None, None): not held, and nothing queued.
+IdleOrNext = tuple[SessionRow | None, MessageRow | None]
+
+
+def _release_or_next(conn: Connection, params: dict[str, Any]) -> IdleOrNext:
+    """release_or_next's statements in ``conn``'s transaction (SQLite)."""
+    released = compiled.first(conn, statements.RELEASE_IDLE, params)
+    if released is not None:
+        return session_out(released), None
+    question = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": params["p_session"]})
+    return None, None if question is None else message_out(question)
 
 
 def _end_streaming(conn: Connection, session_id: str, claimed: Any) -> Takeover:
@@ -53,27 +73,35 @@ def _end_streaming(conn: Connection, session_id: str, claimed: Any) -> Takeover:
     left = compiled.execute(conn, statements.STREAMING_IN, {"p_session": session_id})
     if not left:  # the usual case: the row the claim returned is the session after
         return Takeover(session_out(claimed), [])
-    interrupted: list[MessageRow] = []
-    for row in left:
-        taken = compiled.first(conn, *statements.next_seq(
-            session_id, user_id=None, runner=None, new_message=False
-        ))
-        assert taken is not None  # the session row was just updated in this transaction
-        ended = compiled.one(
-            conn, statements.FINISH_MESSAGE,
-            {
-                "p_id": row.id, "p_status": MessageStatus.INTERRUPTED,
-                "p_content": row.content,
-                "p_chunks": row.chunks, "p_error": INTERRUPTED, "p_seq": taken[0],
-                "p_parts": parts_or_text(
-                    final_parts(message_out(row)["parts"], INTERRUPTED), row.content
-                ),
-                "p_now": utcnow(),
-            },
+    interrupted = [
+        end_answer(
+            conn, session_id, row.id, MessageStatus.INTERRUPTED, row.content, row.chunks,
+            INTERRUPTED, None,
+            parts_or_text(final_parts(message_out(row)["parts"], INTERRUPTED), row.content),
         )
-        interrupted.append(message_out(ended))
+        for row in left  # streaming, in the session whose row this transaction holds
+    ]
     session = compiled.one(conn, statements.SESSION, {"p_session": session_id})
     return Takeover(session_out(session), interrupted)
+
+
+def _opened_before(
+    conn: Connection, session_id: str, runner: str, answer_id: str
+) -> Takeover | None:
+    """A claim retried with the ``answer_id`` of an attempt that committed (its caller never
+    heard: an error after it, say while announcing it): the queue it claimed for is empty now,
+    its question answered by that answer. The claim, question and answer again while the
+    runner still holds the session and the answer streams (None otherwise), so the retry
+    answers it instead of leaving it streaming until the lease's upkeep ends it."""
+    found = compiled.first(conn, statements.OPENED_UNDER_CLAIM,
+                           {"p_id": answer_id, "p_session": session_id, "p_runner": runner})
+    if found is None:
+        return None
+    answer = message_out(found)
+    question = compiled.first(conn, statements.MESSAGE, {"p_id": answer["reply_to"]})
+    session = compiled.one(conn, statements.SESSION, {"p_session": session_id})
+    return Takeover(session_out(session), [], None if question is None else message_out(question),
+                    answer)
 
 
 class _TakeOver:
@@ -94,13 +122,15 @@ class _Prefixed:
         }
 
 
-class ClaimQueries(StoreBase):
+class ClaimQueries(MessageQueries):
     """Claims change hands through the store's writer (tether.store.writer): on SQLite a
     claim and its release are members of the writer's groups, not transactions of their own
-    holding the write lock over several hand-offs each."""
+    holding the write lock over several hand-offs each (and a worker's claim and release share
+    theirs with its answer's start and end)."""
 
     async def claim_session(
-        self, session_id: str, runner: str, until: datetime, *, queued: bool = False
+        self, session_id: str, runner: str, until: datetime, *, queued: bool = False,
+        answer_id: str | None = None,
     ) -> Takeover | None:
         """Make ``runner`` the session's runner until ``until``, unless another runner holds a
         live claim; None then. Any answer still streaming in the session is the previous
@@ -109,8 +139,15 @@ class ClaimQueries(StoreBase):
 
         ``queued``: claim only while a question is queued (None when none is), and read the
         first one in the same transaction (``Takeover.question``): a worker's claim, one write
-        instead of a read of the queue before it and another after."""
+        instead of a read of the queue before it and another after. ``answer_id`` (with
+        ``queued``): on SQLite, also open that question's answer in the same transaction
+        (``Takeover.answer``, as create_assistant_message would), one member of the writer's
+        group instead of two. PostgreSQL claims in one statement and leaves the answer to the
+        claimer (``Takeover.answer`` None), whose create is idempotent by its id across a lost
+        reply, where a claim retried after one would find the queue empty."""
         params = {"p_session": session_id, "p_runner": runner, "p_until": until, "p_now": utcnow()}
+        if self._autocommit is not None:
+            answer_id = None  # PostgreSQL: the claimer opens the answer (above)
         if queued and self._autocommit is not None:
             taken = await self._claim_queued_in_one_statement(params)
             if not isinstance(taken, _TakeOver):
@@ -121,12 +158,20 @@ class ClaimQueries(StoreBase):
         def write(conn: Connection) -> Takeover | None:
             claimed = compiled.first(conn, claim, params)
             if claimed is None:
-                return None
+                if answer_id is None:
+                    return None
+                return _opened_before(conn, session_id, runner, answer_id)
             taken = _end_streaming(conn, session_id, claimed)
             if not queued:
                 return taken
-            question = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
-            return replace(taken, question=None if question is None else message_out(question))
+            found = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
+            if found is None:
+                return taken
+            question = message_out(found)
+            answer = None
+            if answer_id is not None:
+                answer = open_answer(conn, session_id, question["id"], runner, answer_id)
+            return replace(taken, question=question, answer=answer)
 
         return await self._transact(write)
 
@@ -181,14 +226,55 @@ class ClaimQueries(StoreBase):
                 return session_out(row), None
             return None, None if row.q_id is None else message_out(_Prefixed(row, "q_"))
 
-        def write(conn: Connection) -> tuple[SessionRow | None, MessageRow | None]:
-            released = compiled.first(conn, statements.RELEASE_IDLE, params)
-            if released is not None:
-                return session_out(released), None
-            question = compiled.first(conn, statements.NEXT_UNANSWERED, {"p_session": session_id})
-            return None, None if question is None else message_out(question)
+        return await self._transact(lambda conn: _release_or_next(conn, params))
 
-        return await self._transact(write)
+    async def end_and_release(
+        self,
+        session_id: str,
+        message_id: str,
+        status: MessageStatus,
+        content: str,
+        chunks: int,
+        error: str | None,
+        *,
+        runner: str,
+        parts: list[Part] | None,
+        agent_state: AgentState | None = None,
+        likely_queued: bool = False,
+    ) -> tuple[MessageRow, IdleOrNext | None] | None:
+        """A worker's end of an answer (as finish_message, fenced by ``runner``'s claim; None:
+        fenced, nothing written) and what comes after it: on SQLite, in the same transaction,
+        the agent's new state kept (``agent_state``) and release_or_next, one member of the
+        writer's group instead of two or three (``likely_queued``: a question was sent
+        meanwhile, so the queue is read before a release is tried). On PostgreSQL the end
+        alone, one statement (as finish_message): the caller keeps the state and releases
+        ((final, None)), so that a retry after a lost reply, which finds the answer ended,
+        still does both."""
+        ending = parts_or_text(parts, content)
+        if self._autocommit is not None:
+            final = await self.finish_message(
+                session_id, message_id, status, content, chunks, error, runner, parts
+            )
+            return None if final is None else (final, None)
+        params = {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
+
+        def write(conn: Connection) -> tuple[MessageRow, IdleOrNext]:
+            final = end_answer(
+                conn, session_id, message_id, status, content, chunks, error, runner, ending
+            )
+            if agent_state is not None:
+                compiled.first(conn, statements.SET_AGENT_STATE,
+                               {"p_session": session_id, "p_state": agent_state.state})
+            if likely_queued and (question := compiled.first(
+                conn, statements.NEXT_UNANSWERED, {"p_session": session_id}
+            )) is not None:
+                return final, (None, message_out(question))
+            return final, _release_or_next(conn, params)
+
+        try:
+            return await self._transact(write)
+        except _NothingToDo:
+            return None
 
     async def expired_claims(self) -> list[str]:
         """The sessions whose claim's lease has run out."""

@@ -71,6 +71,55 @@ def insert_new(
     return message_out(row)
 
 
+def open_answer(
+    conn: Connection, session_id: str, reply_to: str | None, runner: str | None, answer_id: str
+) -> MessageRow | None:
+    """A new, empty ``streaming`` assistant message ``answer_id`` in ``conn``'s transaction,
+    replying to ``reply_to`` (marked answered: out of the queue); with ``runner``, only while
+    that runner holds the session's claim. None when there is no such session (or claim)."""
+    row = insert_new(
+        conn, session_id, runner=runner, role="assistant", content="",
+        status=STREAMING, reply_to=reply_to, id=answer_id,
+    )
+    if row is not None and reply_to is not None:
+        # Answered (again): a retry asked for no more than this one.
+        compiled.execute(conn, statements.ANSWERED, {"p_id": reply_to})
+    return row
+
+
+def end_answer(
+    conn: Connection,
+    session_id: str,
+    message_id: str,
+    status: MessageStatus,
+    content: str,
+    chunks: int,
+    error: str | None,
+    runner: str | None,
+    parts: list[Part] | None,
+) -> MessageRow:
+    """End a streaming message at the session's next seq in ``conn``'s transaction (with
+    ``runner``, only while that runner holds the claim). Raises _NothingToDo when it is not
+    streaming any more or the claim is gone: in a savepoint or a transaction of its own, that
+    rolls the seq back."""
+    taken = compiled.first(conn, *statements.next_seq(
+        session_id, user_id=None, runner=runner, new_message=False
+    ))
+    if taken is None:
+        raise _NothingToDo
+    row = compiled.first(
+        conn, statements.FINISH_MESSAGE,
+        {
+            "p_id": message_id, "p_status": status, "p_content": content,
+            "p_chunks": chunks, "p_error": error, "p_seq": taken[0], "p_parts": parts,
+            "p_now": utcnow(),
+        },
+    )
+    if row is None:
+        raise _NothingToDo
+    return message_out(row)
+
+
 def _one_message(conn: Connection, message_id: str) -> MessageRow | None:
     row = conn.execute(select(*_MESSAGE_COLUMNS).where(messages.c.id == message_id)).first()
     return None if row is None else message_out(row)
@@ -179,17 +228,9 @@ class MessageQueries(StoreBase):
             )
             return message_out(rows[0]) if rows else None
 
-        def write(conn: Connection) -> MessageRow | None:
-            row = insert_new(
-                conn, session_id, runner=runner, role="assistant", content="",
-                status=STREAMING, reply_to=reply_to, id=new_id,
-            )
-            if row is not None and reply_to is not None:
-                # Answered (again): a retry asked for no more than this one.
-                compiled.execute(conn, statements.ANSWERED, {"p_id": reply_to})
-            return row
-
-        return await self._transact(write)
+        return await self._transact(
+            lambda conn: open_answer(conn, session_id, reply_to, runner, new_id)
+        )
 
     async def request_retry(self, session_id: str, message_id: str) -> bool | None:
         """Ask for a new answer to the question the assistant message ``message_id`` answered:
@@ -305,26 +346,9 @@ class MessageQueries(StoreBase):
                 raise _NothingToDo
             return message_out(found)
 
-        def write(conn: Connection) -> MessageRow:
-            taken = compiled.first(conn, *statements.next_seq(
-                session_id, user_id=None, runner=runner, new_message=False
-            ))
-            if taken is None:
-                raise _NothingToDo
-            row = compiled.first(
-                conn, statements.FINISH_MESSAGE,
-                {
-                    "p_id": message_id, "p_status": status, "p_content": content,
-                    "p_chunks": chunks, "p_error": error, "p_seq": taken[0],
-                    "p_parts": parts,
-                    "p_now": utcnow(),
-                },
-            )
-            if row is None:
-                raise _NothingToDo  # rolls the seq back
-            return message_out(row)
-
-        return await self._transact(write)
+        return await self._transact(lambda conn: end_answer(
+            conn, session_id, message_id, status, content, chunks, error, runner, parts
+        ))
 
     async def streaming_messages(self) -> list[MessageRow]:
         async with self._reads.connect() as conn:

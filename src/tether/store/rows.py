@@ -109,6 +109,13 @@ class Snapshot:
         return self.session["head_seq"]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """The agent's new state to keep with its session (``state`` None: none kept)."""
+
+    state: str | None
+
+
 class _NothingToDo(Exception):
     """Raised inside a write transaction to roll it back: there was nothing to change."""
 

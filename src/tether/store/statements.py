@@ -142,6 +142,21 @@ NEXT_UNANSWERED = (
     .limit(1)
 )
 
+#: An answer still streaming in a session a runner holds (p_id, p_session, p_runner).
+OPENED_UNDER_CLAIM = (
+    select(*_MESSAGE_COLUMNS)
+    .join(sessions, sessions.c.id == messages.c.session_id)
+    .where(
+        messages.c.id == bindparam("p_id"),
+        messages.c.session_id == bindparam("p_session"),
+        messages.c.status == STREAMING,
+        sessions.c.runner == bindparam("p_runner"),
+    )
+)
+
+#: A message by id (p_id).
+MESSAGE = select(*_MESSAGE_COLUMNS).where(messages.c.id == bindparam("p_id"))
+
 #: A session's answers still streaming, by position (p_session): a claim's check for what a
 #: previous holder left.
 STREAMING_IN = (
