@@ -92,7 +92,7 @@ class Answers:
 
         return await self._answer(
             question["session_id"], question["id"], agent_source, None, answer,
-            release=likely_queued,
+            likely_queued=likely_queued,
         )
 
     async def answer(
@@ -105,7 +105,7 @@ class Answers:
         """Write one answer (replying to ``reply_to``), its text from ``source``, called once
         its message exists (``opened`` hears of it then); the final message, or None when this
         process turned out not to hold the session's claim any more."""
-        ended = await self._answer(session_id, reply_to, source, opened, None, release=None)
+        ended = await self._answer(session_id, reply_to, source, opened, None, likely_queued=None)
         return None if ended is None else ended[0]
 
     async def _answer(
@@ -116,9 +116,10 @@ class Answers:
         opened: Callable[[MessageRow], None] | None,
         assistant: MessageRow | None,
         *,
-        release: Callable[[], bool] | None,
+        likely_queued: Callable[[], bool] | None,
     ) -> Ended | None:
-        """``release``: the worker's (see run), else None."""
+        """``likely_queued``: a worker's answer, whose end releases the claim (see run); None
+        for any other, whose end only ends it."""
         if assistant is None:
             # This attempt's own id: a retry after a reply lost with the connection finds the
             # answer its first attempt created, instead of answering the question twice.
@@ -156,7 +157,7 @@ class Answers:
                 # Let the agent clean up (a command agent kills its process group).
                 await asyncio.wait({run.producer}, timeout=CANCEL_WAIT)
             await asyncio.shield(
-                self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED, release=None)
+                self._finish(run, turn, MessageStatus.INTERRUPTED, INTERRUPTED, likely_queued=None)
             )
             raise
         except AgentError as exc:
@@ -169,7 +170,7 @@ class Answers:
                 log.exception("agent of session %s failed", session_id)
                 error = f"the agent failed unexpectedly ({type(exc).__name__})"
                 status = MessageStatus.FAILED
-        return await self._finish(run, turn, status, error, release=release)
+        return await self._finish(run, turn, status, error, likely_queued=likely_queued)
 
     async def _produce(self, chunks: AsyncIterator[str | Event], run: Run) -> None:
         stream, text_added = run.stream, self.ticker.text_added
@@ -192,7 +193,7 @@ class Answers:
 
     async def _finish(
         self, run: Run, turn: Turn | None, status: MessageStatus, error: str | None,
-        *, release: Callable[[], bool] | None,
+        *, likely_queued: Callable[[], bool] | None,
     ) -> Ended | None:
         stream = run.stream
         fenced = run.state is RunState.FENCED
@@ -209,7 +210,8 @@ class Answers:
                 state = None
                 if turn is not None and turn.state_changed:
                     state = AgentState(turn.new_state)
-                ended = await self._end(stream, status, error, release=release, state=state)
+                ended = await self._end(stream, status, error, likely_queued=likely_queued,
+                                        state=state)
                 if ended is not None and ended[1] is None and state is not None:
                     # Not kept by the end's own write (see Store.end_and_release).
                     await patiently(
@@ -229,12 +231,12 @@ class Answers:
 
     async def _end(
         self, stream: LiveStream, status: MessageStatus, error: str | None,
-        *, release: Callable[[], bool] | None, state: AgentState | None,
+        *, likely_queued: Callable[[], bool] | None, state: AgentState | None,
     ) -> Ended | None:
-        """The final write, fenced by this process's claim (with ``release``, the worker's:
-        see Store.end_and_release, which may keep ``state`` too). One the database refuses for
-        another reason than being away ends the answer ``failed`` instead, so it never stays
-        ``streaming``."""
+        """The final write, fenced by this process's claim (with ``likely_queued``, the
+        worker's: see Store.end_and_release, which may keep ``state`` too). One the database
+        refuses for another reason than being away ends the answer ``failed`` instead, so it
+        never stays ``streaming``."""
 
         attempts = 0
 
@@ -249,11 +251,11 @@ class Answers:
                 if found is not None and (found["status"], found["content"]) == (status, text):
                     return found, None
             parts = stream.parts if text == stream.text else []
-            if release is not None:
+            if likely_queued is not None:
                 return await self.store.end_and_release(
                     stream.session_id, stream.message_id, status, text, stream.chunks, error,
                     runner=self.runner_id, parts=parts, agent_state=state,
-                    likely_queued=release(),
+                    likely_queued=likely_queued(),
                 )
             final = await self.store.finish_message(
                 stream.session_id, stream.message_id, status, text, stream.chunks, error,
