@@ -121,7 +121,7 @@ def end_answer(
 
 
 def _one_message(conn: Connection, message_id: str) -> MessageRow | None:
-    row = conn.execute(select(*_MESSAGE_COLUMNS).where(messages.c.id == message_id)).first()
+    row = compiled.first(conn, statements.MESSAGE, {"p_id": message_id})
     return None if row is None else message_out(row)
 
 
