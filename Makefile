@@ -25,7 +25,12 @@ $(STAMP): pyproject.toml
 run: $(RUN_STAMP)
 	$(VENV)/bin/tether serve
 
-test: install
+# The browser packages from the lock file, for the test that compares the vendored builds with
+# them (tests/js/vendor.test.mjs); npm writes node_modules/.package-lock.json last.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --silent
+
+test: install node_modules/.package-lock.json
 	$(VENV)/bin/python -m pytest -q
 	node --test tests/js/
 
