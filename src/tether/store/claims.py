@@ -250,13 +250,13 @@ class ClaimQueries(MessageQueries):
         alone, one statement (as finish_message): the caller keeps the state and releases
         ((final, None)), so that a retry after a lost reply, which finds the answer ended,
         still does both."""
-        ending = parts_or_text(parts, content)
         if self._autocommit is not None:
             final = await self.finish_message(
                 session_id, message_id, status, content, chunks, error, runner, parts
             )
             return None if final is None else (final, None)
         params = {"p_session": session_id, "p_runner": runner, "p_now": utcnow()}
+        ending = parts_or_text(parts, content)
 
         def write(conn: Connection) -> tuple[MessageRow, IdleOrNext]:
             final = end_answer(
