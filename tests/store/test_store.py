@@ -340,3 +340,21 @@ async def test_rows_have_exactly_the_fields_their_types_declare(store: Store, us
     [message] = snapshot.messages
     assert set(message) == set(stored[0]) == MessageRow.__required_keys__
     assert message["status"] == MessageStatus.COMPLETE
+
+
+async def test_new_messages_get_time_ordered_ids(store: Store, user: User) -> None:
+    """Messages are keyed by version 7 UUIDs (tether.ids), so their key index grows at its
+    end; the ids of later messages never sort before earlier ones' times."""
+    sid = await new_session(store, user)
+    made: list[str] = []
+    for i in range(3):
+        added = await store.add_user_message(user.id, sid, f"c{i}", f"question {i}")
+        assert added is not None
+        answer = await store.create_assistant_message(sid, added[0]["id"])
+        assert answer is not None
+        made += [added[0]["id"], answer["id"]]
+        await asyncio.sleep(0.002)
+    parsed = [uuid.UUID(m) for m in made]
+    assert all(p.version == 7 and str(p) == m for p, m in zip(parsed, made, strict=True))
+    stamps = [p.int >> 80 for p in parsed]
+    assert stamps == sorted(stamps) and stamps[0] < stamps[-1]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tether.agents import AgentError, AgentRegistry, Turn
 from tether.agents.base import Repair, repair_event
 from tether.agents.events import Event
 from tether.bus import Bus
+from tether.ids import new_message_id
 from tether.metrics import Metrics
 from tether.protocol import MessageStatus
 from tether.runs.leases import Leases
@@ -123,7 +123,7 @@ class Answers:
         if assistant is None:
             # This attempt's own id: a retry after a reply lost with the connection finds the
             # answer its first attempt created, instead of answering the question twice.
-            answer_id = new_answer_id()
+            answer_id = new_message_id()
             assistant = await patiently(
                 lambda: self.store.create_assistant_message(
                     session_id, reply_to, self.runner_id, message_id=answer_id
@@ -272,9 +272,6 @@ class Answers:
             log.exception("message %s could not be stored", stream.message_id)
             return await patiently(lambda: write(MessageStatus.FAILED, "", UNSTORABLE), what)
 
-
-def new_answer_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _ending_reason(status: MessageStatus, error: str | None) -> str | None:

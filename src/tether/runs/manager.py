@@ -12,8 +12,9 @@ from typing import Any
 
 from tether.agents import AgentRegistry
 from tether.bus import Bus
+from tether.ids import new_message_id
 from tether.metrics import Metrics
-from tether.runs.answer import Answers, Source, new_answer_id
+from tether.runs.answer import Answers, Source
 from tether.runs.cancel import CancelChannel
 from tether.runs.leases import Leases
 from tether.runs.retry import patiently
@@ -147,7 +148,7 @@ class RunManager:
                 # The queue is in the database: while it is away, wait and look again (with
                 # the same answer id: a claim that opened its answer is found again).
                 await patiently(
-                    functools.partial(self._answer_queue, session_id, new_answer_id()),
+                    functools.partial(self._answer_queue, session_id, new_message_id()),
                     f"session {session_id}", patience=None,
                 )
                 if session_id not in self._again:

@@ -3,7 +3,6 @@ subscribe and history."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.db.schema import messages, sessions
+from tether.ids import new_message_id
 from tether.parts import Part, final_parts
 from tether.protocol import MessageStatus
 from tether.recovery import Mode, decide
@@ -63,7 +63,7 @@ def insert_new(
     now = utcnow()
     row = compiled.one(
         conn, statements.INSERT_MESSAGE,
-        {"id": str(uuid.uuid4()), "client_msg_id": None, "reply_to": None,
+        {"id": new_message_id(), "client_msg_id": None, "reply_to": None,
          "queued": values["role"] == "user" and values.get("awaits_answer", True), **values,
          "session_id": session_id, "seq": taken[0], "position": taken[1], "chunks": 0,
          "created_at": now, "updated_at": now},
@@ -182,7 +182,7 @@ class MessageQueries(StoreBase):
         BEGIN, three statements and COMMIT); as atomic, and as durable once it returns."""
         found = await self._one_statement(statements.SEND_IN_ONE_STATEMENT, {
             "p_session": session_id, "p_user": user_id, "p_client_msg_id": client_msg_id,
-            "p_id": str(uuid.uuid4()), "p_content": content, "p_now": utcnow(),
+            "p_id": new_message_id(), "p_content": content, "p_now": utcnow(),
         })
         row = found[0] if found else None
         if row is None:
@@ -217,7 +217,7 @@ class MessageQueries(StoreBase):
     async def _create_assistant(
         self, session_id: str, reply_to: str | None, runner: str | None, message_id: str | None
     ) -> MessageRow | None:
-        new_id = message_id or str(uuid.uuid4())
+        new_id = message_id or new_message_id()
         if self._autocommit is not None:  # PostgreSQL: one statement, one round trip
             params = {"p_session": session_id, "p_now": utcnow(), "p_id": new_id,
                       "p_reply_to": reply_to}
