@@ -176,3 +176,17 @@ def test_report_shows_the_browser_counts_as_counts_after_a_median() -> None:
     figure = "main-thread ms per delta, last tenth of the answer (vs first tenth)"
     per_delta = table[(label, figure)]
     assert per_delta[2:] == ["15.000", "12.000", "1.25x", "<= 1.5x", "met"]
+
+
+def test_structured_row_is_the_median_of_its_pairs_and_says_how_many() -> None:
+    from bench.__main__ import FULL, SMOKE
+
+    assert FULL["structured_pairs"] == 5 and SMOKE["structured_pairs"] == 1
+    shape = {"cpu_ms_per_1k_tokens": 70.0, "delay_p99_ms": 1.0}
+    results = {"structured": {"plain": shape, "structured": {**shape, "cpu_ms_per_1k_tokens": 75.0},
+                              "ratios": [1.2, 1.0, 1.07, 0.97, 1.04], "ratio": 1.04,
+                              "parts_path": {"plain": 1.0, "structured": 1.5}}}
+    table = {(r[0], r[1]): r for r in rows(results, {"structured_n": 100})}
+    figure = ("server CPU ms per 1,000 tokens (structured vs plain text, both Tether; "
+              "median of 5 pairs' ratios)")
+    assert table[("1b. structured N=100", figure)][4:] == ["1.04x", "<= 1.10x", "met"]
